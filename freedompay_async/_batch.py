@@ -1,0 +1,169 @@
+"""cancel_many: bounded-concurrency cancels that yield exactly one outcome per input."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+
+from ._exceptions import (
+    AlreadyCancelledError,
+    ConfigurationError,
+    FreedomPayError,
+    SessionClosedError,
+)
+from ._models import CancelRequest, CancelResult, RevokeStatus
+
+__all__ = ["CancelOutcome", "OutcomeState", "run_cancel_many"]
+
+
+class OutcomeState(enum.Enum):
+    """What became of one payment in a batch."""
+
+    #: The gateway cancelled it now (revoke status success), possibly confirmed on a retry.
+    CANCELLED = "cancelled"
+    #: The gateway says (signed) it was cancelled before this call.
+    ALREADY_CANCELLED = "already_cancelled"
+    #: The gateway accepted the cancel and is still processing it.
+    PENDING = "pending"
+    #: Definitely not cancelled by this call: see ``error`` (or the revoke status).
+    FAILED = "failed"
+    #: The gateway may or may not have acted (timeout, lost connection, untrusted reply).
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class CancelOutcome:
+    """The outcome of one input of :meth:`AsyncSession.cancel_many`.
+
+    ``payment_id`` is None only when the input was not a valid payment id (``item``
+    keeps the input). ``elapsed`` is seconds from the start of this item's cancel.
+    """
+
+    item: object
+    payment_id: int | None
+    state: OutcomeState
+    attempts: int
+    elapsed: float
+    result: CancelResult | None = None
+    error: FreedomPayError | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether trying again could not change anything (a rerun may skip this id).
+
+        CANCELLED and ALREADY_CANCELLED are final, and so is FAILED with an error the
+        retry policy would not retry. UNKNOWN, PENDING and transient failures are not.
+        """
+        if self.state is OutcomeState.FAILED:
+            return self.error is None or not self.error.retryable
+        return self.state in (OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED)
+
+    @classmethod
+    def from_result(cls, item: object, result: CancelResult, elapsed: float) -> CancelOutcome:
+        """Classify an accepted cancel by its revoke status."""
+        state = {
+            RevokeStatus.SUCCESS: OutcomeState.CANCELLED,
+            RevokeStatus.PENDING: OutcomeState.PENDING,
+            RevokeStatus.ERROR: OutcomeState.FAILED,
+        }.get(result.revoke_status, OutcomeState.UNKNOWN)
+        return cls(item, result.payment_id, state, result.attempts, elapsed, result=result)
+
+    @classmethod
+    def from_error(
+        cls, item: object, payment_id: int | None, error: FreedomPayError, elapsed: float
+    ) -> CancelOutcome:
+        """Classify a failed call: unknown whenever the gateway may have acted."""
+        if isinstance(error, AlreadyCancelledError):
+            # Only a signed "already cancelled" is believed; an unsigned one could be forged.
+            state = OutcomeState.ALREADY_CANCELLED if error.signed else OutcomeState.UNKNOWN
+        elif error.outcome_unknown:
+            state = OutcomeState.UNKNOWN
+        else:
+            state = OutcomeState.FAILED
+        return cls(item, payment_id, state, error.attempts, elapsed, error=error)
+
+
+_END: Any = object()
+
+
+class _Crash:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def run_cancel_many(
+    cancel: Callable[[CancelRequest], Awaitable[CancelResult]],
+    items: Iterable[CancelRequest | int | str] | AsyncIterable[CancelRequest | int | str],
+    *,
+    concurrency: int,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[CancelOutcome]:
+    """Worker pool behind ``AsyncSession.cancel_many``.
+
+    ``concurrency`` workers pull items lazily from one shared iterator and push
+    outcomes into a queue of the same size, so neither the input nor the output is ever
+    buffered beyond ``concurrency`` items. The workers are cancelled and awaited when
+    the consumer stops, is cancelled, or the input raises.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError("concurrency must be an integer >= 1")
+    if isinstance(items, AsyncIterable):
+        source = aiter(items)
+        lock = asyncio.Lock()
+
+        async def pull() -> Any:
+            async with lock:
+                return await anext(source, _END)
+    else:
+        iterator = iter(items)
+
+        async def pull() -> Any:
+            return next(iterator, _END)
+
+    outcomes: asyncio.Queue[CancelOutcome | _Crash | None] = asyncio.Queue(maxsize=concurrency)
+
+    async def one(item: object) -> CancelOutcome:
+        start = clock()
+        try:
+            request = CancelRequest.of(item)  # type: ignore[arg-type]
+        except FreedomPayError as exc:
+            return CancelOutcome.from_error(item, None, exc, clock() - start)
+        try:
+            result = await cancel(request)
+        except SessionClosedError:
+            raise
+        except FreedomPayError as exc:
+            return CancelOutcome.from_error(item, request.payment_id, exc, clock() - start)
+        return CancelOutcome.from_result(item, result, clock() - start)
+
+    async def worker() -> None:
+        try:
+            while (item := await pull()) is not _END:
+                await outcomes.put(await one(item))
+        except Exception as exc:  # the input iterator failed, or the session was closed
+            await outcomes.put(_Crash(exc))
+            return
+        await outcomes.put(None)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        running = concurrency
+        while running:
+            got = await outcomes.get()
+            if got is None:
+                running -= 1
+            elif isinstance(got, _Crash):
+                raise got.error
+            else:
+                yield got
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)

@@ -1,0 +1,99 @@
+"""Merchant credentials and gateway base URLs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["Credentials", "GatewayURL"]
+
+
+def _merchant_id(value: object) -> int:
+    if isinstance(value, bool):
+        raise ConfigurationError("merchant_id must be a positive integer")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdecimal():
+        number = int(value.strip())
+    else:
+        raise ConfigurationError("merchant_id must be a positive integer")
+    if number <= 0:
+        raise ConfigurationError("merchant_id must be a positive integer")
+    return number
+
+
+@attrs.frozen
+class Credentials:
+    """A merchant's id and secret key ("payment password" in the merchant settings).
+
+    The secret key is never shown by ``repr`` or ``str``.
+    """
+
+    merchant_id: int = attrs.field(converter=_merchant_id)
+    secret_key: str = attrs.field(repr=False)
+
+    @secret_key.validator
+    def _check_secret(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError("secret_key must be a non-empty string")
+
+
+def _base(value: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError("gateway base URL must be a string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"gateway base URL must be http(s)://host[:port][/path], got {value!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError("gateway base URL must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+@attrs.frozen
+class GatewayURL:
+    """Where the Gateway API lives: a documented preset or any custom URL.
+
+    Presets cover every documented region, production and test. ``UZ_TEST`` is inferred
+    from the naming of the other test hosts: the UZ page shows an unfilled
+    ``{{test_domain}}`` template. ``GatewayURL("http://127.0.0.1:8080")`` points at the
+    sandbox or a proxy.
+    """
+
+    base: str = attrs.field(converter=_base)
+
+    KZ: ClassVar[GatewayURL]
+    KZ_TEST: ClassVar[GatewayURL]
+    UZ: ClassVar[GatewayURL]
+    UZ_TEST: ClassVar[GatewayURL]
+    KG: ClassVar[GatewayURL]
+    KG_TEST: ClassVar[GatewayURL]
+    MONEY: ClassVar[GatewayURL]
+    MONEY_TEST: ClassVar[GatewayURL]
+
+    @classmethod
+    def of(cls, value: GatewayURL | str) -> GatewayURL:
+        """Accept a preset, a GatewayURL or a URL string."""
+        return value if isinstance(value, GatewayURL) else cls(value)
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path such as ``/g2g/cancel``."""
+        return self.base + path
+
+    def __str__(self) -> str:
+        return self.base
+
+
+GatewayURL.KZ = GatewayURL("https://api.freedompay.kz")
+GatewayURL.KZ_TEST = GatewayURL("https://test-api.freedompay.kz")
+GatewayURL.UZ = GatewayURL("https://api.freedompay.uz")
+GatewayURL.UZ_TEST = GatewayURL("https://test-api.freedompay.uz")
+GatewayURL.KG = GatewayURL("https://api.freedompay.kg")
+GatewayURL.KG_TEST = GatewayURL("https://test-api.freedompay.kg")
+GatewayURL.MONEY = GatewayURL("https://api.freedompay.money")
+GatewayURL.MONEY_TEST = GatewayURL("https://test-api.freedompay.money")

@@ -1,0 +1,282 @@
+"""Every error the library raises, under one root.
+
+::
+
+    FreedomPayError
+    ├── ConfigurationError            bad credentials, URL or option (a ValueError too)
+    ├── ValidationError               bad input, e.g. a non-numeric payment id (a ValueError too)
+    ├── SessionClosedError            the AsyncSession was used after aclose()
+    ├── TransportError                the HTTP exchange itself failed
+    │   ├── ConnectError              no connection was made: the request was never sent
+    │   ├── ConnectTimeoutError       connecting took too long: never sent
+    │   ├── ResponseTimeoutError      sent, no reply in time: the gateway MAY have acted
+    │   └── ConnectionLostError       connection dropped after sending: the gateway MAY have acted
+    ├── ReplyError                    something came back, but it is not a usable gateway answer
+    │   ├── MalformedReplyError       non-200, HTML, truncated, not XML, missing fields
+    │   └── SignatureVerificationError  a reply/callback whose pg_sig is missing or wrong
+    └── GatewayError                  the gateway answered pg_status=error with pg_error_code
+        ├── InvalidRequestSignatureError  1100 (and legacy 100): our request's signature was refused
+        ├── UnknownMerchantError          9998 / 9997 / 101: merchant id not recognised
+        ├── PaymentNotFoundError          11068 (and legacy 340)
+        ├── AlreadyCancelledError         10033 / 11017: the payment was cancelled before
+        ├── TransientGatewayError         9999/10000/11000/11014 (+ legacy 465/470/475/850/1000)
+        └── GatewayDeclinedError          any other code
+
+No message or attribute of any error ever holds the secret key or a signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ._models import GatewayReply
+
+__all__ = [
+    "AlreadyCancelledError",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectTimeoutError",
+    "ConnectionLostError",
+    "FreedomPayError",
+    "GatewayDeclinedError",
+    "GatewayError",
+    "InvalidRequestSignatureError",
+    "MalformedReplyError",
+    "PaymentNotFoundError",
+    "ReplyError",
+    "ResponseTimeoutError",
+    "SessionClosedError",
+    "SignatureVerificationError",
+    "TransientGatewayError",
+    "TransportError",
+    "UnknownMerchantError",
+    "ValidationError",
+    "gateway_error_class",
+]
+
+
+class FreedomPayError(Exception):
+    """Root of every error raised by freedompay_async.
+
+    ``maybe_processed`` says whether the gateway may have acted on the attempt that
+    failed here. ``attempts`` is how many HTTP attempts the call made, and
+    ``earlier_maybe_processed`` whether an earlier attempt of the same call may have been
+    acted on; the retry middleware fills both in. A call whose error has either flag set
+    has an unknown outcome, not a failed one.
+    """
+
+    _acted: ClassVar[bool] = False
+    _retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, payment_id: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.payment_id = payment_id
+        self.maybe_processed: bool = self._acted
+        #: Whether the default retry policy retries this error.
+        self.retryable: bool = self._retryable
+        self.attempts = 1
+        self.earlier_maybe_processed = False
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether the gateway may have acted on this call despite the error."""
+        return self.maybe_processed or self.earlier_maybe_processed
+
+    def __str__(self) -> str:
+        if self.payment_id is not None:
+            return f"{self.message} (payment {self.payment_id})"
+        return self.message
+
+
+class ConfigurationError(FreedomPayError, ValueError):
+    """Credentials, base URL or an option are unusable."""
+
+
+class ValidationError(FreedomPayError, ValueError):
+    """Input the library was given is invalid (e.g. a non-numeric payment id)."""
+
+
+class SessionClosedError(FreedomPayError, RuntimeError):
+    """The AsyncSession was used after ``aclose()``."""
+
+
+class TransportError(FreedomPayError):
+    """The HTTP exchange with the gateway failed before a reply could be read."""
+
+    _retryable = True
+
+
+class ConnectError(TransportError):
+    """No connection could be made; the request was never sent."""
+
+
+class ConnectTimeoutError(TransportError):
+    """Connecting timed out; the request was never sent."""
+
+
+class ResponseTimeoutError(TransportError):
+    """No reply within the attempt's timeout. The request may have been sent and acted on."""
+
+    _acted = True
+
+
+class ConnectionLostError(TransportError):
+    """The connection dropped during the exchange. The gateway may have acted on the request."""
+
+    _acted = True
+
+
+class ReplyError(FreedomPayError):
+    """Something came back, but not a gateway answer that can be trusted and used."""
+
+    _acted = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payment_id: int | None = None,
+        http_status: int | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        super().__init__(message, payment_id=payment_id)
+        self.http_status = http_status
+        self.body_excerpt = body_excerpt
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.http_status is not None:
+            text += f" [HTTP {self.http_status}]"
+        if self.body_excerpt:
+            text += f": {self.body_excerpt!r}"
+        return text
+
+
+class MalformedReplyError(ReplyError):
+    """Non-200 status, an HTML page, a truncated body, not XML, or required fields missing.
+
+    ``retry_after`` is the delay in seconds the server asked for (``Retry-After``), if any.
+    Retried by default when the status is 429, 5xx or 200 (an HTML or garbled page is a
+    passing condition); other statuses (a 404 from a wrong URL) are final.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payment_id: int | None = None,
+        http_status: int | None = None,
+        body_excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, payment_id=payment_id, http_status=http_status, body_excerpt=body_excerpt
+        )
+        self.retry_after = retry_after
+        self.retryable = http_status is None or http_status in (200, 429) or http_status >= 500
+        # A 429 is a refusal before processing; anything else may have followed processing.
+        if http_status == 429:
+            self.maybe_processed = False
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether the server answered HTTP 429 Too Many Requests."""
+        return self.http_status == 429
+
+
+class SignatureVerificationError(ReplyError):
+    """A reply or callback whose ``pg_sig`` is missing or does not match. Never trusted."""
+
+
+class GatewayError(FreedomPayError):
+    """The gateway answered ``pg_status=error``.
+
+    ``code`` and ``description`` are the gateway's ``pg_error_code`` and
+    ``pg_error_description``; ``signed`` says whether the reply carried a valid
+    signature (unknown-merchant and some not-found replies come unsigned).
+    """
+
+    codes: ClassVar[frozenset[int]] = frozenset()
+
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        *,
+        payment_id: int | None = None,
+        signed: bool = False,
+        reply: GatewayReply | None = None,
+    ) -> None:
+        super().__init__(f"gateway error {code}: {description}", payment_id=payment_id)
+        self.code = code
+        self.description = description
+        self.signed = signed
+        self.reply = reply
+
+    @property
+    def fields(self) -> Mapping[str, object]:
+        """The reply's top-level fields (empty if there was no reply)."""
+        return {} if self.reply is None else self.reply.as_dict()
+
+
+class InvalidRequestSignatureError(GatewayError):
+    """The gateway refused our request's signature (1100; legacy 100). Check the secret key."""
+
+    codes = frozenset({1100, 100})
+
+
+class UnknownMerchantError(GatewayError):
+    """The merchant id is not recognised (9998, 9997, 101).
+
+    The docs disagree: the Gateway intro pages give 9998 for an unidentified merchant
+    (and send it unsigned), the Merchant API intro gives 101, and a third-party copy of
+    the 9xxx table reads 9997 as "invalid store number" and 9998 as "invalid request
+    signature". All three are treated as "merchant not identified"; 1100 stays the
+    signature code.
+    """
+
+    codes = frozenset({9998, 9997, 101})
+
+
+class PaymentNotFoundError(GatewayError):
+    """The gateway knows no such payment (11068; legacy 340)."""
+
+    codes = frozenset({11068, 340})
+
+
+class AlreadyCancelledError(GatewayError):
+    """The payment was already cancelled (10033, 11017). The hold is released."""
+
+    codes = frozenset({10033, 11017})
+
+
+class TransientGatewayError(GatewayError):
+    """A passing gateway failure worth retrying (9999, 10000, 11000, 11014; legacy 465-1000)."""
+
+    codes = frozenset({9999, 10000, 11000, 11014, 465, 470, 475, 850, 1000})
+    _retryable = True
+
+
+class GatewayDeclinedError(GatewayError):
+    """Any other gateway error code: a final refusal (bad state, parameters, limits...)."""
+
+
+_BY_CODE: dict[int, type[GatewayError]] = {
+    code: cls
+    for cls in (
+        InvalidRequestSignatureError,
+        UnknownMerchantError,
+        PaymentNotFoundError,
+        AlreadyCancelledError,
+        TransientGatewayError,
+    )
+    for code in cls.codes
+}
+
+
+def gateway_error_class(code: int) -> type[GatewayError]:
+    """The GatewayError subclass raised for ``code``."""
+    return _BY_CODE.get(code, GatewayDeclinedError)

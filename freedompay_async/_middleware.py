@@ -1,0 +1,99 @@
+"""The middleware chain between a caller and the transport, and the logging middleware.
+
+A middleware is any callable ``async (request, call_next) -> reply``: it may inspect or
+replace the :class:`GatewayRequest`, call ``call_next`` zero or more times, and inspect
+the :class:`GatewayReply` or the library error that comes back. Errors arrive already
+parsed (gateway codes, HTTP status, whether the gateway may have acted), which aiohttp's
+own client middlewares cannot see. The first middleware listed is the outermost.
+
+Rules for writing one: let ``asyncio.CancelledError`` through; raise only
+``FreedomPayError`` subclasses; never log ``request.fields`` or ``request.body`` (they
+hold the signature) and never anything from a Signer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from ._exceptions import FreedomPayError, GatewayError, ReplyError
+from ._models import GatewayReply, GatewayRequest
+
+__all__ = ["Handler", "LoggingMiddleware", "Middleware", "build_chain", "describe_error"]
+
+Handler = Callable[[GatewayRequest], Awaitable[GatewayReply]]
+
+logger = logging.getLogger(__name__)
+
+
+class Middleware(Protocol):
+    """One layer of the chain: ``await middleware(request, call_next)``."""
+
+    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        """Handle ``request``, usually by awaiting ``call_next(request)``."""
+        ...
+
+
+def build_chain(handler: Handler, middlewares: Sequence[Middleware]) -> Handler:
+    """Wrap ``handler`` so that ``middlewares[0]`` runs first (outermost)."""
+    for middleware in reversed(middlewares):
+        handler = _bind(middleware, handler)
+    return handler
+
+
+def _bind(middleware: Middleware, call_next: Handler) -> Handler:
+    async def handle(request: GatewayRequest) -> GatewayReply:
+        return await middleware(request, call_next)
+
+    return handle
+
+
+def describe_error(exc: FreedomPayError) -> str:
+    """A short, secret-free description of an error for log lines."""
+    if isinstance(exc, GatewayError):
+        return f"{type(exc).__name__} code={exc.code}"
+    if isinstance(exc, ReplyError) and exc.http_status is not None:
+        return f"{type(exc).__name__} http={exc.http_status}"
+    return type(exc).__name__
+
+
+class LoggingMiddleware:
+    """Logs one DEBUG line per attempt (operation, payment id, attempt, outcome, elapsed).
+
+    Uses the ``freedompay_async`` logger hierarchy and installs no handler. Logs no
+    fields, bodies, signatures or keys.
+    """
+
+    def __init__(
+        self, logger: logging.Logger = logger, *, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._logger = logger
+        self._clock = clock
+
+    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        """Time the attempt and log its outcome."""
+        if not self._logger.isEnabledFor(logging.DEBUG):
+            return await call_next(request)
+        start = self._clock()
+        try:
+            reply = await call_next(request)
+        except FreedomPayError as exc:
+            self._logger.debug(
+                "%s payment=%s attempt=%d failed: %s (%.1f ms)",
+                request.operation,
+                request.payment_id,
+                request.attempt,
+                describe_error(exc),
+                (self._clock() - start) * 1000,
+            )
+            raise
+        self._logger.debug(
+            "%s payment=%s attempt=%d ok (%.1f ms)",
+            request.operation,
+            request.payment_id,
+            request.attempt,
+            (self._clock() - start) * 1000,
+        )
+        return reply

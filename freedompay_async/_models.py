@@ -1,0 +1,290 @@
+"""Frozen attrs values for what goes to the gateway and what comes back."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._exceptions import MalformedReplyError, ValidationError
+from ._fields import Fields, FieldValue, php_str
+
+if TYPE_CHECKING:
+    from ._exceptions import AlreadyCancelledError
+
+__all__ = [
+    "CancelRequest",
+    "CancelResult",
+    "GatewayReply",
+    "GatewayRequest",
+    "ReceiptPosition",
+    "RevokeStatus",
+    "coerce_payment_id",
+]
+
+_MAX_ID_DIGITS = 20
+
+
+def coerce_payment_id(value: object) -> int:
+    """A payment id as a positive int; accepts an int or a string of ASCII digits."""
+    if isinstance(value, bool):
+        raise ValidationError(f"payment id must be a positive integer, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS:
+            raise ValidationError(f"payment id must be a positive integer, got {value[:40]!r}")
+        number = int(text)
+    else:
+        raise ValidationError(f"payment id must be a positive integer, got {type(value).__name__}")
+    if number <= 0 or number >= 10**_MAX_ID_DIGITS:
+        raise ValidationError(f"payment id must be a positive integer, got {number}")
+    return number
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise ValidationError("price must be an int, a Decimal or a decimal string (not a float)")
+    try:
+        number = Decimal(value) if isinstance(value, int | str | Decimal) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number < 0:
+        raise ValidationError(f"price must be a non-negative decimal number, got {value!r}")
+    return number
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _positive_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"count must be an integer >= 1, got {value!r}")
+    return value
+
+
+@attrs.frozen
+class ReceiptPosition:
+    """One fiscal receipt line sent with a cancel (``pg_receipt_positions[i][...]``)."""
+
+    count: int = attrs.field(converter=_positive_count)
+    name: str
+    price: Decimal = attrs.field(converter=_decimal)
+    tax_type: int | None = attrs.field(default=None, converter=_optional_int)
+    unit_code: int | None = attrs.field(default=None, converter=_optional_int)
+    gtin: str | None = None
+    ntin: str | None = None
+
+    def to_fields(self) -> list[tuple[str, FieldValue]]:
+        """The position's wire fields, in documented order, optional ones only when set."""
+        fields: list[tuple[str, FieldValue]] = [
+            ("count", php_str(self.count)),
+            ("name", self.name),
+            ("price", php_str(self.price)),
+        ]
+        optional = (
+            ("tax_type", self.tax_type),
+            ("UnitCode", self.unit_code),
+            ("GTIN", self.gtin),
+            ("NTIN", self.ntin),
+        )
+        fields.extend((key, php_str(value)) for key, value in optional if value is not None)
+        return fields
+
+
+def _positions(value: Sequence[ReceiptPosition]) -> tuple[ReceiptPosition, ...]:
+    positions = tuple(value)
+    if not all(isinstance(p, ReceiptPosition) for p in positions):
+        raise ValidationError("receipt_positions must hold ReceiptPosition values")
+    return positions
+
+
+@attrs.frozen
+class CancelRequest:
+    """A ``/g2g/cancel`` of one held two-step payment, optionally with receipt positions.
+
+    Receipt positions beyond ten are sent, but note the reference signature sorts
+    position 10 before position 1 (PHP ``ksort``); whether the live gateway does the
+    same is unconfirmed.
+    """
+
+    payment_id: int = attrs.field(converter=coerce_payment_id)
+    receipt_positions: tuple[ReceiptPosition, ...] = attrs.field(default=(), converter=_positions)
+
+    @classmethod
+    def of(cls, item: CancelRequest | int | str) -> CancelRequest:
+        """Accept a CancelRequest or a bare payment id."""
+        return item if isinstance(item, CancelRequest) else cls(item)
+
+    def to_fields(self, merchant_id: int, salt: str) -> list[tuple[str, FieldValue]]:
+        """The unsigned field tree, in the order it is signed and posted."""
+        fields: list[tuple[str, FieldValue]] = [
+            ("pg_merchant_id", str(merchant_id)),
+            ("pg_payment_id", str(self.payment_id)),
+        ]
+        if self.receipt_positions:
+            fields.append(
+                (
+                    "pg_receipt_positions",
+                    [(str(i), p.to_fields()) for i, p in enumerate(self.receipt_positions)],
+                )
+            )
+        fields.append(("pg_salt", salt))
+        return fields
+
+
+@attrs.frozen
+class GatewayRequest:
+    """A signed request ready for the wire; middleware sees and may re-send it as is.
+
+    ``body`` is the multipart rendering made once at signing time: every retry sends the
+    same bytes. ``timeout`` is the attempt's time limit in seconds (None: no limit).
+    Fields and body are kept out of ``repr`` (they hold the signature).
+    """
+
+    operation: str
+    url: str
+    script: str
+    payment_id: int | None
+    fields: Fields = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+    content_type: str = attrs.field(repr=False)
+    timeout: float | None = None
+    attempt: int = 1
+
+
+@attrs.frozen
+class GatewayReply:
+    """A verified gateway answer with ``pg_status=ok``, as middleware sees it.
+
+    ``fields`` is the whole reply in document order (unknown fields kept). ``signed``
+    is True when its ``pg_sig`` verified. ``attempts`` counts the HTTP attempts made and
+    ``earlier_maybe_processed`` says whether an earlier attempt may have been acted on.
+    """
+
+    fields: Fields = attrs.field(repr=False)
+    http_status: int = 200
+    signed: bool = True
+    attempts: int = 1
+    earlier_maybe_processed: bool = False
+
+    def get(self, name: str) -> str | None:
+        """The first top-level scalar field called ``name``, or None."""
+        for key, value in self.fields:
+            if key == name and isinstance(value, str):
+                return value
+        return None
+
+    def as_dict(self) -> dict[str, object]:
+        """Top-level fields as a dict (pg_sig left out; repeated names keep the first)."""
+        out: dict[str, object] = {}
+        for key, value in self.fields:
+            if key != "pg_sig" and key not in out:
+                out[key] = value
+        return out
+
+
+class RevokeStatus(enum.Enum):
+    """``pg_revoke_status``: the documented values plus UNKNOWN for anything else."""
+
+    SUCCESS = "success"
+    PENDING = "pending"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: str | None) -> RevokeStatus:
+        """Map a raw value to a member, UNKNOWN when unrecognised (the raw text is kept)."""
+        try:
+            return cls((value or "").strip().lower())
+        except ValueError:
+            return cls.UNKNOWN
+
+
+_CANCEL_KNOWN = frozenset(
+    {"pg_payment_id", "pg_payment_revoke_id", "pg_status", "pg_revoke_status", "pg_salt", "pg_sig"}
+)
+
+
+def _reply_int(reply: GatewayReply, name: str, *, required: bool) -> int | None:
+    raw = reply.get(name)
+    if raw is None or raw.strip() == "":
+        if required:
+            raise MalformedReplyError(f"cancel reply is missing {name}", http_status=200)
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise MalformedReplyError(f"cancel reply has a non-numeric {name}", http_status=200)
+    return int(text)
+
+
+@attrs.frozen
+class CancelResult:
+    """A cancel the gateway accepted.
+
+    ``revoke_status`` is the parsed ``pg_revoke_status`` (``revoke_status_raw`` keeps the
+    text). ``confirmed_on_retry`` is True when an attempt timed out or lost its
+    connection and a later attempt was answered "already cancelled": the first attempt
+    did the cancel. ``extra`` keeps reply fields this version does not know.
+    """
+
+    payment_id: int
+    revoke_id: int | None
+    status: str
+    revoke_status: RevokeStatus
+    revoke_status_raw: str
+    signed: bool = True
+    attempts: int = 1
+    confirmed_on_retry: bool = False
+    extra: Mapping[str, object] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_reply(cls, reply: GatewayReply, payment_id: int) -> CancelResult:
+        """Build from a verified ``pg_status=ok`` reply to a cancel of ``payment_id``."""
+        replied_id = _reply_int(reply, "pg_payment_id", required=True)
+        if replied_id != payment_id:
+            raise MalformedReplyError(
+                f"cancel reply is for payment {replied_id}, not the one requested",
+                payment_id=payment_id,
+                http_status=reply.http_status,
+            )
+        raw_status = reply.get("pg_revoke_status")
+        if raw_status is None:
+            raise MalformedReplyError(
+                "cancel reply is missing pg_revoke_status", payment_id=payment_id, http_status=200
+            )
+        extra = {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
+        return cls(
+            payment_id=payment_id,
+            revoke_id=_reply_int(reply, "pg_payment_revoke_id", required=False),
+            status=reply.get("pg_status") or "",
+            revoke_status=RevokeStatus.parse(raw_status),
+            revoke_status_raw=raw_status,
+            signed=reply.signed,
+            attempts=reply.attempts,
+            extra=MappingProxyType(extra),
+        )
+
+    @classmethod
+    def confirmed_by(cls, error: AlreadyCancelledError, payment_id: int) -> CancelResult:
+        """Result of a call whose retry, after an ambiguous attempt, said "already cancelled"."""
+        return cls(
+            payment_id=payment_id,
+            revoke_id=None,
+            status="ok",
+            revoke_status=RevokeStatus.SUCCESS,
+            revoke_status_raw=str(error.code),
+            signed=error.signed,
+            attempts=error.attempts,
+            confirmed_on_retry=True,
+        )

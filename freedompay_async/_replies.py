@@ -1,0 +1,148 @@
+"""Turn an HTTP response to a gateway request into a verified reply or a typed error."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+
+import attrs
+
+from ._exceptions import (
+    MalformedReplyError,
+    SignatureVerificationError,
+    gateway_error_class,
+)
+from ._models import GatewayReply, GatewayRequest
+from ._signing import Signer
+from ._xml import XMLReplyError, parse_xml_fields
+
+__all__ = ["HttpResponse", "interpret", "retry_after_seconds"]
+
+_EXCERPT = 120
+
+
+@attrs.frozen
+class HttpResponse:
+    """What the transport read: status, the (size-capped) body and the headers we use."""
+
+    status: int
+    body: bytes = attrs.field(repr=False)
+    retry_after: str | None = None
+    date: str | None = None
+
+
+def excerpt(body: bytes) -> str:
+    """A short, printable excerpt of a body for error messages."""
+    text = body[: _EXCERPT * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
+
+
+def retry_after_seconds(
+    value: str | None, date: str | None = None, now: float | None = None
+) -> float | None:
+    """Parse ``Retry-After`` (delay-seconds or an HTTP-date) into seconds from now.
+
+    An HTTP-date is measured against the response's own ``Date`` header when there is
+    one, so a skewed local clock does not distort it; otherwise against ``now`` (Unix
+    time). Unparseable or negative values give None or 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    base: float | None = None
+    if date is not None:
+        try:
+            base = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            base = None
+    if base is None:
+        if now is None:
+            import time
+
+            now = time.time()
+        base = now
+    delay = when - base
+    return max(0.0, delay) if math.isfinite(delay) else None
+
+
+def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> GatewayReply:
+    """Verify and classify a reply. Returns only verified ``pg_status=ok`` replies.
+
+    - non-200, non-XML, a root other than ``<response>``: MalformedReplyError;
+    - a ``pg_sig`` that does not verify: SignatureVerificationError;
+    - ``pg_status=error``: the GatewayError subclass for its code, signed or not (the
+      docs show unsigned error replies);
+    - ``pg_status=ok`` without a valid signature: SignatureVerificationError, so a forged
+      "ok" can never become a result.
+    """
+    payment_id = request.payment_id
+    if http.status != 200:
+        raise MalformedReplyError(
+            f"gateway answered HTTP {http.status}",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+            retry_after=retry_after_seconds(http.retry_after, http.date),
+        )
+    try:
+        root, fields = parse_xml_fields(http.body)
+    except XMLReplyError as exc:
+        raise MalformedReplyError(
+            f"reply is not XML ({exc})",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+        ) from None
+    if root != "response":
+        raise MalformedReplyError(
+            f"reply root is <{root[:40]}>, not <response>",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+        )
+    status: str | None = None
+    signature: str | None = None
+    for key, value in fields:
+        if isinstance(value, str):
+            if key == "pg_status" and status is None:
+                status = value
+            elif key == "pg_sig" and signature is None:
+                signature = value
+    signed = False
+    if signature is not None:
+        if not signer.verify(request.script, fields, signature):
+            raise SignatureVerificationError(
+                "reply signature does not verify", payment_id=payment_id, http_status=http.status
+            )
+        signed = True
+    if status == "error":
+        reply = GatewayReply(fields, http.status, signed=signed)
+        raw_code = (reply.get("pg_error_code") or "").strip()
+        if not (raw_code.isascii() and raw_code.isdigit()):
+            raise MalformedReplyError(
+                "error reply without a numeric pg_error_code",
+                payment_id=payment_id,
+                http_status=http.status,
+                body_excerpt=excerpt(http.body),
+            )
+        code = int(raw_code)
+        description = reply.get("pg_error_description") or ""
+        raise gateway_error_class(code)(
+            code, description, payment_id=payment_id, signed=signed, reply=reply
+        )
+    if not signed:
+        raise SignatureVerificationError(
+            "reply is not signed", payment_id=payment_id, http_status=http.status
+        )
+    if status != "ok":
+        raise MalformedReplyError(
+            f"reply has pg_status {status!r}", payment_id=payment_id, http_status=http.status
+        )
+    return GatewayReply(fields, http.status, signed=True)

@@ -1,0 +1,142 @@
+"""Retry with exponential backoff and full jitter, per-attempt timeouts and a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ._exceptions import ConfigurationError, FreedomPayError
+from ._middleware import Handler, describe_error
+from ._models import GatewayReply, GatewayRequest
+
+__all__ = ["RetryMiddleware", "RetryPolicy", "default_retry_on"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_retry_on(error: FreedomPayError) -> bool:
+    """Retry connection failures, timeouts, lost connections, HTTP 429/5xx, non-XML bodies
+    and transient gateway codes (9999, 10000, 11000, 11014). Never signature, merchant,
+    not-found, already-cancelled or parameter errors, nor replies that fail verification.
+    """
+    return error.retryable
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ConfigurationError(f"{attribute.name} must be positive or None")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a call is retried. Shaped like stamina: you say on what, how often, how long.
+
+    - ``attempts``: total HTTP attempts, the first included (>= 1).
+    - ``attempt_timeout``: seconds one attempt may take (None: no limit).
+    - ``deadline``: seconds the whole call may take, backoff included (None: no limit).
+      Each attempt's timeout is cut to what is left of it.
+    - backoff before retry *n*: ``uniform(0, min(wait_max, wait_initial * wait_exp_base**(n-1)))``
+      ("full jitter"); a ``Retry-After`` from the server is honoured (seconds or HTTP-date)
+      when it fits in the deadline, otherwise the call gives up.
+    - ``on``: decides from the error whether to retry (``default_retry_on``).
+    - ``clock``, ``sleep`` and ``random`` are injectable so tests run instantly.
+    """
+
+    attempts: int = 4
+    attempt_timeout: float | None = attrs.field(default=20.0, validator=_positive)
+    deadline: float | None = attrs.field(default=90.0, validator=_positive)
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_exp_base: float = 2.0
+    on: Callable[[FreedomPayError], bool] = default_retry_on
+    honour_retry_after: bool = True
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False, repr=False)
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=asyncio.sleep, eq=False, repr=False
+    )
+    random: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError("attempts must be >= 1")
+        if self.wait_initial < 0 or self.wait_max < 0 or self.wait_exp_base < 1:
+            raise ConfigurationError("backoff values must be >= 0 (exp base >= 1)")
+
+    @classmethod
+    def none(cls, *, attempt_timeout: float | None = 20.0) -> RetryPolicy:
+        """One attempt, no retry; still bounded by ``attempt_timeout``."""
+        return cls(attempts=1, attempt_timeout=attempt_timeout, deadline=None)
+
+    @property
+    def retries(self) -> bool:
+        """Whether this policy ever makes a second attempt."""
+        return self.attempts > 1
+
+    def backoff(self, retry: int, error: FreedomPayError) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based) after ``error``."""
+        cap = min(self.wait_max, self.wait_initial * self.wait_exp_base ** (retry - 1))
+        delay = self.random() * cap
+        retry_after = getattr(error, "retry_after", None)
+        if self.honour_retry_after and isinstance(retry_after, int | float):
+            delay = max(delay, float(retry_after))
+        return delay
+
+
+class RetryMiddleware:
+    """Applies a :class:`RetryPolicy`: per-attempt timeouts, backoff, deadline.
+
+    Each attempt re-sends the same signed bytes (``attrs.evolve`` changes only the
+    timeout and attempt number). Errors that escape carry ``attempts`` and
+    ``earlier_maybe_processed``; replies carry the same, so callers can tell an
+    ambiguous first attempt from a clean answer.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        """Run attempts until one succeeds, the error is final, or the budget is spent."""
+        policy = self.policy
+        clock = policy.clock
+        deadline = None if policy.deadline is None else clock() + policy.deadline
+        earlier_maybe_processed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            timeout = policy.attempt_timeout
+            if deadline is not None:
+                left = deadline - clock()
+                timeout = left if timeout is None else min(timeout, left)
+            try:
+                reply = await call_next(attrs.evolve(request, timeout=timeout, attempt=attempt))
+            except FreedomPayError as exc:
+                exc.attempts = attempt
+                exc.earlier_maybe_processed = earlier_maybe_processed
+                if attempt >= policy.attempts or not policy.on(exc):
+                    raise
+                delay = policy.backoff(attempt, exc)
+                if deadline is not None and clock() + delay >= deadline:
+                    raise
+                earlier_maybe_processed = earlier_maybe_processed or exc.maybe_processed
+                logger.info(
+                    "%s payment=%s attempt %d/%d failed (%s); retrying in %.2fs",
+                    request.operation,
+                    request.payment_id,
+                    attempt,
+                    policy.attempts,
+                    describe_error(exc),
+                    delay,
+                )
+                await policy.sleep(delay)
+                continue
+            if attempt == 1:
+                return reply
+            return attrs.evolve(
+                reply, attempts=attempt, earlier_maybe_processed=earlier_maybe_processed
+            )
