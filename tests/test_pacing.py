@@ -1,0 +1,69 @@
+"""Pacing holds every attempt to a minimum spacing, shared by all tasks of a session."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+import freedompay_async as fp
+from freedompay_async._replies import HttpResponse
+
+from .helpers import MERCHANT, SECRET, FakeClock, FakeTransport, error_fields, ok_fields, signed
+
+
+async def test_spacing_is_never_below_the_interval_under_concurrency() -> None:
+    clock = FakeClock()
+    sent_at: list[float] = []
+
+    async def respond(request: fp.GatewayRequest) -> HttpResponse:
+        sent_at.append(clock.now)
+        await asyncio.sleep(0)
+        assert request.payment_id is not None
+        return HttpResponse(200, signed(ok_fields(request.payment_id)))
+
+    pacing = fp.Pacing(1.5, clock=clock, sleep=clock.sleep)
+    async with fp.AsyncSession(
+        fp.Credentials(MERCHANT, SECRET),
+        base_url="http://gw",
+        transport=FakeTransport(respond),
+        pacing=pacing,
+    ) as s, asyncio.TaskGroup() as tg:
+        for pid in range(1, 41):
+            tg.create_task(s.cancel(pid))
+    assert len(sent_at) == 40
+    ordered = sorted(sent_at)
+    gaps = [b - a for a, b in itertools.pairwise(ordered)]
+    assert min(gaps) >= 1.5 - 1e-9
+
+
+async def test_retries_take_paced_slots_too() -> None:
+    clock = FakeClock()
+    sent_at: list[float] = []
+    replies = [HttpResponse(200, signed(error_fields(9999))), None]
+
+    async def respond(request: fp.GatewayRequest) -> HttpResponse:
+        sent_at.append(clock.now)
+        step = replies.pop(0)
+        return step or HttpResponse(200, signed(ok_fields(7)))
+
+    retry = fp.RetryPolicy(clock=clock, sleep=clock.sleep, random=lambda: 0.0)
+    pacing = fp.Pacing(2.0, clock=clock, sleep=clock.sleep)
+    async with fp.AsyncSession(
+        fp.Credentials(MERCHANT, SECRET),
+        base_url="http://gw",
+        transport=FakeTransport(respond),
+        pacing=pacing,
+        retry=retry,
+    ) as s:
+        await s.cancel(7)
+    assert sent_at[1] - sent_at[0] >= 2.0
+
+
+def test_per_second_is_the_inverse_interval_and_bad_values_are_refused() -> None:
+    assert fp.Pacing.per_second(4).min_interval == 0.25
+    with pytest.raises(fp.ConfigurationError):
+        fp.Pacing(0)
+    with pytest.raises(fp.ConfigurationError):
+        fp.Pacing.per_second(-1)
