@@ -76,9 +76,8 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
     """Verify and classify a reply. Returns only verified ``pg_status=ok`` replies.
 
     - non-200, non-XML, a root other than ``<response>``: MalformedReplyError;
-    - a ``pg_sig`` that does not verify: SignatureVerificationError;
-    - ``pg_status=error``: the GatewayError subclass for its code, signed or not (the
-      docs show unsigned error replies);
+    - ``pg_status=error``: the GatewayError subclass for its code, ``signed=True`` only
+      when its ``pg_sig`` verifies (the docs show unsigned error replies);
     - ``pg_status=ok`` without a valid signature: SignatureVerificationError, so a forged
       "ok" can never become a result.
     """
@@ -115,14 +114,16 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
                 status = value
             elif key == "pg_sig" and signature is None:
                 signature = value
-    signed = False
-    if signature is not None:
-        if not signer.verify(request.script, fields, signature):
-            raise SignatureVerificationError(
-                "reply signature does not verify", payment_id=payment_id, http_status=http.status
-            )
-        signed = True
+    signed = signature is not None and signer.verify(request.script, fields, signature)
+    if signature is not None and not signed and status != "error":
+        raise SignatureVerificationError(
+            "reply signature does not verify", payment_id=payment_id, http_status=http.status
+        )
     if status == "error":
+        # Error replies are believed with or without a valid signature (the docs show
+        # unsigned ones, and a merchant whose key is wrong cannot verify the gateway's
+        # signed 1100), but only as failures: they carry signed=False, and nothing
+        # unsigned is ever turned into a success.
         reply = GatewayReply(fields, http.status, signed=signed)
         raw_code = (reply.get("pg_error_code") or "").strip()
         if not (raw_code.isascii() and raw_code.isdigit()):

@@ -100,10 +100,13 @@ def test_unsigned_error_replies_are_accepted_and_marked_unsigned() -> None:
     assert info.value.signed is False
 
 
-def test_an_error_reply_with_a_wrong_signature_is_not_believed() -> None:
-    body = xml_reply([*error_fields(10033), ("pg_salt", "x"), ("pg_sig", "f" * 32)])
-    with pytest.raises(fp.SignatureVerificationError):
+def test_an_error_reply_with_a_wrong_signature_is_raised_as_unsigned() -> None:
+    # A merchant with a wrong key cannot verify the gateway's signed 1100; it still
+    # learns the code, but nothing in such a reply is trusted as signed.
+    body = xml_reply([*error_fields(1100), ("pg_salt", "x"), ("pg_sig", "f" * 32)])
+    with pytest.raises(fp.InvalidRequestSignatureError) as info:
         run(body)
+    assert info.value.signed is False
 
 
 @pytest.mark.parametrize(
