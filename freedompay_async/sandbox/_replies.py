@@ -1,0 +1,103 @@
+"""The sandbox's XML replies: documented shapes, signed like the gateway signs them."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from collections.abc import Sequence
+from xml.sax.saxutils import escape
+
+from .._fields import Fields
+from .._signing import Md5Signer
+
+__all__ = [
+    "ALREADY_CANCELLED",
+    "BAD_PARAMETER",
+    "BAD_SIGNATURE",
+    "NOT_FOUND",
+    "SYSTEM_ERROR",
+    "UNKNOWN_MERCHANT",
+    "ReplyBuilder",
+    "render_xml",
+]
+
+Pairs = list[tuple[str, str]]
+
+# (pg_error_code, pg_error_description) of every error the sandbox answers.
+UNKNOWN_MERCHANT = (9998, "Некорректный идентификатор магазина")
+BAD_SIGNATURE = (1100, "Некорректная подпись запроса")
+# No documented code for a missing or non-numeric pg_payment_id: the legacy PayBox table's
+# "missing / invalid parameter" is used. Clients see a final GatewayDeclinedError.
+BAD_PARAMETER = (200, "Некорректный параметр: pg_payment_id")
+NOT_FOUND = (11068, "Payment not found.")
+ALREADY_CANCELLED = (10033, "Ошибка отмены платежа: отмена уже была произведена ранее")
+SYSTEM_ERROR = (9999, "Системная ошибка")
+
+_PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n<response>\n'
+
+
+def render_xml(fields: Sequence[tuple[str, str]]) -> bytes:
+    """``<?xml ...?><response>`` with one escaped element per field, as UTF-8 bytes."""
+    body = "".join(f"    <{name}>{escape(value)}</{name}>\n" for name, value in fields)
+    return (_PROLOG + body + "</response>\n").encode("utf-8")
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class ReplyBuilder:
+    """Builds reply field lists for one script name, signed with the gateway's key."""
+
+    __slots__ = ("_script", "_signer")
+
+    def __init__(self, secret_key: str, script: str) -> None:
+        self._signer = Md5Signer(secret_key)
+        self._script = script
+
+    def __repr__(self) -> str:
+        return f"<ReplyBuilder script={self._script!r}>"
+
+    def verify(self, fields: Fields, signature: str) -> bool:
+        """Whether ``signature`` signs the request ``fields`` for this script."""
+        return self._signer.verify(self._script, fields, signature)
+
+    def sign(self, fields: Pairs) -> Pairs:
+        """Append a fresh ``pg_salt`` and the ``pg_sig`` over everything."""
+        fields.append(("pg_salt", secrets.token_hex(8)))
+        fields.append(("pg_sig", self._signer.sign(self._script, fields)))
+        return fields
+
+    def error(self, error: tuple[int, str], *, signed: bool = True) -> Pairs:
+        """An error reply; unsigned ones have the shape of the official unsigned sample."""
+        code, description = error
+        fields: Pairs = [
+            ("pg_status", "error"),
+            ("pg_error_code", str(code)),
+            ("pg_error_description", description),
+        ]
+        if not signed:
+            return fields
+        fields.append(("pg_datetime", _utc_now()))
+        return self.sign(fields)
+
+    def cancelled(self, payment_id: int, revoke_id: int, revoke_status: str) -> Pairs:
+        """The documented success reply of ``/g2g/cancel``."""
+        return self.sign(
+            [
+                ("pg_payment_id", str(payment_id)),
+                ("pg_payment_revoke_id", str(revoke_id)),
+                ("pg_status", "ok"),
+                ("pg_revoke_status", revoke_status),
+            ]
+        )
+
+    @staticmethod
+    def forge(fields: Pairs) -> Pairs:
+        """The same reply with a ``pg_sig`` that is well-formed hex but wrong."""
+        out: Pairs = []
+        for name, value in fields:
+            if name == "pg_sig":
+                value = format(int(value, 16) ^ 0x5A5A, "032x")
+            out.append((name, value))
+        return out
