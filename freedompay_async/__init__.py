@@ -11,10 +11,31 @@ The whole public API, at a glance:
   :func:`script_name`.
 - Middleware: :class:`Middleware` (protocol), :class:`RetryPolicy`, :class:`Pacing`,
   :class:`LoggingMiddleware`, :class:`Transport` (protocol), :class:`AiohttpTransport`.
+- Merchant side: :func:`verify_redirect` -> :class:`RedirectBack`,
+  :func:`verify_result_notify` -> :class:`ResultNotify`, :func:`verify_check_request`
+  -> :class:`CheckRequest`, :func:`callback_reply`; for aiohttp.web
+  :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` and the
+  handler factories :func:`redirect_handler`, :func:`result_notify_handler`,
+  :func:`check_request_handler`.
 - Errors: :class:`FreedomPayError` and its subclasses.
+- ``freedompay_async.sandbox``: a local gateway for tests and demos.
 """
 
 from ._batch import CancelOutcome, OutcomeState
+from ._callbacks import (
+    CallbackAnswer,
+    CallbackBodyTooLargeError,
+    CallbackFields,
+    CheckRequest,
+    RedirectBack,
+    ReplyStatus,
+    ResultNotify,
+    callback_reply,
+    callback_script_name,
+    verify_check_request,
+    verify_redirect,
+    verify_result_notify,
+)
 from ._config import Credentials, GatewayURL
 from ._exceptions import (
     AlreadyCancelledError,
@@ -51,16 +72,30 @@ from ._retry import RetryPolicy, default_retry_on
 from ._session import AsyncSession
 from ._signing import Md5Signer, RotatingSigner, Signer, script_name
 from ._transport import AiohttpTransport, Limits, Transport
+from ._web import (
+    DEFAULT_MAX_BODY_BYTES,
+    check_request_handler,
+    read_check_request,
+    read_redirect,
+    read_result_notify,
+    redirect_handler,
+    result_notify_handler,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "AiohttpTransport",
     "AlreadyCancelledError",
     "AsyncSession",
+    "CallbackAnswer",
+    "CallbackBodyTooLargeError",
+    "CallbackFields",
     "CancelOutcome",
     "CancelRequest",
     "CancelResult",
+    "CheckRequest",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeoutError",
@@ -83,8 +118,11 @@ __all__ = [
     "Pacing",
     "PaymentNotFoundError",
     "ReceiptPosition",
+    "RedirectBack",
     "ReplyError",
+    "ReplyStatus",
     "ResponseTimeoutError",
+    "ResultNotify",
     "RetryPolicy",
     "RevokeStatus",
     "RotatingSigner",
@@ -97,6 +135,17 @@ __all__ = [
     "UnknownMerchantError",
     "ValidationError",
     "__version__",
+    "callback_reply",
+    "callback_script_name",
+    "check_request_handler",
     "default_retry_on",
+    "read_check_request",
+    "read_redirect",
+    "read_result_notify",
+    "redirect_handler",
+    "result_notify_handler",
     "script_name",
+    "verify_check_request",
+    "verify_redirect",
+    "verify_result_notify",
 ]
