@@ -25,7 +25,8 @@ def test_public_methods_are_documented() -> None:
             continue
         for attr in vars(obj):
             member = getattr(obj, attr)
-            if attr.startswith("_") or not (inspect.isroutine(member) or isinstance(member, property)):
+            documentable = inspect.isroutine(member) or isinstance(member, property)
+            if attr.startswith("_") or not documentable:
                 continue
             assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
 
