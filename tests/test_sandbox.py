@@ -7,6 +7,7 @@ import asyncio
 import random
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -913,3 +914,16 @@ async def test_python_dash_m_sandbox(stop: signal.Signals) -> None:
             _, stderr = await proc.communicate()
     assert proc.returncode == 0, stderr.decode()
     assert b"secret" not in stderr
+
+
+def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as info:
+            main(["--port", str(port)])
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert f"cannot serve on 127.0.0.1:{port}" in captured.err
+    assert "secret_key" not in captured.out
