@@ -14,7 +14,10 @@ from ._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
+    GatewayError,
+    InternalError,
     SessionClosedError,
+    ValidationError,
 )
 from ._models import CancelRequest, CancelResult, RevokeStatus
 
@@ -56,21 +59,32 @@ class CancelOutcome:
     def final(self) -> bool:
         """Whether trying again could not change anything (a rerun may skip this id).
 
-        CANCELLED and ALREADY_CANCELLED are final, and so is FAILED with an error the
-        retry policy would not retry. UNKNOWN, PENDING and transient failures are not.
+        CANCELLED and ALREADY_CANCELLED are final. FAILED is final only when the input
+        is invalid or the gateway refused in a *signed* reply with a code that is not
+        transient. UNKNOWN, PENDING, transient or unsigned refusals, a revoke status
+        ``error`` and failures of the client or its configuration are not.
         """
         if self.state is OutcomeState.FAILED:
-            return self.error is None or not self.error.retryable
+            error = self.error
+            if isinstance(error, ValidationError):
+                return True
+            return isinstance(error, GatewayError) and error.signed and not error.retryable
         return self.state in (OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED)
 
     @classmethod
     def from_result(cls, item: object, result: CancelResult, elapsed: float) -> CancelOutcome:
-        """Classify an accepted cancel by its revoke status."""
+        """Classify an accepted cancel by its revoke status.
+
+        A revoke status ``error`` is FAILED, unless an earlier attempt of the call may
+        have been acted on: then the payment may be cancelled after all (UNKNOWN).
+        """
         state = {
             RevokeStatus.SUCCESS: OutcomeState.CANCELLED,
             RevokeStatus.PENDING: OutcomeState.PENDING,
             RevokeStatus.ERROR: OutcomeState.FAILED,
         }.get(result.revoke_status, OutcomeState.UNKNOWN)
+        if state is OutcomeState.FAILED and result.earlier_maybe_processed:
+            state = OutcomeState.UNKNOWN
         return cls(item, result.payment_id, state, result.attempts, elapsed, result=result)
 
     @classmethod
@@ -91,13 +105,6 @@ class CancelOutcome:
 _END: Any = object()
 
 
-class _Crash:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
 async def run_cancel_many(
     cancel: Callable[[CancelRequest], Awaitable[CancelResult]],
     items: Iterable[CancelRequest | int | str] | AsyncIterable[CancelRequest | int | str],
@@ -109,8 +116,10 @@ async def run_cancel_many(
 
     ``concurrency`` workers pull items lazily from one shared iterator and push
     outcomes into a queue of the same size, so neither the input nor the output is ever
-    buffered beyond ``concurrency`` items. The workers are cancelled and awaited when
-    the consumer stops, is cancelled, or the input raises.
+    buffered beyond ``concurrency`` items. If the input raises, or the session is
+    closed under the batch, no more items are pulled, the outcomes of items already
+    started are still yielded, and then the error is raised. The workers are cancelled
+    and awaited when the consumer stops or is cancelled.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be an integer >= 1")
@@ -127,7 +136,8 @@ async def run_cancel_many(
         async def pull() -> Any:
             return next(iterator, _END)
 
-    outcomes: asyncio.Queue[CancelOutcome | _Crash | None] = asyncio.Queue(maxsize=concurrency)
+    outcomes: asyncio.Queue[CancelOutcome | None] = asyncio.Queue(maxsize=concurrency)
+    stop: list[BaseException] = []  # the first error that ends the batch
 
     async def one(item: object) -> CancelOutcome:
         start = clock()
@@ -137,19 +147,26 @@ async def run_cancel_many(
             return CancelOutcome.from_error(item, None, exc, clock() - start)
         try:
             result = await cancel(request)
-        except SessionClosedError:
-            raise
         except FreedomPayError as exc:
+            if isinstance(exc, SessionClosedError):
+                stop.append(exc)
             return CancelOutcome.from_error(item, request.payment_id, exc, clock() - start)
+        except Exception as exc:  # a bug must not lose an outcome: the cancel may have gone out
+            error = InternalError(f"unexpected {type(exc).__name__} during cancel")
+            error.__cause__ = exc
+            return CancelOutcome.from_error(item, request.payment_id, error, clock() - start)
         return CancelOutcome.from_result(item, result, clock() - start)
 
     async def worker() -> None:
-        try:
-            while (item := await pull()) is not _END:
-                await outcomes.put(await one(item))
-        except Exception as exc:  # the input iterator failed, or the session was closed
-            await outcomes.put(_Crash(exc))
-            return
+        while not stop:
+            try:
+                item = await pull()
+            except Exception as exc:  # the input failed: finish what was started, then raise
+                stop.append(exc)
+                break
+            if item is _END:
+                break
+            await outcomes.put(await one(item))
         await outcomes.put(None)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
@@ -159,10 +176,10 @@ async def run_cancel_many(
             got = await outcomes.get()
             if got is None:
                 running -= 1
-            elif isinstance(got, _Crash):
-                raise got.error
             else:
                 yield got
+        if stop:
+            raise stop[0]
     finally:
         for task in workers:
             task.cancel()

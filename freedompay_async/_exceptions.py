@@ -6,6 +6,7 @@
     ├── ConfigurationError            bad credentials, URL or option (a ValueError too)
     ├── ValidationError               bad input, e.g. a non-numeric payment id (a ValueError too)
     ├── SessionClosedError            the AsyncSession was used after aclose()
+    ├── InternalError                 an unexpected failure inside the client (a bug)
     ├── TransportError                the HTTP exchange itself failed
     │   ├── ConnectError              no connection was made: the request was never sent
     │   ├── ConnectTimeoutError       connecting took too long: never sent
@@ -42,6 +43,7 @@ __all__ = [
     "FreedomPayError",
     "GatewayDeclinedError",
     "GatewayError",
+    "InternalError",
     "InvalidRequestSignatureError",
     "MalformedReplyError",
     "PaymentNotFoundError",
@@ -101,6 +103,16 @@ class ValidationError(FreedomPayError, ValueError):
 
 class SessionClosedError(FreedomPayError, RuntimeError):
     """The AsyncSession was used after ``aclose()``."""
+
+
+class InternalError(FreedomPayError):
+    """An unexpected failure inside the client (a bug). The gateway may have acted.
+
+    ``cancel_many`` reports it as an UNKNOWN outcome rather than losing the item; the
+    original exception is the ``__cause__``.
+    """
+
+    _acted = True
 
 
 class TransportError(FreedomPayError):

@@ -13,6 +13,7 @@ hold the signature) and never anything from a Signer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,14 @@ from typing import Protocol
 from ._exceptions import FreedomPayError, GatewayError, ReplyError
 from ._models import GatewayReply, GatewayRequest
 
-__all__ = ["Handler", "LoggingMiddleware", "Middleware", "build_chain", "describe_error"]
+__all__ = [
+    "Handler",
+    "InFlightLimit",
+    "LoggingMiddleware",
+    "Middleware",
+    "build_chain",
+    "describe_error",
+]
 
 Handler = Callable[[GatewayRequest], Awaitable[GatewayReply]]
 
@@ -97,3 +105,20 @@ class LoggingMiddleware:
             (self._clock() - start) * 1000,
         )
         return reply
+
+
+class InFlightLimit:
+    """Holds each attempt until one of ``limit`` slots is free; inner layers run in the slot.
+
+    The session puts it outside pacing and the transport, so a request waiting for a
+    connection neither holds a pacing slot (paced requests can never bunch up behind
+    a full pool) nor spends its attempt timeout waiting.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        """Run the rest of the chain inside a slot."""
+        async with self._slots:
+            return await call_next(request)

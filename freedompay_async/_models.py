@@ -235,7 +235,8 @@ class CancelResult:
     ``revoke_status`` is the parsed ``pg_revoke_status`` (``revoke_status_raw`` keeps the
     text). ``confirmed_on_retry`` is True when an attempt timed out or lost its
     connection and a later attempt was answered "already cancelled": the first attempt
-    did the cancel. ``extra`` keeps reply fields this version does not know.
+    did the cancel. ``earlier_maybe_processed`` says an earlier attempt of the call may
+    have been acted on. ``extra`` keeps reply fields this version does not know.
     """
 
     payment_id: int
@@ -246,6 +247,7 @@ class CancelResult:
     signed: bool = True
     attempts: int = 1
     confirmed_on_retry: bool = False
+    earlier_maybe_processed: bool = False
     extra: Mapping[str, object] = attrs.field(factory=lambda: MappingProxyType({}))
 
     @classmethod
@@ -272,6 +274,7 @@ class CancelResult:
             revoke_status_raw=raw_status,
             signed=reply.signed,
             attempts=reply.attempts,
+            earlier_maybe_processed=reply.earlier_maybe_processed,
             extra=MappingProxyType(extra),
         )
 
@@ -287,4 +290,5 @@ class CancelResult:
             signed=error.signed,
             attempts=error.attempts,
             confirmed_on_retry=True,
+            earlier_maybe_processed=True,
         )

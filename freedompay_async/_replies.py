@@ -134,6 +134,14 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
                 body_excerpt=excerpt(http.body),
             )
         code = int(raw_code)
+        replied_id = (reply.get("pg_payment_id") or "").strip()
+        if replied_id and payment_id is not None and replied_id != str(payment_id):
+            raise MalformedReplyError(
+                "error reply names another payment",
+                payment_id=payment_id,
+                http_status=http.status,
+                body_excerpt=excerpt(http.body),
+            )
         description = reply.get("pg_error_description") or ""
         raise gateway_error_class(code)(
             code, description, payment_id=payment_id, signed=signed, reply=reply

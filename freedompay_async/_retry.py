@@ -45,6 +45,8 @@ class RetryPolicy:
       ("full jitter"); a ``Retry-After`` from the server is honoured (seconds or HTTP-date)
       when it fits in the deadline, otherwise the call gives up.
     - ``on``: decides from the error whether to retry (``default_retry_on``).
+    - ``min_attempt_time``: no retry is started with less than this left of the
+      deadline (a nearly-expired attempt could only add an ambiguous timeout).
     - ``clock``, ``sleep`` and ``random`` are injectable so tests run instantly.
     """
 
@@ -56,6 +58,7 @@ class RetryPolicy:
     wait_exp_base: float = 2.0
     on: Callable[[FreedomPayError], bool] = default_retry_on
     honour_retry_after: bool = True
+    min_attempt_time: float = 0.5
     clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False, repr=False)
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
         default=asyncio.sleep, eq=False, repr=False
@@ -121,7 +124,7 @@ class RetryMiddleware:
                 if attempt >= policy.attempts or not policy.on(exc):
                     raise
                 delay = policy.backoff(attempt, exc)
-                if deadline is not None and clock() + delay >= deadline:
+                if deadline is not None and clock() + delay + policy.min_attempt_time > deadline:
                     raise
                 earlier_maybe_processed = earlier_maybe_processed or exc.maybe_processed
                 logger.info(

@@ -19,7 +19,7 @@ from ._exceptions import (
     SessionClosedError,
 )
 from ._fields import FieldValue
-from ._middleware import Handler, LoggingMiddleware, Middleware, build_chain
+from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
 from ._models import CancelRequest, CancelResult, GatewayReply, GatewayRequest
 from ._multipart import render_multipart
 from ._pacing import Pacing, PacingMiddleware
@@ -52,7 +52,8 @@ class AsyncSession:
     verified before anything in it is believed.
 
     Between the call and the transport runs a middleware chain: ``middlewares`` (yours,
-    outermost first), then retry per ``retry``, then ``pacing``, then a logging layer.
+    outermost first), then retry per ``retry``, then a cap of ``limits.max_connections``
+    requests in flight, then ``pacing``, then a logging layer.
     """
 
     def __init__(
@@ -77,12 +78,14 @@ class AsyncSession:
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
+        limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         self._cancel_url = self.base_url.url(CANCEL_PATH)
         self._cancel_script = script_name(self._cancel_url)
         layers: list[Middleware] = list(middlewares)
         if self.retry.retries:
             layers.append(RetryMiddleware(self.retry))
+        layers.append(InFlightLimit(limits.max_connections))
         if pacing is not None:
             layers.append(PacingMiddleware(pacing))
         layers.append(LoggingMiddleware())

@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._exceptions import ValidationError
 from ._fields import Fields
 
 __all__ = [
@@ -53,14 +54,23 @@ def script_name(url: str) -> str:
     return path[path.rfind("/") + 1 :]
 
 
+#: Deepest nesting accepted in a signed message; no documented message nests beyond 3.
+MAX_DEPTH = 32
+
+
 def flatten(fields: Fields) -> dict[str, str]:
-    """Flatten a field tree into ``{flat_name: value}`` as the PayBox reference does."""
+    """Flatten a field tree into ``{flat_name: value}`` as the PayBox reference does.
+
+    Raises ValidationError for trees nested deeper than ``MAX_DEPTH``.
+    """
     out: dict[str, str] = {}
-    _flatten_into(fields, "", out)
+    _flatten_into(fields, "", out, 1)
     return out
 
 
-def _flatten_into(fields: Fields, prefix: str, out: dict[str, str]) -> None:
+def _flatten_into(fields: Fields, prefix: str, out: dict[str, str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValidationError(f"fields nested deeper than {MAX_DEPTH} levels")
     position = 0
     for key, value in fields:
         position += 1
@@ -70,7 +80,7 @@ def _flatten_into(fields: Fields, prefix: str, out: dict[str, str]) -> None:
         if isinstance(value, str):
             out[name] = value
         else:
-            _flatten_into(value, name, out)
+            _flatten_into(value, name, out, depth + 1)
 
 
 def _values_in_order(fields: Fields) -> list[str]:
@@ -127,13 +137,29 @@ class Md5Signer:
             raise ValueError("secret_key must be a non-empty string")
 
     def sign(self, script: str, fields: Fields) -> str:
-        """Return the lowercase-hex md5 ``pg_sig`` of ``fields`` for ``script``."""
+        """Return the lowercase-hex md5 ``pg_sig`` of ``fields`` for ``script``.
+
+        Raises ValidationError (holding nothing of the pre-image) for text that is not
+        valid Unicode, such as a lone surrogate, or for fields nested too deep.
+        """
         pre_image = signature_string(script, fields, self.secret_key)
-        return hashlib.md5(pre_image.encode("utf-8"), usedforsecurity=False).hexdigest()
+        try:
+            data: bytes | None = pre_image.encode("utf-8")
+        except UnicodeEncodeError:
+            data = None  # raised below, outside this handler: no context holds the key
+        if data is None:
+            raise ValidationError("a field value is not valid Unicode text (lone surrogate?)")
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def verify(self, script: str, fields: Fields, signature: str) -> bool:
-        """Constant-time check of ``signature`` (case-insensitive hex) against ``fields``."""
-        expected = self.sign(script, fields).encode("ascii")
+        """Constant-time check of ``signature`` (case-insensitive hex) against ``fields``.
+
+        Fields that cannot be signed (invalid text, nested too deep) never verify.
+        """
+        try:
+            expected = self.sign(script, fields).encode("ascii")
+        except ValidationError:
+            return False
         return hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace"))
 
 

@@ -31,7 +31,8 @@ class Limits:
     """Connection pool and reply limits.
 
     ``max_connections`` caps requests in flight (and pooled connections to the gateway
-    host); requests beyond it wait *before* their attempt timer starts.
+    host); the session makes requests beyond it wait *before* pacing and before their
+    attempt timer starts.
     ``connect_timeout`` bounds opening a new TCP/TLS connection.
     ``max_reply_bytes`` caps a reply body (1 MiB by default).
     """
@@ -86,7 +87,6 @@ class AiohttpTransport:
         self._borrowed = session
         self._middlewares = tuple(middlewares)
         self._session: aiohttp.ClientSession | None = session
-        self._slots = asyncio.Semaphore(self._limits.max_connections)
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._limits.connect_timeout)
         self._closed = False
 
@@ -114,47 +114,46 @@ class AiohttpTransport:
             raise SessionClosedError("transport is closed")
         session = self._session or self._open()
         pid = request.payment_id
-        async with self._slots:
-            try:
-                async with asyncio.timeout(request.timeout):
-                    async with session.post(
-                        request.url,
-                        data=request.body,
-                        headers={"Content-Type": request.content_type},
-                        timeout=self._timeout,
-                        allow_redirects=False,
-                    ) as resp:
-                        body = await self._read(resp, pid)
-                        return HttpResponse(
-                            resp.status,
-                            body,
-                            resp.headers.get("Retry-After"),
-                            resp.headers.get("Date"),
-                        )
-            except aiohttp.ConnectionTimeoutError as exc:
-                raise ConnectTimeoutError(
-                    "timed out connecting to the gateway", payment_id=pid
-                ) from exc
-            except TimeoutError as exc:
-                raise ResponseTimeoutError(
-                    f"no reply within {request.timeout}s", payment_id=pid
-                ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                raise ConnectError(
-                    f"cannot connect to the gateway: {exc.strerror or exc}", payment_id=pid
-                ) from exc
-            except aiohttp.ClientPayloadError as exc:
-                raise MalformedReplyError("reply body truncated", payment_id=pid) from exc
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError) as exc:
-                raise ConnectionLostError(
-                    f"connection lost: {type(exc).__name__}", payment_id=pid
-                ) from exc
-            except aiohttp.InvalidURL as exc:
-                raise ConfigurationError(f"invalid gateway URL: {exc}") from exc
-            except aiohttp.ClientError as exc:
-                raise ConnectionLostError(
-                    f"HTTP exchange failed: {type(exc).__name__}", payment_id=pid
-                ) from exc
+        try:
+            async with asyncio.timeout(request.timeout):
+                async with session.post(
+                    request.url,
+                    data=request.body,
+                    headers={"Content-Type": request.content_type},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await self._read(resp, pid)
+                    return HttpResponse(
+                        resp.status,
+                        body,
+                        resp.headers.get("Retry-After"),
+                        resp.headers.get("Date"),
+                    )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectTimeoutError(
+                "timed out connecting to the gateway", payment_id=pid
+            ) from exc
+        except TimeoutError as exc:
+            raise ResponseTimeoutError(
+                f"no reply within {request.timeout}s", payment_id=pid
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(
+                f"cannot connect to the gateway: {exc.strerror or exc}", payment_id=pid
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise MalformedReplyError("reply body truncated", payment_id=pid) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError) as exc:
+            raise ConnectionLostError(
+                f"connection lost: {type(exc).__name__}", payment_id=pid
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ConfigurationError(f"invalid gateway URL: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionLostError(
+                f"HTTP exchange failed: {type(exc).__name__}", payment_id=pid
+            ) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
         cap = self._limits.max_reply_bytes

@@ -162,18 +162,21 @@ async def test_breaking_out_with_aclosing_stops_the_workers() -> None:
     assert len(transport.sent) < 100
 
 
-async def test_an_input_iterator_that_raises_propagates_after_cleanup() -> None:
+async def test_an_input_iterator_that_raises_still_reports_what_was_started() -> None:
     transport, _ = by_id_transport()
 
     def ids() -> Iterator[int]:
         yield 1
+        yield 2
         raise RuntimeError("bad input file")
 
     before = asyncio.all_tasks()
+    seen: list[int | None] = []
     async with session(transport) as s:
         with pytest.raises(RuntimeError, match="bad input file"):
-            async for _ in s.cancel_many(ids(), concurrency=3):
-                pass
+            async for outcome in s.cancel_many(ids(), concurrency=3):
+                seen.append(outcome.payment_id)
+    assert sorted(seen, key=str) == [1, 2]
     assert asyncio.all_tasks() == before
 
 
@@ -186,11 +189,55 @@ async def test_concurrency_must_be_positive() -> None:
 
 
 def test_finality_of_outcomes() -> None:
-    transient = fp.TransientGatewayError(9999, "x")
-    final = fp.PaymentNotFoundError(11068, "x")
     make = fp.CancelOutcome.from_error
-    assert make(1, 1, final, 0.0).final
-    assert not make(1, 1, transient, 0.0).final
-    ambiguous = fp.ResponseTimeoutError("t")
-    assert make(1, 1, ambiguous, 0.0).state is fp.OutcomeState.UNKNOWN
-    assert not make(1, 1, ambiguous, 0.0).final
+    signed_not_found = fp.PaymentNotFoundError(11068, "x", signed=True)
+    unsigned_not_found = fp.PaymentNotFoundError(11068, "x", signed=False)
+    assert make(1, 1, signed_not_found, 0.0).final
+    # An unsigned refusal could come from anyone on the path: try again later.
+    assert not make(1, 1, unsigned_not_found, 0.0).final
+    assert not make(1, 1, fp.TransientGatewayError(9999, "x", signed=True), 0.0).final
+    assert make(1, None, fp.ValidationError("bad id"), 0.0).final
+    assert not make(1, 1, fp.MalformedReplyError("404", http_status=404), 0.0).final
+    ambiguous = make(1, 1, fp.ResponseTimeoutError("t"), 0.0)
+    assert ambiguous.state is fp.OutcomeState.UNKNOWN and not ambiguous.final
+
+
+def test_a_revoke_error_after_an_ambiguous_attempt_is_unknown() -> None:
+    def result(earlier: bool) -> fp.CancelResult:
+        return fp.CancelResult(
+            1, 2, "ok", fp.RevokeStatus.ERROR, "error", earlier_maybe_processed=earlier
+        )
+
+    plain = fp.CancelOutcome.from_result(1, result(False), 0.0)
+    assert plain.state is fp.OutcomeState.FAILED and not plain.final
+    after_ambiguity = fp.CancelOutcome.from_result(1, result(True), 0.0)
+    assert after_ambiguity.state is fp.OutcomeState.UNKNOWN
+
+
+async def test_an_unexpected_exception_is_an_unknown_outcome_not_a_lost_batch() -> None:
+    async def respond(request: fp.GatewayRequest) -> HttpResponse:
+        if request.payment_id == 3:
+            raise RuntimeError("a bug in a transport")
+        assert request.payment_id is not None
+        return HttpResponse(200, signed(ok_fields(request.payment_id)))
+
+    async with session(FakeTransport(respond)) as s:
+        outcomes = {o.payment_id: o async for o in s.cancel_many(range(1, 6), concurrency=2)}
+    assert sorted(outcomes) == [1, 2, 3, 4, 5]
+    assert outcomes[3].state is fp.OutcomeState.UNKNOWN
+    assert isinstance(outcomes[3].error, fp.InternalError)
+    assert isinstance(outcomes[3].error.__cause__, RuntimeError)
+    assert all(outcomes[p].state is fp.OutcomeState.CANCELLED for p in (1, 2, 4, 5))
+
+
+async def test_closing_the_session_under_a_batch_reports_started_items_then_raises() -> None:
+    transport, stats = by_id_transport()
+    s = session(transport)
+    outcomes: list[fp.CancelOutcome] = []
+    with pytest.raises(fp.SessionClosedError):
+        async for outcome in s.cancel_many(range(1, 1000), concurrency=4):
+            outcomes.append(outcome)
+            if len(outcomes) == 1:
+                await s.aclose()
+    assert len(outcomes) < 20 and len({o.payment_id for o in outcomes}) == len(outcomes)
+    assert stats["in_flight"] == 0

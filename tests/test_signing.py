@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from freedompay_async import Md5Signer, RotatingSigner, Signer, script_name
+from freedompay_async import Md5Signer, RotatingSigner, Signer, ValidationError, script_name
 from freedompay_async._fields import Fields, FieldValue, form_pairs, from_form_pairs, php_str
 from freedompay_async._signing import flatten, signature_string
 
@@ -270,3 +270,27 @@ def test_bracket_form_names_rebuild_the_same_tree(fields: Fields) -> None:
     assert SIGNER.sign("cancel", from_form_pairs(form_pairs(fields))) == SIGNER.sign(
         "cancel", expected
     )
+
+
+def test_unencodable_text_is_a_validation_error_that_holds_no_secret() -> None:
+    signer = Md5Signer("the-secret-key")
+    with pytest.raises(ValidationError) as info:
+        signer.sign("cancel", [("pg_description", "bad \udc80 text")])
+    chain: list[BaseException] = []
+    exc: BaseException | None = info.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert all("the-secret-key" not in repr(e) and "the-secret-key" not in str(e) for e in chain)
+    assert not any(isinstance(e, UnicodeError) for e in chain)
+    assert not signer.verify("cancel", [("pg_description", "\udc80")], "0" * 32)
+
+
+def test_fields_nested_absurdly_deep_are_refused_not_a_recursion_error() -> None:
+    tree: FieldValue = "x"
+    for _ in range(5000):
+        tree = [("a", tree)]
+    assert not isinstance(tree, str)
+    with pytest.raises(ValidationError):
+        SIGNER.sign("cancel", tree)
+    assert not SIGNER.verify("cancel", tree, "0" * 32)
