@@ -15,15 +15,19 @@ The result and check callbacks expect a signed XML answer: :func:`callback_reply
 
 What gets signed over: **every field received**, in the order received, ``pg_sig``
 excluded, unknown fields and merchant parameters included (the documented rule: extra
-parameters "are also involved in the signature calculation"). One exception: a GET
-callback to a URL that has a query string of its own (``.../success?lang=ru``). The
-gateway appends its fields to that query, so the merchant's own parameters arrive first,
-mixed with the gateway's, and the gateway may sign only the fields it added. The
-signature is checked over all received fields first; if that fails and ``url`` is the
-configured URL with its query (``"https://shop.example/success?lang=ru"``), and the
-received fields start with exactly that query, it is checked again without those
-leading pairs. With ``url`` taken from the incoming request (which holds every field)
-no such split is possible. Simplest: register callback URLs without a query string.
+parameters "are also involved in the signature calculation"). The returned value is
+built from exactly the fields the signature covers, never from any other.
+
+One exception: a GET callback to a URL that has a query string of its own
+(``.../success?lang=ru``). The gateway appends its fields to that query, so the
+merchant's own parameters arrive first, and the gateway may sign only the fields it
+added. The signature is checked over all received fields first; if that fails and
+``url`` has a query (pass the URL **as configured**, ``"https://shop.example/success?lang=ru"``)
+and the received fields start with exactly that query, it is checked again without
+those leading pairs, and then the value holds only the remaining, signed fields (the
+merchant's own query is in ``url`` already). Pass a URL with a query only for a GET
+to a configured URL; for a POST, or with the URL a request arrived at, pass it without
+its query (the aiohttp helpers do). Simplest: register callback URLs without a query.
 
 Nothing is half-parsed: a verify function returns a complete, verified value or raises
 :class:`~freedompay_async.SignatureVerificationError` (missing, duplicated or wrong
@@ -34,20 +38,21 @@ content is unusable, e.g. a non-numeric payment id) or
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
 from ._exceptions import ConfigurationError, SignatureVerificationError, ValidationError
-from ._fields import Fields, FieldValue, form_pairs, from_form_pairs
+from ._fields import Fields, FieldValue, _split_bracket_name, form_pairs, from_form_pairs
 from ._models import coerce_payment_id
 from ._signing import Signer, script_name
 from ._xml import XMLReplyError, parse_xml_fields
@@ -105,8 +110,11 @@ CallbackAnswer: TypeAlias = (
 )
 
 _SIG = "pg_sig"
+_V = TypeVar("_V")
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _MAX_INT_DIGITS = 20
+#: The deepest nesting accepted in a callback (``a[b][c]`` is 3 levels; XML counts alike).
+_MAX_DEPTH = 32
 # Characters XML 1.0 cannot carry at all (even as character references).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -125,6 +133,8 @@ def callback_script_name(url: str) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
     name = script_name(url)
+    if not _is_text(name):
+        raise ValidationError("callback URL's script name is not valid Unicode text")
     if not name:
         path = re.split(r"[?#]", url, maxsplit=1)[0]
         raise ConfigurationError(
@@ -138,11 +148,45 @@ def callback_script_name(url: str) -> str:
 # --- field tree --------------------------------------------------------------------
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (no lone surrogate), as the signature needs."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep() -> ValidationError:
+    return ValidationError(f"callback fields are nested deeper than {_MAX_DEPTH} levels")
+
+
+def _check_depth(tree: Fields) -> None:
+    """Refuse a tree nested deeper than ``_MAX_DEPTH`` levels (walked without recursion)."""
+    stack: list[tuple[Fields, int]] = [(tree, 1)]
+    while stack:
+        items, depth = stack.pop()
+        for _key, value in items:
+            if not isinstance(value, str):
+                if depth >= _MAX_DEPTH:
+                    raise _too_deep()
+                stack.append((value, depth + 1))
+
+
 def _xml_tree(body: bytes) -> list[tuple[str, FieldValue]]:
+    tree: list[tuple[str, FieldValue]] = []
+    error: ValidationError | None = None
     try:
         _root, tree = parse_xml_fields(body)
     except XMLReplyError as exc:
-        raise ValidationError(f"callback XML is not well-formed ({exc})") from None
+        error = ValidationError(f"callback XML is not well-formed ({exc})")
+    except RecursionError:
+        error = _too_deep()
+    if error is not None:
+        raise error  # outside the handler: no parser state rides along as __context__
+    _check_depth(tree)
     return tree
 
 
@@ -156,6 +200,14 @@ def _pairs(fields: Sequence[tuple[str, str]] | Mapping[str, str]) -> list[tuple[
             or not isinstance(pair[1], str)
         ):
             raise TypeError("callback fields must be (str, str) pairs")
+        name, value = pair
+        if not (_is_text(name) and _is_text(value)):
+            # A lone surrogate (e.g. from surrogateescape decoding) cannot be signed.
+            raise ValidationError("a callback field is not valid Unicode text")
+        # Checked before the tree is built: a name thousands of brackets deep would
+        # cost quadratic time and memory there.
+        if name.count("[") >= _MAX_DEPTH and len(_split_bracket_name(name)) > _MAX_DEPTH:
+            raise _too_deep()
     return pairs
 
 
@@ -181,6 +233,7 @@ def _receive(url: str, fields: CallbackFields) -> _Received:
         return _Received(_xml_tree(bytes(fields)))
     pairs = _pairs(fields)
     tree = from_form_pairs(pairs)
+    _check_depth(tree)
     xml = [value for key, value in tree if key == "pg_xml"]
     if xml:
         document = xml[0]
@@ -201,32 +254,47 @@ def _receive(url: str, fields: CallbackFields) -> _Received:
     return _Received(tree)
 
 
-def _check_signature(
+def _signer_verifies(kind: str, signer: Signer, script: str, tree: Fields, signature: str) -> bool:
+    ok: bool | None = None
+    # Text the signer cannot encode: its error may hold the pre-image, secret key included.
+    with contextlib.suppress(UnicodeError, ValidationError):
+        ok = bool(signer.verify(script, tree, signature))
+    if ok is None:
+        # A fresh error, raised outside the handler: no __context__ to leak the key.
+        raise ValidationError(f"{kind} holds text that cannot be signature-checked")
+    return ok
+
+
+def _signed_tree(
     kind: str, script: str, received: _Received, signer: Signer, *, unsigned_ok: bool = False
-) -> bool:
-    """Verify ``pg_sig``; return False only for an accepted unsigned message."""
+) -> list[tuple[str, FieldValue]] | None:
+    """Verify ``pg_sig`` and return exactly the tree it covers.
+
+    None only for an accepted unsigned message. The value must be built from the
+    returned tree alone: pairs outside the signature never reach it.
+    """
     tree = received.tree
     signatures = [value for key, value in tree if key == _SIG]
     if signatures == [""]:
         signatures = []  # an empty pg_sig placeholder is no signature
     if not signatures:
         if unsigned_ok:
-            return False
+            return None
         raise SignatureVerificationError(f"{kind} is not signed (no pg_sig)")
     signature = signatures[0]
     if len(signatures) > 1 or not isinstance(signature, str):
         raise SignatureVerificationError(f"{kind} carries more than one pg_sig")
-    ok = signer.verify(script, tree, signature)
-    if not ok and received.without_own_query is not None:
-        # Every received pair is either signed or equal to the configured URL's own query.
-        ok = signer.verify(script, received.without_own_query, signature)
-    if not ok:
-        raise SignatureVerificationError(
-            f"{kind} signature does not verify with script name {script[:100]!r}: check the "
-            "secret key and that the URL's last path segment is the one registered at "
-            "Freedom Pay"
-        )
-    return True
+    if _signer_verifies(kind, signer, script, tree, signature):
+        return tree
+    rest = received.without_own_query
+    # Every pair left out is equal to the URL's own query; none of them is in the value.
+    if rest is not None and _signer_verifies(kind, signer, script, rest, signature):
+        return rest
+    raise SignatureVerificationError(
+        f"{kind} signature does not verify with script name {script[:100]!r}: check the "
+        "secret key and that the URL's last path segment is the one registered at "
+        "Freedom Pay"
+    )
 
 
 # --- typed extraction --------------------------------------------------------------
@@ -360,7 +428,8 @@ class RedirectBack:
 
     ``merchant_params`` holds every received field without the ``pg_`` prefix (nested
     ones under their bracket name, e.g. ``items[0][sku]``); ``extra`` holds ``pg_``
-    fields this version does not know. ``fields`` is the whole received tree.
+    fields this version does not know. ``fields`` is the signed tree: every received field,
+    except a GET's leading configured-URL query when the signature leaves it out.
     """
 
     order_id: str
@@ -419,11 +488,13 @@ def verify_redirect(
 ) -> RedirectBack:
     """Verify a redirect back from the payment page and return it as a :class:`RedirectBack`.
 
-    ``url`` is the URL the request arrived at, or the success/failure URL as registered
-    (behind a proxy); its last path segment is the script name. ``fields`` are the
-    fields as received: the POST body, or for a GET the whole query string, the
-    merchant's own query parameters included (see the module docs). ``success`` tells
-    which of the two URLs this is, when the app knows.
+    ``url`` is the success/failure URL as registered, or the URL the request arrived
+    at without its query; its last path segment is the script name. Only for a GET to
+    a URL registered with a query of its own, pass that configured URL with its query
+    (see the module docs). ``fields`` are the fields as received: the POST body, or for
+    a GET the whole query string, the merchant's own query parameters included.
+    ``success`` tells which of the two URLs this is, when the app knows. The value is
+    built from the signed fields only.
 
     A failure redirect (one with ``pg_error_code``, or ``success=False``) without
     ``pg_sig`` is accepted, as ``signed=False``, only with ``allow_unsigned_failure``:
@@ -433,12 +504,23 @@ def verify_redirect(
     script = callback_script_name(url)
     received = _receive(url, fields)
     failure = success is False or _has_error_code(received.tree)
-    signed = _check_signature(
+    tree = _signed_tree(
         "redirect", script, received, signer, unsigned_ok=allow_unsigned_failure and failure
     )
-    return RedirectBack.from_fields(
-        received.tree, signed=signed, success=success if signed else False
-    )
+    if tree is None:
+        return RedirectBack.from_fields(received.tree, signed=False, success=False)
+    return RedirectBack.from_fields(tree, signed=True, success=success)
+
+
+def _verify_callback(
+    kind: str, build: Callable[[Fields], _V], url: str, fields: CallbackFields, signer: Signer
+) -> _V:
+    """Verify a server-to-server callback of ``kind`` and build its value from the signed tree."""
+    script = callback_script_name(url)
+    tree = _signed_tree(kind, script, _receive(url, fields), signer)
+    if tree is None:  # not reached: without unsigned_ok an unsigned message raises
+        raise SignatureVerificationError(f"{kind} is not signed (no pg_sig)")
+    return build(tree)
 
 
 # --- result notify -----------------------------------------------------------------
@@ -580,14 +662,12 @@ class ResultNotify:
 def verify_result_notify(url: str, fields: CallbackFields, signer: Signer) -> ResultNotify:
     """Verify a result notification and return it as a :class:`ResultNotify`.
 
-    ``url`` is the URL it arrived at (or the ``result_url`` as registered); ``fields``
-    the received fields, a mapping, or a raw XML body. A ``pg_xml`` field (XML request
+    ``url`` is the ``result_url`` as registered, or the URL it arrived at without its
+    query (the script name is its last path segment); ``fields`` the received fields,
+    a mapping, or a raw XML body. A ``pg_xml`` field (XML request
     mode) is parsed and verified as XML. Answer with :func:`callback_reply`.
     """
-    script = callback_script_name(url)
-    received = _receive(url, fields)
-    _check_signature("result notification", script, received, signer)
-    return ResultNotify.from_fields(received.tree)
+    return _verify_callback("result notification", ResultNotify.from_fields, url, fields, signer)
 
 
 # --- check request -----------------------------------------------------------------
@@ -656,17 +736,15 @@ def verify_check_request(url: str, fields: CallbackFields, signer: Signer) -> Ch
 
     Same inputs as :func:`verify_result_notify`. Answer with :func:`callback_reply`.
     """
-    script = callback_script_name(url)
-    received = _receive(url, fields)
-    _check_signature("check request", script, received, signer)
-    return CheckRequest.from_fields(received.tree)
+    return _verify_callback("check request", CheckRequest.from_fields, url, fields, signer)
 
 
 # --- signed reply ------------------------------------------------------------------
 
 
 def _xml_text(name: str, value: str) -> str:
-    if _XML_INVALID.search(value):
+    if _XML_INVALID.search(value) or not _is_text(value):
+        # Checked before signing: a lone surrogate would fail inside the signer.
         raise ValidationError(f"{name} holds a character XML cannot carry")
     # A literal CR would reach the gateway's parser as LF; a character reference keeps it.
     return (

@@ -12,8 +12,10 @@ coroutine idempotent (deduplicate by ``payment_id``) and give a redelivery **the
 answer** as the original (store the decision with the payment).
 
 The URL the signature's script name is taken from defaults to the URL the request
-arrived at (``str(request.url)``). Behind a proxy that rewrites the path, pass the URL
-as registered at Freedom Pay with ``url=``.
+arrived at, without its query (the caller controls that query). Behind a proxy that
+rewrites the path, pass the URL as registered at Freedom Pay with ``url=``. A query in
+``url=`` is used only for a GET (the merchant's own query, which the gateway may leave
+out of the signature); a POST never uses any URL query.
 """
 
 from __future__ import annotations
@@ -189,6 +191,32 @@ async def _received(request: web.Request, max_body_bytes: int) -> CallbackFields
     raise ValidationError(f"unsupported callback content type {content_type[:60]!r}")
 
 
+def _target_url(request: web.Request, url: str | None) -> str:
+    """The URL to verify against: its path gives the script name.
+
+    Only a GET to an explicitly configured ``url`` keeps that URL's query (the
+    merchant's own parameters, which the gateway may leave out of the signature). The
+    request's own query is the caller's to choose, so it is never used; a POST never
+    uses any URL query.
+    """
+    if url is None:
+        return str(request.url.with_query(None).with_fragment(None))
+    if request.method in ("GET", "HEAD"):
+        return url
+    return re.split(r"[?#]", url, maxsplit=1)[0]
+
+
+async def _read_callback(
+    request: web.Request,
+    verify: Callable[[str, CallbackFields, Signer], _V],
+    signer: Signer,
+    url: str | None,
+    max_body_bytes: int,
+) -> _V:
+    fields = await _received(request, max_body_bytes)
+    return verify(_target_url(request, url), fields, signer)
+
+
 async def read_redirect(
     request: web.Request,
     signer: Signer,
@@ -201,14 +229,15 @@ async def read_redirect(
     """Read and verify the buyer's redirect back to ``success_url`` / ``failure_url``.
 
     GET: the whole query string is the field set (the URL's own query included). POST:
-    the body only (multipart, urlencoded or XML; the URL's query is not read), at most
+    the body only (multipart, urlencoded or XML; no URL query is read), at most
     ``max_body_bytes`` bytes, else :class:`CallbackBodyTooLargeError`. ``url``
-    defaults to ``str(request.url)``; see :func:`~freedompay_async.verify_redirect`
-    for ``url``, ``success`` and ``allow_unsigned_failure``. Consumes the request body.
+    defaults to the request's URL without its query; a query in ``url`` is used only
+    for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``
+    and ``allow_unsigned_failure``). Consumes the request body.
     """
     fields = await _received(request, max_body_bytes)
     return verify_redirect(
-        str(request.url) if url is None else url,
+        _target_url(request, url),
         fields,
         signer,
         success=success,
@@ -229,8 +258,7 @@ async def read_result_notify(
     200: handle it idempotently (by ``payment_id``) and repeat the original answer.
     Body and ``url`` rules as for :func:`read_redirect`.
     """
-    fields = await _received(request, max_body_bytes)
-    return verify_result_notify(str(request.url) if url is None else url, fields, signer)
+    return await _read_callback(request, verify_result_notify, signer, url, max_body_bytes)
 
 
 async def read_check_request(
@@ -244,8 +272,7 @@ async def read_check_request(
 
     Body and ``url`` rules as for :func:`read_redirect`.
     """
-    fields = await _received(request, max_body_bytes)
-    return verify_check_request(str(request.url) if url is None else url, fields, signer)
+    return await _read_callback(request, verify_check_request, signer, url, max_body_bytes)
 
 
 # --- ready handlers ----------------------------------------------------------------
@@ -261,7 +288,7 @@ def _refusal_status(exc: FreedomPayError) -> int:
 
 def _callback_handler(
     kind: str,
-    read: Callable[[web.Request, str], Awaitable[_V]],
+    read: Callable[[web.Request, str | None], Awaitable[_V]],
     answer: Callable[[_V], Awaitable[CallbackAnswer]],
     signer: Signer,
     url: str | None,
@@ -270,10 +297,9 @@ def _callback_handler(
         callback_script_name(url)  # a trailing-slash URL fails here, at set-up
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        target = str(request.url) if url is None else url
-        script = callback_script_name(target)
+        script = callback_script_name(_target_url(request, url))
         try:
-            value = await read(request, target)
+            value = await read(request, url)
         except (SignatureVerificationError, ValidationError) as exc:
             _log.warning("refused a %s: %s", kind, exc)
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
@@ -315,7 +341,7 @@ def result_notify_handler(
     per request (HTTP 500).
     """
 
-    async def read(request: web.Request, target: str) -> ResultNotify:
+    async def read(request: web.Request, target: str | None) -> ResultNotify:
         return await read_result_notify(request, signer, url=target, max_body_bytes=max_body_bytes)
 
     return _callback_handler("result notification", read, on_result, signer, url)
@@ -336,7 +362,7 @@ def check_request_handler(
     in :func:`result_notify_handler` (signed ``error``, HTTP 400 / 413).
     """
 
-    async def read(request: web.Request, target: str) -> CheckRequest:
+    async def read(request: web.Request, target: str | None) -> CheckRequest:
         return await read_check_request(request, signer, url=target, max_body_bytes=max_body_bytes)
 
     return _callback_handler("check request", read, on_check, signer, url)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import assume, given
@@ -450,13 +452,219 @@ def test_get_redirect_signed_over_gateway_fields_only_needs_the_configured_url()
     for url in (SUCCESS_URL, request_url):
         with pytest.raises(fp.SignatureVerificationError):
             verify_redirect(url, received, SIGNER)
-    # With the configured URL (query included), its leading pairs are set aside.
+    # With the configured URL (query included), its leading pairs are set aside, and the
+    # value holds only the signed fields: the merchant's own query is not in it.
     back = verify_redirect(SUCCESS_URL + "?lang=ru", received, SIGNER)
-    assert back.signed and back.merchant_params == {"lang": "ru"}
+    assert back.signed and back.merchant_params == {}
+    assert back.fields == tuple(gateway_part)
     # Only an exact leading match is set aside: anything else stays under the signature.
     for altered in ([("lang", "en"), *gateway_part], [*gateway_part, ("lang", "ru")]):
         with pytest.raises(fp.SignatureVerificationError):
             verify_redirect(SUCCESS_URL + "?lang=ru", altered, SIGNER)
+
+
+# --- only signed fields reach the value -----------------------------------------------
+
+
+def test_a_post_with_injected_pairs_repeated_in_the_url_query_is_not_fooled() -> None:
+    # The attack: replay a genuine signed body with extra pairs prepended, and repeat
+    # those pairs in the URL query (which whoever sends a POST chooses). The injected
+    # pairs must never reach the value, whatever ``url`` is passed.
+    genuine = sign(redirect_pairs(order_ref="A-1"), SUCCESS_URL)
+    injected = [("order_ref", "EVIL"), ("pg_testing_mode", "1")]
+    received = [*injected, *genuine]
+    back = verify_redirect(SUCCESS_URL + "?" + urlencode(injected), received, SIGNER)
+    assert back.signed and back.merchant_params == {"order_ref": "A-1"}
+    assert back.extra == {} and back.fields == tuple(genuine)
+    # With the URL without its query, as the aiohttp helpers pass it for a POST: refused.
+    with pytest.raises(fp.SignatureVerificationError):
+        verify_redirect(SUCCESS_URL, received, SIGNER)
+
+
+def test_a_result_notification_with_injected_pairs_keeps_its_signed_values() -> None:
+    genuine = sign(
+        [*[p for p in result_pairs() if p[0] != "pg_can_reject"], ("user_id", "42")], RESULT_URL
+    )
+    injected = [("user_id", "666"), ("pg_can_reject", "1")]
+    notify = verify_result_notify(
+        RESULT_URL + "?" + urlencode(injected), [*injected, *genuine], SIGNER
+    )
+    assert notify.can_reject is False
+    assert notify.merchant_params == {"cart": "42", "user_id": "42"}
+    assert notify.fields == tuple(genuine)
+    with pytest.raises(fp.SignatureVerificationError):
+        verify_result_notify(RESULT_URL, [*injected, *genuine], SIGNER)
+
+
+def test_a_check_request_with_injected_pairs_keeps_its_signed_values() -> None:
+    genuine = sign(check_pairs(), CHECK_URL)
+    injected = [("lang", "en"), ("pg_amount", "1")]
+    check = verify_check_request(
+        CHECK_URL + "?" + urlencode(injected), [*injected, *genuine], SIGNER
+    )
+    assert check.amount == Decimal(100) and check.merchant_params == {"lang": "ru"}
+    assert check.fields == tuple(genuine)
+
+
+def test_a_get_to_the_configured_url_cannot_override_a_signed_field() -> None:
+    # Configured https://shop.example/pay/success?lang=ru; the gateway signed its own
+    # fields, which echo the merchant parameter lang=kk. The leading lang=ru is set
+    # aside, and the signed lang=kk is what the value holds (it used to be "ru").
+    genuine = sign(redirect_pairs(lang="kk"), SUCCESS_URL)
+    back = verify_redirect(SUCCESS_URL + "?lang=ru", [("lang", "ru"), *genuine], SIGNER)
+    assert back.signed and back.merchant_params == {"lang": "kk"}
+    assert back.fields == tuple(genuine)
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=4))
+def test_property_injected_leading_pairs_never_reach_the_value(injected: Pairs) -> None:
+    assume(all(k != "pg_sig" for k, _ in injected))
+    genuine = sign(redirect_pairs(ref="mine"), SUCCESS_URL)
+    url = SUCCESS_URL + "?" + urlencode(injected)
+    try:
+        back = verify_redirect(url, [*injected, *genuine], SIGNER)
+    except fp.FreedomPayError:
+        return  # refused is fine
+    assert back.fields == tuple(genuine)
+    assert back.merchant_params == {"ref": "mine"}
+
+
+# --- text a signature cannot cover ----------------------------------------------------
+
+LONE = "\udcff"  # what surrogateescape makes of a stray 0xFF byte
+
+
+def error_chain_texts(exc: BaseException) -> list[str]:
+    """str, repr, args and attributes of an error and of every error chained to it."""
+    texts: list[str] = []
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        if isinstance(current, UnicodeError):
+            texts.append(repr(getattr(current, "object", "")))
+        current = current.__cause__ or current.__context__
+    return texts
+
+
+def assert_clean_error(exc: BaseException) -> None:
+    assert isinstance(exc, fp.ValidationError | fp.SignatureVerificationError), exc
+    assert exc.__context__ is None and exc.__cause__ is None
+    for text in error_chain_texts(exc):
+        assert SECRET not in text
+
+
+VERIFIERS = [
+    pytest.param(verify_redirect, SUCCESS_URL, redirect_pairs, id="redirect"),
+    pytest.param(verify_result_notify, RESULT_URL, result_pairs, id="result"),
+    pytest.param(verify_check_request, CHECK_URL, check_pairs, id="check"),
+]
+
+
+@pytest.mark.parametrize(("verify", "url", "make"), VERIFIERS)
+@pytest.mark.parametrize("where", ["value", "name", "mapping", "pg_sig", "pg_xml", "url"])
+def test_a_lone_surrogate_is_a_clean_typed_error(
+    verify: Any, url: str, make: Any, where: str
+) -> None:
+    pairs = sign(make(), url)
+    fields: Any = pairs
+    if where == "value":
+        fields = [(k, v + LONE if k == "pg_order_id" else v) for k, v in pairs]
+    elif where == "name":
+        fields = [(k + LONE if k == "pg_order_id" else k, v) for k, v in pairs]
+    elif where == "mapping":
+        fields = {k: v + LONE if k == "pg_salt" else v for k, v in pairs}
+    elif where == "pg_sig":
+        fields = [*pairs[:-1], ("pg_sig", pairs[-1][1] + LONE)]
+    elif where == "pg_xml":
+        fields = [("pg_xml", xml_document(list(pairs)).decode().replace("A-1", "A" + LONE))]
+    else:
+        url = url + LONE
+    with pytest.raises(fp.FreedomPayError) as info:
+        verify(url, fields, SIGNER)
+    assert_clean_error(info.value)
+
+
+def test_a_signer_error_carrying_the_pre_image_is_replaced_by_a_clean_one() -> None:
+    class LeakySigner:
+        """A signer failing the way an md5 signer does on a lone surrogate."""
+
+        def sign(self, script: str, fields: Any) -> str:
+            pre_image = f"{script};A{LONE};{SECRET}"
+            raise UnicodeEncodeError("utf-8", pre_image, 0, 1, "surrogates not allowed")
+
+        def verify(self, script: str, fields: Any, signature: str) -> bool:
+            return self.sign(script, fields) == signature
+
+    for verify, url, make in ((v.values[0], v.values[1], v.values[2]) for v in VERIFIERS):
+        with pytest.raises(fp.ValidationError) as info:
+            verify(url, sign(make(), url), LeakySigner())
+        assert_clean_error(info.value)
+
+
+def test_a_reply_with_a_lone_surrogate_is_a_clean_validation_error() -> None:
+    for kwargs in ({"description": "no" + LONE}, {"salt": "s" + LONE}):
+        with pytest.raises(fp.ValidationError) as info:
+            callback_reply(RESULT_URL, SIGNER, "rejected", **kwargs)
+        assert_clean_error(info.value)
+    with pytest.raises(fp.ValidationError) as info:
+        callback_reply(RESULT_URL + LONE, SIGNER, "ok")
+    assert_clean_error(info.value)
+
+
+# --- nesting depth ----------------------------------------------------------------------
+
+
+def nested_name(levels: int) -> str:
+    """A bracket name ``levels`` deep: ``a`` is 1, ``a[x]`` is 2."""
+    return "a" + "[x]" * (levels - 1)
+
+
+def test_bracket_nesting_up_to_32_levels_verifies() -> None:
+    pairs = sign([*redirect_pairs(), (nested_name(32), "deep")], SUCCESS_URL)
+    back = verify_redirect(SUCCESS_URL, pairs, SIGNER)
+    assert back.merchant_params == {nested_name(32): "deep"}
+
+
+@pytest.mark.parametrize("levels", [33, 1000, 20_000])
+@pytest.mark.parametrize(("verify", "url", "make"), VERIFIERS)
+def test_bracket_nesting_deeper_than_32_levels_is_a_validation_error(
+    verify: Any, url: str, make: Any, levels: int
+) -> None:
+    fields = [*make(), (nested_name(levels), "deep"), ("pg_salt", "s"), ("pg_sig", "0" * 32)]
+    with pytest.raises(fp.ValidationError, match="nested deeper than 32"):
+        verify(url, fields, SIGNER)
+    with pytest.raises(fp.ValidationError, match="nested deeper than 32"):
+        verify(url, fields[::-1], SIGNER)
+
+
+@pytest.mark.parametrize("levels", [33, 900, 5000])
+@pytest.mark.parametrize("form", ["body", "pg_xml"])
+def test_xml_nesting_deeper_than_32_levels_is_a_validation_error(levels: int, form: str) -> None:
+    # Levels count from the root's children: <request><a>...</a></request> is 1 level.
+    deep = "<a>" * levels + "x" + "</a>" * levels
+    document = (
+        '<?xml version="1.0" encoding="utf-8"?><request><pg_order_id>A-1</pg_order_id>'
+        f"{deep}<pg_sig>{'0' * 32}</pg_sig></request>"
+    )
+    fields: Any = document.encode() if form == "body" else [("pg_xml", document)]
+    with pytest.raises(fp.ValidationError, match="nested deeper than 32") as info:
+        verify_result_notify(RESULT_URL, fields, SIGNER)
+    assert info.value.__context__ is None
+
+
+def test_xml_nesting_of_31_levels_below_the_root_is_accepted() -> None:
+    tree: list[tuple[str, FieldValue]] = [("leaf", "x")]
+    for _ in range(30):
+        tree = [("a", tree)]
+    fields: list[tuple[str, FieldValue]] = [*result_pairs(), *tree, ("pg_salt", "x1")]
+    fields.append(("pg_sig", SIGNER.sign("result", fields)))
+    notify = verify_result_notify(RESULT_URL, xml_document(fields), SIGNER)
+    assert notify.merchant_params == {"cart": "42", "a" + "[a]" * 29 + "[leaf]": "x"}
 
 
 # --- XML mode ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 import freedompay_async as fp
 from freedompay_async._callbacks import (
@@ -276,18 +277,131 @@ async def test_get_redirect_to_a_url_with_its_own_query(
         f"{base}/pay/success?lang=ru", payment_id=561, order_id="A-22", method="GET"
     )
     assert status == 400 and not shop.redirects
-    # ... with the configured URL given as url=, its own query is set aside and it does.
+    # ... with the configured URL given as url=, its own query is set aside and it does;
+    # the value holds the signed fields only, not the unsigned lang=ru.
     status, _ = await gateway.send_redirect(
         f"{base}/pay/back?lang=ru", payment_id=561, order_id="A-22", method="GET"
     )
     assert status == 200
     (back,) = shop.redirects
-    assert back.signed and back.payment_id == 561 and back.merchant_params == {"lang": "ru"}
+    assert back.signed and back.payment_id == 561 and back.merchant_params == {}
     # A changed merchant query is not the configured one: refused.
     status, _ = await gateway.send_redirect(
         f"{base}/pay/back?lang=en", payment_id=561, order_id="A-22", method="GET"
     )
     assert status == 400
+
+
+# --- only signed fields reach the value -----------------------------------------------
+
+
+async def get(url: str) -> tuple[int, bytes]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(URL(url, encoded=True), allow_redirects=False) as resp,
+    ):
+        return resp.status, await resp.read()
+
+
+@pytest.mark.parametrize("wire", ["urlencoded", "multipart"])
+async def test_a_post_redirect_with_pairs_injected_into_body_and_query_is_refused(
+    merchant: tuple[Merchant, str], wire: str
+) -> None:
+    # A genuine signed body replayed with extra pairs prepended, the same pairs in the
+    # URL query: a POST never uses the URL query, so the signature covers everything.
+    shop, base = merchant
+    injected = [("order_ref", "EVIL"), ("pg_testing_mode", "1")]
+    sent = [("pg_order_id", "A-1"), ("pg_payment_id", "7"), ("order_ref", "A-1")]
+    refusals = (("/pay/raw", b"SignatureVerificationError"), ("/pay/back", b"not be verified"))
+    for path, refused in refusals:
+        genuine = signed_pairs(base + path, sent)
+        url = f"{base}{path}?{urlencode(injected)}"
+        if wire == "urlencoded":
+            body = urlencode([*injected, *genuine]).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = render_multipart([*injected, *genuine])
+        status, reply, _ = await post(url, body, content_type)
+        assert status == 400 and refused in reply
+        # The genuine message alone, to the same URL, is accepted and unchanged.
+        status, reply, _ = await post(url, *render_multipart(genuine))
+        assert status == 200, reply
+    assert [back.merchant_params for back in shop.redirects] == [{"order_ref": "A-1"}]
+
+
+async def test_a_post_to_a_url_configured_with_a_query_ignores_that_query(
+    merchant: tuple[Merchant, str],
+) -> None:
+    # /pay/back is configured as .../pay/back?lang=ru: for a POST that query is not set
+    # aside, so a body starting with lang=ru that the signature does not cover is refused.
+    shop, base = merchant
+    genuine = signed_pairs(f"{base}/pay/back", [("pg_order_id", "A-1"), ("pg_payment_id", "8")])
+    status, _, _ = await post(f"{base}/pay/back", *render_multipart([("lang", "ru"), *genuine]))
+    assert status == 400 and not shop.redirects
+
+
+@pytest.mark.parametrize("path", ["/pay/raw-result", "/pay/result"])
+async def test_a_result_notification_with_injected_pairs_is_refused(
+    merchant: tuple[Merchant, str], path: str
+) -> None:
+    shop, base = merchant
+    genuine = signed_pairs(
+        base + path,
+        [*RESULT_BASE, ("pg_payment_id", "9"), ("user_id", "42")],
+    )
+    injected = [("user_id", "666"), ("pg_can_reject", "1")]
+    url = f"{base}{path}?{urlencode(injected)}"
+    status, reply, _ = await post(url, *render_multipart([*injected, *genuine]))
+    assert status == 400
+    if path == "/pay/result":
+        assert verified_reply(reply, "result")["pg_status"] == "error"
+    else:
+        assert json.loads(reply) == {"error": "SignatureVerificationError"}
+    assert not shop.results
+    status, reply, _ = await post(url, *render_multipart(genuine))
+    assert status == 200
+    if path == "/pay/result":
+        (notify,) = shop.results
+        assert notify.can_reject is False and notify.merchant_params == {"user_id": "42"}
+
+
+async def test_a_get_redirect_cannot_override_signed_fields(
+    merchant: tuple[Merchant, str],
+) -> None:
+    shop, base = merchant
+    # Without url=, the request's query is all fields: nothing is set aside.
+    sent = [("pg_order_id", "A-1"), ("pg_payment_id", "3")]
+    genuine = signed_pairs(f"{base}/pay/raw", [*sent, ("order_ref", "A-1")])
+    query = urlencode([("order_ref", "EVIL"), *genuine], quote_via=quote)
+    status, reply = await get(f"{base}/pay/raw?{query}")
+    assert (status, json.loads(reply)) == (400, {"error": "SignatureVerificationError"})
+    # With url= .../pay/back?lang=ru, only a leading lang=ru is set aside, and the
+    # value holds the signed fields: the gateway's echoed lang=kk, not the query's ru.
+    genuine = signed_pairs(f"{base}/pay/back", [*sent, ("lang", "kk")])
+    status, reply = await get(f"{base}/pay/back?{urlencode([('lang', 'ru'), *genuine])}")
+    assert status == 200, reply
+    (back,) = shop.redirects
+    assert back.signed and back.merchant_params == {"lang": "kk"}
+
+
+# --- hostile shapes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [33, 5000])
+async def test_deep_nesting_is_a_validation_error(
+    merchant: tuple[Merchant, str], levels: int
+) -> None:
+    _, base = merchant
+    url = f"{base}/pay/raw-result"
+    name = "a" + "[x]" * (levels - 1)
+    form = urlencode([*RESULT_BASE, ("pg_payment_id", "1"), (name, "v"), ("pg_sig", "0" * 32)])
+    document = f"<request>{'<a>' * levels}x{'</a>' * levels}<pg_sig>{'0' * 32}</pg_sig></request>"
+    for body, content_type in (
+        (form.encode(), "application/x-www-form-urlencoded"),
+        (document.encode(), "text/xml"),
+    ):
+        status, reply, _ = await post(url, body, content_type)
+        assert (status, json.loads(reply)) == (400, {"error": "ValidationError"})
 
 
 # --- result notify and check ---------------------------------------------------------

@@ -7,7 +7,7 @@ import collections
 import contextlib
 import datetime
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from . import _http
 from ._faults import Fault, FaultPlan
 from ._ledger import CANCELLED, HELD, LedgerEntry, LedgerView, Payment
 from ._outbound import (
+    Pairs,
     Tamper,
     check_fields,
     deliver,
@@ -316,6 +317,13 @@ class SandboxGateway:
             pairs = tamper(list(pairs))
         return await deliver(url, pairs, method)
 
+    async def _send_signed(
+        self, url: str, build: Callable[..., Pairs], payment_id: int, **fields: object
+    ) -> tuple[int, bytes]:
+        """Build a server-to-server callback with ``build``, sign it, POST it as multipart."""
+        pairs = build(payment_id=coerce_payment_id(payment_id), **fields)
+        return await deliver(url, sign_pairs(self.secret_key, url, pairs))
+
     async def send_result_notify(
         self,
         url: str,
@@ -332,8 +340,10 @@ class SandboxGateway:
 
         Returns ``(status, body)``; the body is the merchant's XML answer.
         """
-        pairs = result_fields(
-            payment_id=coerce_payment_id(payment_id),
+        return await self._send_signed(
+            url,
+            result_fields,
+            payment_id,
             order_id=order_id,
             amount=amount,
             currency=currency,
@@ -341,7 +351,6 @@ class SandboxGateway:
             can_reject=can_reject,
             params=params,
         )
-        return await deliver(url, sign_pairs(self.secret_key, url, pairs))
 
     async def send_check(
         self,
@@ -357,11 +366,12 @@ class SandboxGateway:
 
         Returns ``(status, body)``; the body is the merchant's XML answer.
         """
-        pairs = check_fields(
-            payment_id=coerce_payment_id(payment_id),
+        return await self._send_signed(
+            url,
+            check_fields,
+            payment_id,
             order_id=order_id,
             amount=amount,
             currency=currency,
             params=params,
         )
-        return await deliver(url, sign_pairs(self.secret_key, url, pairs))
