@@ -211,6 +211,7 @@ class RevokeStatus(enum.Enum):
             return cls.UNKNOWN
 
 
+_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 _CANCEL_KNOWN = frozenset(
     {"pg_payment_id", "pg_payment_revoke_id", "pg_status", "pg_revoke_status", "pg_salt", "pg_sig"}
 )
@@ -248,7 +249,7 @@ class CancelResult:
     attempts: int = 1
     confirmed_on_retry: bool = False
     earlier_maybe_processed: bool = False
-    extra: Mapping[str, object] = attrs.field(factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, object] = _NO_EXTRA
 
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> CancelResult:
@@ -265,7 +266,13 @@ class CancelResult:
             raise MalformedReplyError(
                 "cancel reply is missing pg_revoke_status", payment_id=payment_id, http_status=200
             )
-        extra = {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
+        extra = _NO_EXTRA
+        if len(reply.fields) > len(_CANCEL_KNOWN) or any(
+            key not in _CANCEL_KNOWN for key, _ in reply.fields
+        ):
+            extra = MappingProxyType(
+                {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
+            )
         return cls(
             payment_id=payment_id,
             revoke_id=_reply_int(reply, "pg_payment_revoke_id", required=False),
@@ -275,7 +282,7 @@ class CancelResult:
             signed=reply.signed,
             attempts=reply.attempts,
             earlier_maybe_processed=reply.earlier_maybe_processed,
-            extra=MappingProxyType(extra),
+            extra=extra,
         )
 
     @classmethod

@@ -116,8 +116,10 @@ class RetryMiddleware:
             if deadline is not None:
                 left = deadline - clock()
                 timeout = left if timeout is None else min(timeout, left)
+            if attempt > 1 or timeout != request.timeout:
+                request = attrs.evolve(request, timeout=timeout, attempt=attempt)
             try:
-                reply = await call_next(attrs.evolve(request, timeout=timeout, attempt=attempt))
+                reply = await call_next(request)
             except FreedomPayError as exc:
                 exc.attempts = attempt
                 exc.earlier_maybe_processed = earlier_maybe_processed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -88,6 +87,7 @@ class AiohttpTransport:
         self._middlewares = tuple(middlewares)
         self._session: aiohttp.ClientSession | None = session
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._limits.connect_timeout)
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
@@ -115,21 +115,18 @@ class AiohttpTransport:
         session = self._session or self._open()
         pid = request.payment_id
         try:
-            async with asyncio.timeout(request.timeout):
-                async with session.post(
-                    request.url,
-                    data=request.body,
-                    headers={"Content-Type": request.content_type},
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    body = await self._read(resp, pid)
-                    return HttpResponse(
-                        resp.status,
-                        body,
-                        resp.headers.get("Retry-After"),
-                        resp.headers.get("Date"),
-                    )
+            async with session.post(
+                request.url,
+                data=request.body,
+                headers={"Content-Type": request.content_type},
+                timeout=self._timeout_for(request.timeout),
+                allow_redirects=False,
+            ) as resp:
+                body = await self._read(resp, pid)
+                headers = resp.headers
+                return HttpResponse(
+                    resp.status, body, headers.get("Retry-After"), headers.get("Date")
+                )
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimeoutError(
                 "timed out connecting to the gateway", payment_id=pid
@@ -154,6 +151,22 @@ class AiohttpTransport:
             raise ConnectionLostError(
                 f"HTTP exchange failed: {type(exc).__name__}", payment_id=pid
             ) from exc
+
+    def _timeout_for(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        """The attempt's limit as aiohttp's ``total`` (connect to last body byte).
+
+        One ClientTimeout per distinct value, kept in a small cache: retries cut to a
+        deadline produce arbitrary values, so the cache is cleared when it fills.
+        """
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            timeout = aiohttp.ClientTimeout(
+                total=seconds, sock_connect=self._limits.connect_timeout
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
 
     async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
         cap = self._limits.max_reply_bytes
