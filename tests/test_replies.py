@@ -212,3 +212,31 @@ def test_secret_never_appears_in_repr_or_str_of_public_objects() -> None:
     objects: list[object] = [creds, session, fp.Md5Signer(SECRET), session.signer, session.retry]
     for obj in objects:
         assert SECRET not in repr(obj) and SECRET not in str(obj)
+
+
+def test_values_with_surrounding_whitespace_are_signed_as_sent() -> None:
+    reply = run(signed([*ok_fields(42), ("pg_note", "  spaced  "), ("pg_blank", " ")]))
+    assert reply.get("pg_note") == "  spaced  " and reply.get("pg_blank") == " "
+
+
+def test_a_pretty_printed_reply_verifies() -> None:
+    fields = [*ok_fields(42), ("pg_salt", "s")]
+    sig = SIGNER.sign("cancel", fields)
+    body = "\n".join(
+        ['<?xml version="1.0" encoding="utf-8"?>', "<response>"]
+        + [f"    <{k}>{v}</{k}>" for k, v in [*fields, ("pg_sig", sig)]]
+        + ["</response>", ""]
+    ).encode()
+    assert run(body).signed
+
+
+def test_a_deeply_nested_reply_is_malformed_not_a_recursion_error() -> None:
+    body = b"<response>" + b"<a>" * 3000 + b"x" + b"</a>" * 3000 + b"</response>"
+    with pytest.raises(fp.MalformedReplyError):
+        run(body)
+
+
+def test_an_error_reply_for_another_payment_is_refused() -> None:
+    body = signed([*error_fields(10033), ("pg_payment_id", "41")])
+    with pytest.raises(fp.MalformedReplyError, match="another payment"):
+        run(body)
