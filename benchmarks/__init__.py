@@ -1,0 +1,1 @@
+"""Loopback benchmarks for freedompay_async (see the README's "Benchmarks" section)."""
