@@ -927,3 +927,33 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert f"cannot serve on 127.0.0.1:{port}" in captured.err
     assert "secret_key" not in captured.out
+
+
+def test_command_line_sets_every_fault_plan_option() -> None:
+    import argparse
+
+    from freedompay_async.sandbox import add_arguments
+    from freedompay_async.sandbox._command import gateway_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--port",
+            "0",
+            "--fault-rate",
+            "0.25",
+            "--faults",
+            "http_429,slow",
+            "--seed",
+            "9",
+            "--slow-delay",
+            "0.7",
+            "--retry-after",
+            "4",
+        ]
+    )
+    plan = gateway_from_args(args).faults
+    assert plan == FaultPlan(
+        rate=0.25, kinds=(Fault.HTTP_429, Fault.SLOW), seed=9, slow_delay=0.7, retry_after=4
+    )

@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="fault plan seed (0)")
     parser.add_argument(
+        "--retry-after",
+        type=_positive_int,
+        default=1,
+        help="seconds in the Retry-After header of an 'http_429' fault (1)",
+    )
+    parser.add_argument(
         "--slow-delay", type=_delay, default=0.2, help="seconds a 'slow' reply waits (0.2)"
     )
 
@@ -109,7 +115,11 @@ def gateway_from_args(args: argparse.Namespace) -> SandboxGateway:
     plan = None
     if args.fault_rate > 0:
         plan = FaultPlan(
-            rate=args.fault_rate, kinds=args.faults, seed=args.seed, slow_delay=args.slow_delay
+            rate=args.fault_rate,
+            kinds=args.faults,
+            seed=args.seed,
+            slow_delay=args.slow_delay,
+            retry_after=args.retry_after,
         )
     gateway = SandboxGateway(
         args.merchant_id, args.secret_key, faults=plan, auto_hold=args.auto_hold
