@@ -49,6 +49,10 @@ async def test_a_fault_storm_never_loses_or_misreports_an_outcome() -> None:
             ), outcome
         if outcome.state is fp.OutcomeState.FAILED:
             assert entry.state == "held"
+        if plan.choose(outcome.payment_id, 0) is Fault.FORGED:
+            # The first reply was forged: it is never believed, whatever came after.
+            assert outcome.state is fp.OutcomeState.UNKNOWN, outcome
+            assert isinstance(outcome.error, fp.SignatureVerificationError)
 
     # The storm really exercised the interesting paths.
     assert states[fp.OutcomeState.CANCELLED] > 1000
