@@ -113,7 +113,9 @@ async def drive(
 Contender = Callable[[str, Sequence[int], Sequence[int], int, Meter], Awaitable[Sample]]
 
 
-def library_cancel(name: str, retry: Callable[[], RetryPolicy]) -> Contender:
+def library_cancel(
+    name: str, retry: Callable[[], RetryPolicy], *, log_attempts: bool = True
+) -> Contender:
     """``AsyncSession.cancel(pid)`` from ``concurrency`` worker tasks."""
 
     async def run(
@@ -124,6 +126,7 @@ def library_cancel(name: str, retry: Callable[[], RetryPolicy]) -> Contender:
             base_url=url,
             retry=retry(),
             limits=Limits(max_connections=concurrency),
+            log_attempts=log_attempts,
         ) as fp:
 
             async def call(pid: int) -> None:

@@ -53,7 +53,7 @@ class AsyncSession:
 
     Between the call and the transport runs a middleware chain: ``middlewares`` (yours,
     outermost first), then retry per ``retry``, then a cap of ``limits.max_connections``
-    requests in flight, then ``pacing``, then a logging layer.
+    requests in flight, then ``pacing``, then a DEBUG logging layer (``log_attempts``).
     """
 
     def __init__(
@@ -68,6 +68,7 @@ class AsyncSession:
         limits: Limits | None = None,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
+        log_attempts: bool = True,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a Credentials value")
@@ -88,7 +89,8 @@ class AsyncSession:
         layers.append(InFlightLimit(limits.max_connections))
         if pacing is not None:
             layers.append(PacingMiddleware(pacing))
-        layers.append(LoggingMiddleware())
+        if log_attempts:
+            layers.append(LoggingMiddleware())
         self._chain: Handler = build_chain(self._send, layers)
         self._state = _State.UNOPENED
 
