@@ -47,15 +47,21 @@ class Middleware(Protocol):
 def build_chain(handler: Handler, middlewares: Sequence[Middleware]) -> Handler:
     """Wrap ``handler`` so that ``middlewares[0]`` runs first (outermost)."""
     for middleware in reversed(middlewares):
-        handler = _bind(middleware, handler)
+        handler = _Bound(middleware, handler)
     return handler
 
 
-def _bind(middleware: Middleware, call_next: Handler) -> Handler:
-    async def handle(request: GatewayRequest) -> GatewayReply:
-        return await middleware(request, call_next)
+class _Bound:
+    """``middleware`` with its ``call_next`` bound: one coroutine per layer, not two."""
 
-    return handle
+    __slots__ = ("call_next", "middleware")
+
+    def __init__(self, middleware: Middleware, call_next: Handler) -> None:
+        self.middleware = middleware
+        self.call_next = call_next
+
+    def __call__(self, request: GatewayRequest) -> Awaitable[GatewayReply]:
+        return self.middleware(request, self.call_next)
 
 
 def describe_error(exc: FreedomPayError) -> str:

@@ -205,10 +205,13 @@ class RevokeStatus(enum.Enum):
     @classmethod
     def parse(cls, value: str | None) -> RevokeStatus:
         """Map a raw value to a member, UNKNOWN when unrecognised (the raw text is kept)."""
-        try:
-            return cls((value or "").strip().lower())
-        except ValueError:
-            return cls.UNKNOWN
+        member = _REVOKE_BY_VALUE.get(value or "")
+        if member is None:
+            member = _REVOKE_BY_VALUE.get((value or "").strip().lower(), cls.UNKNOWN)
+        return member
+
+
+_REVOKE_BY_VALUE: dict[str, RevokeStatus] = {m.value: m for m in RevokeStatus}
 
 
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
@@ -217,8 +220,7 @@ _CANCEL_KNOWN = frozenset(
 )
 
 
-def _reply_int(reply: GatewayReply, name: str, *, required: bool) -> int | None:
-    raw = reply.get(name)
+def _reply_int(raw: str | None, name: str, *, required: bool) -> int | None:
     if raw is None or raw.strip() == "":
         if required:
             raise MalformedReplyError(f"cancel reply is missing {name}", http_status=200)
@@ -254,29 +256,36 @@ class CancelResult:
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> CancelResult:
         """Build from a verified ``pg_status=ok`` reply to a cancel of ``payment_id``."""
-        replied_id = _reply_int(reply, "pg_payment_id", required=True)
+        known: dict[str, str] = {}
+        has_extra = False
+        for key, value in reply.fields:  # one pass: first value of each known field
+            if key in _CANCEL_KNOWN and isinstance(value, str):
+                known.setdefault(key, value)
+            else:
+                has_extra = True
+        replied_id = _reply_int(known.get("pg_payment_id"), "pg_payment_id", required=True)
         if replied_id != payment_id:
             raise MalformedReplyError(
                 f"cancel reply is for payment {replied_id}, not the one requested",
                 payment_id=payment_id,
                 http_status=reply.http_status,
             )
-        raw_status = reply.get("pg_revoke_status")
+        raw_status = known.get("pg_revoke_status")
         if raw_status is None:
             raise MalformedReplyError(
                 "cancel reply is missing pg_revoke_status", payment_id=payment_id, http_status=200
             )
         extra = _NO_EXTRA
-        if len(reply.fields) > len(_CANCEL_KNOWN) or any(
-            key not in _CANCEL_KNOWN for key, _ in reply.fields
-        ):
+        if has_extra:
             extra = MappingProxyType(
                 {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
             )
         return cls(
             payment_id=payment_id,
-            revoke_id=_reply_int(reply, "pg_payment_revoke_id", required=False),
-            status=reply.get("pg_status") or "",
+            revoke_id=_reply_int(
+                known.get("pg_payment_revoke_id"), "pg_payment_revoke_id", required=False
+            ),
+            status=known.get("pg_status", ""),
             revoke_status=RevokeStatus.parse(raw_status),
             revoke_status_raw=raw_status,
             signed=reply.signed,
