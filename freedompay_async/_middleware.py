@@ -37,9 +37,13 @@ logger = logging.getLogger(__name__)
 
 
 class Middleware(Protocol):
-    """One layer of the chain: ``await middleware(request, call_next)``."""
+    """One layer of the chain: ``await middleware(request, call_next)``.
 
-    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+    Usually an ``async def __call__``; a plain ``__call__`` that returns an awaitable
+    (for instance ``call_next(request)`` itself, to stay out of the way) also fits.
+    """
+
+    def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
         """Handle ``request``, usually by awaiting ``call_next(request)``."""
         ...
 
@@ -86,10 +90,13 @@ class LoggingMiddleware:
         self._logger = logger
         self._clock = clock
 
-    async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
-        """Time the attempt and log its outcome."""
+    def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
+        """Time the attempt and log its outcome; with DEBUG off, hand straight through."""
         if not self._logger.isEnabledFor(logging.DEBUG):
-            return await call_next(request)
+            return call_next(request)
+        return self._logged(request, call_next)
+
+    async def _logged(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         start = self._clock()
         try:
             reply = await call_next(request)
