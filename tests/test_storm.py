@@ -14,11 +14,11 @@ SECRET = "storm-secret-1d2e3f"
 
 async def test_a_fault_storm_never_loses_or_misreports_an_outcome() -> None:
     ids = list(range(10_000, 12_000))
-    plan = FaultPlan(rate=0.3, kinds=tuple(Fault), seed=20261121, slow_delay=0.3, retry_after=2)
+    plan = FaultPlan(rate=0.3, kinds=tuple(Fault), seed=20261121, slow_delay=0.6, retry_after=2)
     gw = SandboxGateway(secret_key=SECRET, faults=plan)
     gw.add_payments(ids)
     clock = FakeClock()  # backoff and Retry-After sleeps are virtual; network time is real
-    retry = fp.RetryPolicy(attempts=4, attempt_timeout=0.1, deadline=None, sleep=clock.sleep)
+    retry = fp.RetryPolicy(attempts=4, attempt_timeout=0.25, deadline=None, sleep=clock.sleep)
     outcomes: list[fp.CancelOutcome] = []
     async with gw.serve() as url:
         creds = fp.Credentials(gw.merchant_id, SECRET)
@@ -45,8 +45,9 @@ async def test_a_fault_storm_never_loses_or_misreports_an_outcome() -> None:
             ), outcome
         if outcome.state is fp.OutcomeState.FAILED:
             assert entry.state == "held"
-        if plan.choose(outcome.payment_id, 0) is Fault.FORGED:
-            # The first reply was forged: it is never believed, whatever came after.
+        if plan.choose(outcome.payment_id, 0) is Fault.FORGED and outcome.attempts == 1:
+            # The first reply was forged and read (a slow machine may time it out
+            # instead, and then retry): it is never believed.
             assert outcome.state is fp.OutcomeState.UNKNOWN, outcome
             assert isinstance(outcome.error, fp.SignatureVerificationError)
 
