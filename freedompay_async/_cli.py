@@ -31,6 +31,7 @@ from typing import Any, NoReturn, TextIO
 
 import attrs
 
+from ._argtypes import positive_int
 from ._batch import CancelOutcome, OutcomeState
 from ._config import Credentials, GatewayURL
 from ._exceptions import ConfigurationError, GatewayError
@@ -675,16 +676,6 @@ class _RefuseSecret(argparse.Action):
         )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -771,7 +762,7 @@ def _add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
     flow.add_argument(
         "--concurrency",
         "-c",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         metavar="N",
         help="cancels in flight at once (default 20)",
@@ -793,7 +784,7 @@ def _add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
     )
     flow.add_argument(
         "--attempts",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_RETRY.attempts,
         metavar="N",
         help=f"HTTP attempts per id, the first included (default {_DEFAULT_RETRY.attempts})",
@@ -817,10 +808,10 @@ def _add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--n", type=_positive_int, default=10_000, metavar="N", help="held payments (10000)"
+        "--n", type=positive_int, default=10_000, metavar="N", help="held payments (10000)"
     )
     parser.add_argument(
-        "--concurrency", "-c", type=_positive_int, default=50, metavar="N", help="(default 50)"
+        "--concurrency", "-c", type=positive_int, default=50, metavar="N", help="(default 50)"
     )
     parser.add_argument(
         "--fault-rate",

@@ -8,6 +8,7 @@ import contextlib
 import signal
 from collections.abc import Sequence
 
+from .._argtypes import positive_int
 from ._faults import Fault, FaultPlan
 from ._gateway import SandboxGateway
 
@@ -42,16 +43,6 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _delay(text: str) -> float:
     try:
         value = float(text)
@@ -73,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, required=True, help="TCP port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--merchant-id", type=_positive_int, default=1000, help="merchant id (1000)"
+        "--merchant-id", type=positive_int, default=1000, help="merchant id (1000)"
     )
     parser.add_argument(
         "--secret-key", type=_key, default=None, help="secret key (default: a random throwaway key)"
@@ -101,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="fault plan seed (0)")
     parser.add_argument(
         "--retry-after",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="seconds in the Retry-After header of an 'http_429' fault (1)",
     )
