@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from freedompay_async import Md5Signer
+from freedompay_async import Md5Signer, signed_response
 
 SCRIPT = "cancel"
 DEFAULT_SECRET = "benchmark-secret-key"
@@ -71,11 +71,8 @@ class ReplyBook:
             ("pg_payment_id", pid),
             ("pg_payment_revoke_id", str(int(pid) + 1_000_000_000)),
             ("pg_revoke_status", "success"),
-            ("pg_salt", "cannedsalt" + pid[-6:]),
         ]
-        fields.append(("pg_sig", self._signer.sign(SCRIPT, fields)))
-        inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields)
-        body = f'<?xml version="1.0" encoding="utf-8"?>\n<response>{inner}</response>'.encode()
+        body = signed_response(SCRIPT, self._signer, fields, salt="cannedsalt" + pid[-6:])
         head = (
             "HTTP/1.1 200 OK\r\n"
             "Content-Type: application/xml; charset=utf-8\r\n"

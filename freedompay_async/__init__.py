@@ -2,16 +2,20 @@
 
 The whole public API, at a glance:
 
-- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``), :class:`Credentials`,
-  :class:`GatewayURL` presets, :class:`Limits`.
+- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``).
+- Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
+  ``GatewayURL.preset(name)``), :class:`Limits`.
 - Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
-  :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`,
-  :class:`GatewayRequest`, :class:`GatewayReply`.
+  :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`.
 - Signing: :class:`Signer` (protocol), :class:`Md5Signer`, :class:`RotatingSigner`,
-  :func:`script_name`.
-- Middleware: :class:`Middleware` (protocol), :class:`RetryPolicy`, :class:`Pacing`,
-  :class:`LoggingMiddleware`, :class:`Transport` (protocol), :class:`AiohttpTransport`.
-- Merchant side: :func:`verify_redirect` -> :class:`RedirectBack`,
+  :func:`script_name`; the field tree a signer signs: :data:`Fields`, :data:`FieldValue`.
+- Middleware: :class:`Middleware` (protocol), :data:`Handler`, :class:`GatewayReply`,
+  :class:`RetryPolicy`, :class:`Pacing`, :class:`LoggingMiddleware`.
+- Transport seam: :class:`Transport` (protocol), :class:`GatewayRequest` (what it
+  sends), :class:`HttpResponse` (what it returns), :class:`AiohttpTransport`, and
+  :class:`MockTransport` for tests; :func:`signed_response` writes a signed reply.
+- Merchant side (also in ``freedompay_async.callbacks``): :func:`verify_redirect`
+  -> :class:`RedirectBack`,
   :func:`verify_result_notify` -> :class:`ResultNotify`, :func:`verify_check_request`
   -> :class:`CheckRequest`, :func:`callback_reply`; for aiohttp.web
   :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` and the
@@ -22,23 +26,10 @@ The whole public API, at a glance:
 """
 
 from ._batch import CancelOutcome, OutcomeState
-from ._callbacks import (
-    CallbackAnswer,
-    CallbackBodyTooLargeError,
-    CallbackFields,
-    CheckRequest,
-    RedirectBack,
-    ReplyStatus,
-    ResultNotify,
-    callback_reply,
-    callback_script_name,
-    verify_check_request,
-    verify_redirect,
-    verify_result_notify,
-)
-from ._config import Credentials, GatewayURL
+from ._config import Credentials, GatewayURL, Limits
 from ._exceptions import (
     AlreadyCancelledError,
+    CallbackBodyTooLargeError,
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
@@ -59,31 +50,37 @@ from ._exceptions import (
     UnknownMerchantError,
     ValidationError,
 )
+from ._fields import Fields, FieldValue
 from ._middleware import Handler, LoggingMiddleware, Middleware
-from ._models import (
-    CancelRequest,
-    CancelResult,
-    GatewayReply,
-    GatewayRequest,
-    ReceiptPosition,
-    RevokeStatus,
-)
+from ._models import CancelRequest, CancelResult, ReceiptPosition, RevokeStatus
 from ._pacing import Pacing
+from ._replies import GatewayReply
 from ._retry import RetryPolicy, default_retry_on
 from ._session import AsyncSession
 from ._signing import Md5Signer, RotatingSigner, Signer, script_name
-from ._transport import AiohttpTransport, Limits, Transport
-from ._web import (
+from ._transport import AiohttpTransport, GatewayRequest, HttpResponse, MockTransport, Transport
+from ._version import __version__
+from ._xml import signed_response
+from .callbacks import (
     DEFAULT_MAX_BODY_BYTES,
+    CallbackAnswer,
+    CallbackFields,
+    CheckRequest,
+    RedirectBack,
+    ReplyStatus,
+    ResultNotify,
+    callback_reply,
+    callback_script_name,
     check_request_handler,
     read_check_request,
     read_redirect,
     read_result_notify,
     redirect_handler,
     result_notify_handler,
+    verify_check_request,
+    verify_redirect,
+    verify_result_notify,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -102,6 +99,8 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionLostError",
     "Credentials",
+    "FieldValue",
+    "Fields",
     "FreedomPayError",
     "GatewayDeclinedError",
     "GatewayError",
@@ -109,6 +108,7 @@ __all__ = [
     "GatewayRequest",
     "GatewayURL",
     "Handler",
+    "HttpResponse",
     "InternalError",
     "InvalidRequestSignatureError",
     "Limits",
@@ -116,6 +116,7 @@ __all__ = [
     "MalformedReplyError",
     "Md5Signer",
     "Middleware",
+    "MockTransport",
     "OutcomeState",
     "Pacing",
     "PaymentNotFoundError",
@@ -147,6 +148,7 @@ __all__ = [
     "redirect_handler",
     "result_notify_handler",
     "script_name",
+    "signed_response",
     "verify_check_request",
     "verify_redirect",
     "verify_result_notify",

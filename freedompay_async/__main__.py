@@ -1,6 +1,6 @@
 """``python -m freedompay_async``: the ``freedompay-async`` command line."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

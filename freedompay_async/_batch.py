@@ -38,6 +38,18 @@ class OutcomeState(enum.Enum):
     #: The gateway may or may not have acted (timeout, lost connection, untrusted reply).
     UNKNOWN = "unknown"
 
+    @property
+    def settled(self) -> bool:
+        """Whether the hold is known to be released: CANCELLED or ALREADY_CANCELLED.
+
+        The one definition of "settled" that the journal, the command line and the
+        demo share.
+        """
+        return self in _SETTLED
+
+
+_SETTLED = frozenset({OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED})
+
 
 @attrs.frozen
 class CancelOutcome:
@@ -69,7 +81,7 @@ class CancelOutcome:
             if isinstance(error, ValidationError):
                 return True
             return isinstance(error, GatewayError) and error.signed and not error.retryable
-        return self.state in (OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED)
+        return self.state.settled
 
     @classmethod
     def from_result(cls, item: object, result: CancelResult, elapsed: float) -> CancelOutcome:

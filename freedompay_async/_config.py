@@ -1,7 +1,9 @@
-"""Merchant credentials and gateway base URLs."""
+"""Configuration values: merchant credentials, gateway base URLs and connection limits."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -9,7 +11,7 @@ import attrs
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["Credentials", "GatewayURL"]
+__all__ = ["DEFAULT_MAX_REPLY_BYTES", "Credentials", "GatewayURL", "Limits"]
 
 
 def _merchant_id(value: object) -> int:
@@ -62,7 +64,7 @@ class GatewayURL:
     Presets cover every documented region, production and test. ``UZ_TEST`` is inferred
     from the naming of the other test hosts: the UZ page shows an unfilled
     ``{{test_domain}}`` template. ``GatewayURL("http://127.0.0.1:8080")`` points at the
-    sandbox or a proxy.
+    sandbox or a proxy. :meth:`preset` looks a preset up by name (``"kz-test"``).
     """
 
     base: str = attrs.field(converter=_base)
@@ -81,6 +83,21 @@ class GatewayURL:
         """Accept a preset, a GatewayURL or a URL string."""
         return value if isinstance(value, GatewayURL) else cls(value)
 
+    @classmethod
+    def presets(cls) -> Mapping[str, GatewayURL]:
+        """Every preset by name: ``kz``, ``kz-test``, ``uz``, ..., ``money-test``."""
+        return _PRESETS
+
+    @classmethod
+    def preset(cls, name: str) -> GatewayURL:
+        """The preset called ``name`` (case-insensitive); ConfigurationError if none is."""
+        found = _PRESETS.get(name.strip().lower()) if isinstance(name, str) else None
+        if found is None:
+            raise ConfigurationError(
+                f"no gateway preset {str(name)[:40]!r}; presets: {', '.join(_PRESETS)}"
+            )
+        return found
+
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/g2g/cancel``."""
         return self.base + path
@@ -97,3 +114,43 @@ GatewayURL.KG = GatewayURL("https://api.freedompay.kg")
 GatewayURL.KG_TEST = GatewayURL("https://test-api.freedompay.kg")
 GatewayURL.MONEY = GatewayURL("https://api.freedompay.money")
 GatewayURL.MONEY_TEST = GatewayURL("https://test-api.freedompay.money")
+
+_PRESETS: Mapping[str, GatewayURL] = MappingProxyType(
+    {
+        "kz": GatewayURL.KZ,
+        "kz-test": GatewayURL.KZ_TEST,
+        "uz": GatewayURL.UZ,
+        "uz-test": GatewayURL.UZ_TEST,
+        "kg": GatewayURL.KG,
+        "kg-test": GatewayURL.KG_TEST,
+        "money": GatewayURL.MONEY,
+        "money-test": GatewayURL.MONEY_TEST,
+    }
+)
+
+DEFAULT_MAX_REPLY_BYTES = 1024 * 1024
+
+
+@attrs.frozen
+class Limits:
+    """Connection pool and reply limits.
+
+    ``max_connections`` caps requests in flight (and pooled connections to the gateway
+    host); the session makes requests beyond it wait *before* pacing and before their
+    attempt timer starts.
+    ``connect_timeout`` bounds opening a new TCP/TLS connection.
+    ``max_reply_bytes`` caps a reply body (1 MiB by default).
+    """
+
+    max_connections: int = 100
+    connect_timeout: float = 10.0
+    keepalive_timeout: float = 30.0
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ConfigurationError("max_connections must be >= 1")
+        if self.connect_timeout <= 0 or self.keepalive_timeout < 0:
+            raise ConfigurationError("timeouts must be positive")
+        if self.max_reply_bytes < 1024:
+            raise ConfigurationError("max_reply_bytes must be at least 1024")

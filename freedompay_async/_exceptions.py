@@ -5,6 +5,7 @@
     FreedomPayError
     ├── ConfigurationError            bad credentials, URL or option (a ValueError too)
     ├── ValidationError               bad input, e.g. a non-numeric payment id (a ValueError too)
+    │   └── CallbackBodyTooLargeError an incoming callback body over the size limit
     ├── SessionClosedError            the AsyncSession was used after aclose()
     ├── InternalError                 an unexpected failure inside the client (a bug)
     ├── TransportError                the HTTP exchange itself failed
@@ -29,13 +30,13 @@ No message or attribute of any error ever holds the secret key or a signature.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from ._models import GatewayReply
+from ._fields import Fields
 
 __all__ = [
     "AlreadyCancelledError",
+    "CallbackBodyTooLargeError",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeoutError",
@@ -55,8 +56,18 @@ __all__ = [
     "TransportError",
     "UnknownMerchantError",
     "ValidationError",
+    "excerpt",
     "gateway_error_class",
 ]
+
+_EXCERPT = 120
+
+
+def excerpt(body: bytes) -> str:
+    """A short, printable excerpt of a body for error messages."""
+    text = body[: _EXCERPT * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
 
 
 class FreedomPayError(Exception):
@@ -99,6 +110,17 @@ class ConfigurationError(FreedomPayError, ValueError):
 
 class ValidationError(FreedomPayError, ValueError):
     """Input the library was given is invalid (e.g. a non-numeric payment id)."""
+
+
+class CallbackBodyTooLargeError(ValidationError):
+    """An incoming callback or redirect body is larger than the configured limit.
+
+    ``limit`` is the limit in bytes. Raised before the whole body is read.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SessionClosedError(FreedomPayError, RuntimeError):
@@ -209,6 +231,7 @@ class GatewayError(FreedomPayError):
     ``code`` and ``description`` are the gateway's ``pg_error_code`` and
     ``pg_error_description``; ``signed`` says whether the reply carried a valid
     signature (unknown-merchant and some not-found replies come unsigned).
+    ``reply_fields`` is the whole reply tree as received (empty if there was none).
     """
 
     codes: ClassVar[frozenset[int]] = frozenset()
@@ -220,18 +243,22 @@ class GatewayError(FreedomPayError):
         *,
         payment_id: int | None = None,
         signed: bool = False,
-        reply: GatewayReply | None = None,
+        reply_fields: Fields = (),
     ) -> None:
         super().__init__(f"gateway error {code}: {description}", payment_id=payment_id)
         self.code = code
         self.description = description
         self.signed = signed
-        self.reply = reply
+        self.reply_fields = reply_fields
 
     @property
     def fields(self) -> Mapping[str, object]:
-        """The reply's top-level fields (empty if there was no reply)."""
-        return {} if self.reply is None else self.reply.as_dict()
+        """The reply's top-level fields (pg_sig left out; repeated names keep the first)."""
+        out: dict[str, object] = {}
+        for key, value in self.reply_fields:
+            if key != "pg_sig" and key not in out:
+                out[key] = value
+        return out
 
 
 class InvalidRequestSignatureError(GatewayError):

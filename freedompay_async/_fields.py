@@ -17,7 +17,7 @@ from typing import TypeAlias
 FieldValue: TypeAlias = "str | Sequence[tuple[str, FieldValue]]"
 Fields: TypeAlias = Sequence[tuple[str, FieldValue]]
 
-__all__ = ["FieldValue", "Fields", "form_pairs", "from_form_pairs", "php_str"]
+__all__ = ["FieldValue", "Fields", "form_pairs", "from_form_pairs", "php_str", "split_bracket_name"]
 
 
 def php_str(value: object) -> str:
@@ -54,7 +54,7 @@ def _form_walk(fields: Fields, prefix: str | None, out: list[tuple[str, str]]) -
             _form_walk(value, name, out)
 
 
-def _split_bracket_name(name: str) -> list[str]:
+def split_bracket_name(name: str) -> list[str]:
     """``a[0][b]`` -> ``["a", "0", "b"]``; a name without well-formed brackets is one part."""
     head, sep, rest = name.partition("[")
     if not sep or not head or not rest.endswith("]"):
@@ -76,7 +76,7 @@ def from_form_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, FieldVa
     root: list[tuple[str, FieldValue]] = []
     groups: dict[tuple[str, ...], list[tuple[str, FieldValue]]] = {(): root}
     for name, value in pairs:
-        parts = _split_bracket_name(name)
+        parts = split_bracket_name(name)
         if len(parts) == 1:
             root.append((name, value))
             continue

@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from ._exceptions import FreedomPayError, GatewayError, ReplyError
-from ._models import GatewayReply, GatewayRequest
+from ._replies import GatewayReply
+from ._transport.base import GatewayRequest
 
 __all__ = [
     "Handler",

@@ -1,4 +1,4 @@
-"""Frozen attrs values for what goes to the gateway and what comes back."""
+"""Frozen attrs values for the operations' requests and results (cancel today)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._exceptions import MalformedReplyError, ValidationError
-from ._fields import Fields, FieldValue, php_str
+from ._fields import FieldValue, php_str
+from ._replies import GatewayReply
 
 if TYPE_CHECKING:
     from ._exceptions import AlreadyCancelledError
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CancelRequest",
     "CancelResult",
-    "GatewayReply",
-    "GatewayRequest",
     "ReceiptPosition",
     "RevokeStatus",
     "coerce_payment_id",
@@ -141,57 +140,6 @@ class CancelRequest:
             )
         fields.append(("pg_salt", salt))
         return fields
-
-
-@attrs.frozen
-class GatewayRequest:
-    """A signed request ready for the wire; middleware sees and may re-send it as is.
-
-    ``body`` is the multipart rendering made once at signing time: every retry sends the
-    same bytes. ``timeout`` is the attempt's time limit in seconds (None: no limit).
-    Fields and body are kept out of ``repr`` (they hold the signature).
-    """
-
-    operation: str
-    url: str
-    script: str
-    payment_id: int | None
-    fields: Fields = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
-    content_type: str = attrs.field(repr=False)
-    timeout: float | None = None
-    attempt: int = 1
-
-
-@attrs.frozen
-class GatewayReply:
-    """A verified gateway answer with ``pg_status=ok``, as middleware sees it.
-
-    ``fields`` is the whole reply in document order (unknown fields kept). ``signed``
-    is True when its ``pg_sig`` verified. ``attempts`` counts the HTTP attempts made and
-    ``earlier_maybe_processed`` says whether an earlier attempt may have been acted on.
-    """
-
-    fields: Fields = attrs.field(repr=False)
-    http_status: int = 200
-    signed: bool = True
-    attempts: int = 1
-    earlier_maybe_processed: bool = False
-
-    def get(self, name: str) -> str | None:
-        """The first top-level scalar field called ``name``, or None."""
-        for key, value in self.fields:
-            if key == name and isinstance(value, str):
-                return value
-        return None
-
-    def as_dict(self) -> dict[str, object]:
-        """Top-level fields as a dict (pg_sig left out; repeated names keep the first)."""
-        out: dict[str, object] = {}
-        for key, value in self.fields:
-            if key != "pg_sig" and key not in out:
-                out[key] = value
-        return out
 
 
 class RevokeStatus(enum.Enum):

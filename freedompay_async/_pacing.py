@@ -10,7 +10,8 @@ import attrs
 
 from ._exceptions import ConfigurationError
 from ._middleware import Handler
-from ._models import GatewayReply, GatewayRequest
+from ._replies import GatewayReply
+from ._transport.base import GatewayRequest
 
 __all__ = ["Pacing", "PacingMiddleware"]
 

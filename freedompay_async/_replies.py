@@ -1,4 +1,4 @@
-"""Turn an HTTP response to a gateway request into a verified reply or a typed error."""
+"""Turn the HTTP response to a gateway request into a verified reply or a typed error."""
 
 from __future__ import annotations
 
@@ -10,32 +10,46 @@ import attrs
 from ._exceptions import (
     MalformedReplyError,
     SignatureVerificationError,
+    excerpt,
     gateway_error_class,
 )
-from ._models import GatewayReply, GatewayRequest
+from ._fields import Fields
 from ._signing import Signer
+from ._transport.base import GatewayRequest, HttpResponse
 from ._xml import XMLReplyError, parse_xml_fields
 
-__all__ = ["HttpResponse", "interpret", "retry_after_seconds"]
-
-_EXCERPT = 120
+__all__ = ["GatewayReply", "interpret", "retry_after_seconds"]
 
 
 @attrs.frozen
-class HttpResponse:
-    """What the transport read: status, the (size-capped) body and the headers we use."""
+class GatewayReply:
+    """A verified gateway answer with ``pg_status=ok``, as middleware sees it.
 
-    status: int
-    body: bytes = attrs.field(repr=False)
-    retry_after: str | None = None
-    date: str | None = None
+    ``fields`` is the whole reply in document order (unknown fields kept). ``signed``
+    is True when its ``pg_sig`` verified. ``attempts`` counts the HTTP attempts made and
+    ``earlier_maybe_processed`` says whether an earlier attempt may have been acted on.
+    """
 
+    fields: Fields = attrs.field(repr=False)
+    http_status: int = 200
+    signed: bool = True
+    attempts: int = 1
+    earlier_maybe_processed: bool = False
 
-def excerpt(body: bytes) -> str:
-    """A short, printable excerpt of a body for error messages."""
-    text = body[: _EXCERPT * 4].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
+    def get(self, name: str) -> str | None:
+        """The first top-level scalar field called ``name``, or None."""
+        for key, value in self.fields:
+            if key == name and isinstance(value, str):
+                return value
+        return None
+
+    def as_dict(self) -> dict[str, object]:
+        """Top-level fields as a dict (pg_sig left out; repeated names keep the first)."""
+        out: dict[str, object] = {}
+        for key, value in self.fields:
+            if key != "pg_sig" and key not in out:
+                out[key] = value
+        return out
 
 
 def retry_after_seconds(
@@ -144,7 +158,7 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
             )
         description = reply.get("pg_error_description") or ""
         raise gateway_error_class(code)(
-            code, description, payment_id=payment_id, signed=signed, reply=reply
+            code, description, payment_id=payment_id, signed=signed, reply_fields=tuple(fields)
         )
     if not signed:
         raise SignatureVerificationError(

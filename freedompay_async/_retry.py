@@ -13,7 +13,8 @@ import attrs
 
 from ._exceptions import ConfigurationError, FreedomPayError
 from ._middleware import Handler, describe_error
-from ._models import GatewayReply, GatewayRequest
+from ._replies import GatewayReply
+from ._transport.base import GatewayRequest
 
 __all__ = ["RetryMiddleware", "RetryPolicy", "default_retry_on"]
 

@@ -11,7 +11,7 @@ from typing import Self
 import aiohttp
 
 from ._batch import CancelOutcome, run_cancel_many
-from ._config import Credentials, GatewayURL
+from ._config import Credentials, GatewayURL, Limits
 from ._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
@@ -20,13 +20,14 @@ from ._exceptions import (
 )
 from ._fields import FieldValue
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
-from ._models import CancelRequest, CancelResult, GatewayReply, GatewayRequest
+from ._models import CancelRequest, CancelResult
 from ._multipart import render_multipart
 from ._pacing import Pacing, PacingMiddleware
-from ._replies import interpret
+from ._replies import GatewayReply, interpret
 from ._retry import RetryMiddleware, RetryPolicy
 from ._signing import Md5Signer, Signer, script_name
-from ._transport import AiohttpTransport, Limits, Transport
+from ._transport.base import GatewayRequest, Transport
+from ._transport.default import AiohttpTransport
 
 __all__ = ["AsyncSession"]
 

@@ -1,16 +1,32 @@
-"""Parse a gateway XML reply into a field tree, in document order, safely."""
+"""The gateway's ``<response>`` XML document: read safely into a field tree, and written.
+
+:func:`parse_xml_fields` reads a reply (or an XML-mode callback) into fields in
+document order; :func:`render_response` and :func:`signed_response` are the one writer
+of the document, used for the merchant's callback answers, the sandbox's replies and
+test fixtures alike.
+"""
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Sequence
 from typing import Any
 from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from ._fields import FieldValue
+from ._exceptions import ValidationError
+from ._fields import Fields, FieldValue
+from ._signing import Signer
 
-__all__ = ["XMLReplyError", "parse_xml_fields"]
+__all__ = [
+    "XMLReplyError",
+    "parse_xml_fields",
+    "render_response",
+    "sign_response_fields",
+    "signed_response",
+]
 
 
 class XMLReplyError(ValueError):
@@ -119,3 +135,96 @@ def parse_with_xmltodict(body: bytes) -> tuple[str, list[tuple[str, FieldValue]]
         # <response/> or <response>text</response>: a root with no child elements.
         return root, []
     return root, list(converted)
+
+
+# --- writing -------------------------------------------------------------------------
+
+_PROLOG = '<?xml version="1.0" encoding="utf-8"?>'
+# Characters XML 1.0 cannot carry at all (even as character references).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def _text(name: str, value: str) -> str:
+    if _XML_INVALID.search(value):
+        raise ValidationError(f"{name[:60]} holds a character XML cannot carry")
+    # A literal CR would reach the reader's parser as LF; a character reference keeps it.
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def _check(fields: Fields, depth: int = 1) -> None:
+    """Refuse what cannot be written (before anything is signed)."""
+    if depth > MAX_DEPTH:
+        raise ValidationError(f"fields nested deeper than {MAX_DEPTH} levels")
+    for name, value in fields:
+        if not isinstance(name, str) or not _XML_NAME.fullmatch(name):
+            raise ValidationError(f"{str(name)[:60]!r} is not a usable XML element name")
+        if isinstance(value, str):
+            _text(name, value)
+        else:
+            _check(value, depth + 1)
+
+
+def _elements(fields: Fields, out: list[str], indent: str | None, level: int) -> None:
+    pad = "" if indent is None else "\n" + indent * level
+    for name, value in fields:
+        if isinstance(value, str):
+            out.append(f"{pad}<{name}>{_text(name, value)}</{name}>")
+        else:
+            out.append(f"{pad}<{name}>")
+            _elements(value, out, indent, level + 1)
+            out.append(f"{pad}</{name}>")
+
+
+def render_response(fields: Fields, *, pretty: bool = False) -> bytes:
+    """``<?xml ...?><response>`` with one escaped element per field, as UTF-8 bytes.
+
+    Nested values become child elements. ``pretty`` puts each element on its own
+    indented line, as the gateway's documented samples are laid out. Raises
+    ValidationError for a name or a character XML cannot carry.
+    """
+    _check(fields)
+    out = [_PROLOG, "\n<response>" if pretty else "<response>"]
+    _elements(fields, out, "    " if pretty else None, 1)
+    out.append("\n</response>\n" if pretty else "</response>")
+    return "".join(out).encode("utf-8")
+
+
+def sign_response_fields(
+    script: str,
+    signer: Signer,
+    fields: Sequence[tuple[str, FieldValue]],
+    *,
+    salt: str | None = None,
+) -> list[tuple[str, FieldValue]]:
+    """``fields`` with ``pg_salt`` (fresh and random unless given) and ``pg_sig`` appended.
+
+    Everything is checked writable first, so nothing unwritable is ever signed.
+    """
+    if salt is None:
+        salt = secrets.token_hex(8)
+    elif not isinstance(salt, str) or not salt:
+        raise ValidationError("salt must be a non-empty string")
+    signed: list[tuple[str, FieldValue]] = [*fields, ("pg_salt", salt)]
+    _check(signed)
+    signed.append(("pg_sig", signer.sign(script, signed)))
+    return signed
+
+
+def signed_response(
+    script: str,
+    signer: Signer,
+    fields: Sequence[tuple[str, FieldValue]],
+    *,
+    salt: str | None = None,
+    pretty: bool = False,
+) -> bytes:
+    """The signed ``<response>`` document: ``fields``, ``pg_salt`` and ``pg_sig``.
+
+    ``script`` is the script name the reader verifies with (``cancel`` for a
+    ``/g2g/cancel`` reply, the callback URL's last path segment for a merchant's
+    answer). Used by callback answers, the sandbox, tests and benchmarks.
+    """
+    return render_response(sign_response_fields(script, signer, fields, salt=salt), pretty=pretty)

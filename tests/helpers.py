@@ -1,17 +1,19 @@
-"""Shared test helpers: signed XML replies and an in-memory transport for middleware tests."""
+"""Shared test helpers: the test merchant, signed XML replies, a virtual clock, a loopback server.
+
+Signed replies are written by the library's one ``<response>`` writer; the in-memory
+transport is the library's own :class:`~freedompay_async.MockTransport`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from freedompay_async import GatewayRequest, Md5Signer
-from freedompay_async._fields import Fields
-from freedompay_async._replies import HttpResponse
+from freedompay_async import Fields, GatewayRequest, HttpResponse, Md5Signer
+from freedompay_async._xml import render_response, sign_response_fields
 
 SECRET = "test-secret-key-0123456789"
 MERCHANT = 1234
@@ -20,25 +22,14 @@ SIGNER = Md5Signer(SECRET)
 
 def xml_reply(fields: Fields) -> bytes:
     """Render fields as the gateway's XML reply (nested values become child elements)."""
-
-    def render(items: Fields) -> str:
-        out = []
-        for key, value in items:
-            inner = escape(value) if isinstance(value, str) else render(value)
-            out.append(f"<{key}>{inner}</{key}>")
-        return "".join(out)
-
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<response>' + render(fields) + "</response>"
-    ).encode()
+    return render_response(fields)
 
 
 def signed(
     fields: list[tuple[str, str]], script: str = "cancel", signer: Md5Signer = SIGNER
 ) -> bytes:
     """An XML reply whose pg_sig is valid for ``script``."""
-    with_salt = [*fields, ("pg_salt", "s4lt")]
-    return xml_reply([*with_salt, ("pg_sig", signer.sign(script, with_salt))])
+    return render_response(sign_response_fields(script, signer, fields, salt="s4lt"))
 
 
 def ok_fields(payment_id: int, status: str = "success") -> list[tuple[str, str]]:
@@ -62,22 +53,6 @@ def error_fields(code: int, description: str = "error") -> list[tuple[str, str]]
 
 
 Responder = Callable[[GatewayRequest], Awaitable[HttpResponse]]
-
-
-class FakeTransport:
-    """A Transport that hands each request to ``responder`` and records what was sent."""
-
-    def __init__(self, responder: Responder) -> None:
-        self.responder = responder
-        self.sent: list[GatewayRequest] = []
-        self.closed = False
-
-    async def send(self, request: GatewayRequest) -> HttpResponse:
-        self.sent.append(request)
-        return await self.responder(request)
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 class FakeClock:

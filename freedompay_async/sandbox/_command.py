@@ -8,7 +8,7 @@ import contextlib
 import signal
 from collections.abc import Sequence
 
-from .._argtypes import positive_int
+from .._argtypes import non_negative_float, positive_int, probability
 from ._faults import Fault, FaultPlan
 from ._gateway import SandboxGateway
 
@@ -33,26 +33,6 @@ def _fault_kinds(text: str) -> tuple[Fault, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"fault rate must be within [0, 1], got {text!r}")
-    return value
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
 def _key(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("the secret key must not be empty")
@@ -63,9 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox options to ``parser`` (also used by ``freedompay-async sandbox``)."""
     parser.add_argument("--port", type=int, required=True, help="TCP port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--merchant-id", type=positive_int, default=1000, help="merchant id (1000)"
-    )
+    parser.add_argument("--merchant-id", type=positive_int, default=1000, help="merchant id (1000)")
     parser.add_argument(
         "--secret-key", type=_key, default=None, help="secret key (default: a random throwaway key)"
     )
@@ -80,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--auto-hold", action="store_true", help="treat any unknown payment id as held"
     )
     parser.add_argument(
-        "--fault-rate", type=_rate, default=0.0, help="probability of a random fault (0)"
+        "--fault-rate", type=probability, default=0.0, help="probability of a random fault (0)"
     )
     parser.add_argument(
         "--faults",
@@ -97,7 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds in the Retry-After header of an 'http_429' fault (1)",
     )
     parser.add_argument(
-        "--slow-delay", type=_delay, default=0.2, help="seconds a 'slow' reply waits (0.2)"
+        "--slow-delay",
+        type=non_negative_float,
+        default=0.2,
+        help="seconds a 'slow' reply waits (0.2)",
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .._exceptions import ValidationError
 from .._fields import FieldValue, from_form_pairs
-from ._form import multipart_boundary, parse_multipart
-from ._replies import render_xml
+from .._multipart import multipart_boundary, parse_multipart
+from .._xml import render_response
 
 __all__ = [
     "abort",
@@ -42,13 +43,16 @@ def _text(value: str | bytes | bytearray | web.FileField) -> str:
 async def read_fields(request: web.Request) -> list[tuple[str, FieldValue]] | None:
     """The posted form as a field tree, in posted order, or None if unreadable.
 
-    ``multipart/form-data`` goes through the fast reader of ``_form``; anything else
+    ``multipart/form-data`` goes through the library's multipart reader; anything else
     (``application/x-www-form-urlencoded``) through aiohttp's ``request.post()``.
     """
     boundary = multipart_boundary(request.headers.get("Content-Type", ""))
     if boundary is not None:
-        pairs = parse_multipart(await request.read(), boundary)
-        return None if pairs is None else from_form_pairs(pairs)
+        try:
+            pairs = parse_multipart(await request.read(), boundary, skip_nameless=True)
+        except ValidationError:
+            return None
+        return from_form_pairs(pairs)
     try:
         form = await request.post()
     except ValueError:
@@ -59,7 +63,10 @@ async def read_fields(request: web.Request) -> list[tuple[str, FieldValue]] | No
 def xml_response(fields: list[tuple[str, str]], status: int = 200) -> web.Response:
     """An ``application/xml; charset=utf-8`` response rendering ``fields``."""
     return web.Response(
-        status=status, body=render_xml(fields), content_type="application/xml", charset="utf-8"
+        status=status,
+        body=render_response(fields, pretty=True),
+        content_type="application/xml",
+        charset="utf-8",
     )
 
 

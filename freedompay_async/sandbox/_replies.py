@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import secrets
-from collections.abc import Sequence
-from xml.sax.saxutils import escape
 
 from .._fields import Fields
 from .._signing import Md5Signer
+from .._xml import sign_response_fields
 
 __all__ = [
     "ALREADY_CANCELLED",
@@ -18,7 +16,6 @@ __all__ = [
     "SYSTEM_ERROR",
     "UNKNOWN_MERCHANT",
     "ReplyBuilder",
-    "render_xml",
 ]
 
 Pairs = list[tuple[str, str]]
@@ -32,14 +29,6 @@ BAD_PARAMETER = (200, "Некорректный параметр: pg_payment_id"
 NOT_FOUND = (11068, "Payment not found.")
 ALREADY_CANCELLED = (10033, "Ошибка отмены платежа: отмена уже была произведена ранее")
 SYSTEM_ERROR = (9999, "Системная ошибка")
-
-_PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n<response>\n'
-
-
-def render_xml(fields: Sequence[tuple[str, str]]) -> bytes:
-    """``<?xml ...?><response>`` with one escaped element per field, as UTF-8 bytes."""
-    body = "".join(f"    <{name}>{escape(value)}</{name}>\n" for name, value in fields)
-    return (_PROLOG + body + "</response>\n").encode("utf-8")
 
 
 def _utc_now() -> str:
@@ -64,9 +53,8 @@ class ReplyBuilder:
 
     def sign(self, fields: Pairs) -> Pairs:
         """Append a fresh ``pg_salt`` and the ``pg_sig`` over everything."""
-        fields.append(("pg_salt", secrets.token_hex(8)))
-        fields.append(("pg_sig", self._signer.sign(self._script, fields)))
-        return fields
+        signed = sign_response_fields(self._script, self._signer, fields)
+        return [(name, value) for name, value in signed if isinstance(value, str)]
 
     def error(self, error: tuple[int, str], *, signed: bool = True) -> Pairs:
         """An error reply; unsigned ones have the shape of the official unsigned sample."""

@@ -1,0 +1,7 @@
+"""The transport seam: what goes out, what comes back, and the transports that carry it."""
+
+from .base import GatewayRequest, HttpResponse, Transport
+from .default import AiohttpTransport
+from .mock import MockTransport
+
+__all__ = ["AiohttpTransport", "GatewayRequest", "HttpResponse", "MockTransport", "Transport"]

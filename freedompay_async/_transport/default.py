@@ -1,0 +1,180 @@
+"""AiohttpTransport: the production transport over one aiohttp ``ClientSession``.
+
+Sends a prepared request, reads a size-capped reply, and maps every aiohttp and OS
+failure to a library error through one table (``_ERROR_MAP``), keeping the original as
+``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import aiohttp
+
+from .._config import Limits
+from .._exceptions import (
+    ConfigurationError,
+    ConnectError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    FreedomPayError,
+    MalformedReplyError,
+    ResponseTimeoutError,
+    SessionClosedError,
+    excerpt,
+)
+from .base import GatewayRequest, HttpResponse
+
+__all__ = ["AiohttpTransport", "map_error"]
+
+_Describe = Callable[[BaseException, GatewayRequest], str]
+
+
+def _lost(exc: BaseException, _request: GatewayRequest) -> str:
+    return f"connection lost: {type(exc).__name__}"
+
+
+#: aiohttp/OS failure -> (library error, message). The first matching row wins, so a
+#: subclass stands before its base. ConnectTimeoutError and ConnectError mean the
+#: request was never sent; the others may follow a request the gateway received.
+_ERROR_MAP: tuple[tuple[type[BaseException], type[FreedomPayError], _Describe], ...] = (
+    (aiohttp.ConnectionTimeoutError, ConnectTimeoutError,
+     lambda exc, req: "timed out connecting to the gateway"),
+    (TimeoutError, ResponseTimeoutError, lambda exc, req: f"no reply within {req.timeout}s"),
+    (aiohttp.ClientConnectorError, ConnectError,
+     lambda exc, req: f"cannot connect to the gateway: {getattr(exc, 'strerror', None) or exc}"),
+    (aiohttp.ClientPayloadError, MalformedReplyError, lambda exc, req: "reply body truncated"),
+    (aiohttp.ServerDisconnectedError, ConnectionLostError, _lost),
+    (aiohttp.ClientOSError, ConnectionLostError, _lost),
+    (ConnectionError, ConnectionLostError, _lost),
+    (aiohttp.InvalidURL, ConfigurationError, lambda exc, req: f"invalid gateway URL: {exc}"),
+    (aiohttp.ClientError, ConnectionLostError,
+     lambda exc, req: f"HTTP exchange failed: {type(exc).__name__}"),
+    (OSError, ConnectionLostError, _lost),
+)  # fmt: skip
+
+
+def map_error(exc: BaseException, request: GatewayRequest) -> FreedomPayError:
+    """The library error for an aiohttp/OS failure of ``request`` (first matching row)."""
+    target: type[FreedomPayError] = ConnectionLostError
+    message = _lost(exc, request)  # not reached: OSError, TimeoutError, ClientError have rows
+    for source, error_class, describe in _ERROR_MAP:
+        if isinstance(exc, source):
+            target, message = error_class, describe(exc, request)
+            break
+    if target is ConfigurationError:
+        return ConfigurationError(message)
+    return target(message, payment_id=request.payment_id)
+
+
+class AiohttpTransport:
+    """Transport over one aiohttp ``ClientSession``: created and owned, or borrowed.
+
+    A borrowed session is never closed here; its own middlewares, tracing and proxy
+    settings apply. An owned session gets a connector with ``limit_per_host`` and
+    keep-alive tuned from :class:`Limits`, and a ``sock_connect`` timeout.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        limits: Limits | None = None,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
+    ) -> None:
+        self._limits = limits or Limits()
+        self._borrowed = session
+        self._middlewares = tuple(middlewares)
+        self._session: aiohttp.ClientSession | None = session
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._limits.connect_timeout)
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._closed = False
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created lazily, inside the running loop (aiohttp 3.14 requires one).
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections,
+            limit_per_host=self._limits.max_connections,
+            keepalive_timeout=self._limits.keepalive_timeout,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            middlewares=self._middlewares,
+            raise_for_status=False,
+            auto_decompress=True,
+        )
+        self._session = session
+        return session
+
+    async def send(self, request: GatewayRequest) -> HttpResponse:
+        """POST the request's bytes; map every aiohttp/OS failure to a library error."""
+        if self._closed:
+            raise SessionClosedError("transport is closed")
+        session = self._session or self._open()
+        try:
+            async with session.post(
+                request.url,
+                data=request.body,
+                headers={"Content-Type": request.content_type},
+                timeout=self._timeout_for(request.timeout),
+                allow_redirects=False,
+            ) as resp:
+                body = await self._read(resp, request.payment_id)
+                headers = resp.headers
+                return HttpResponse(
+                    resp.status, body, headers.get("Retry-After"), headers.get("Date")
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise map_error(exc, request) from exc
+
+    def _timeout_for(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        """The attempt's limit as aiohttp's ``total`` (connect to last body byte).
+
+        One ClientTimeout per distinct value, kept in a small cache: retries cut to a
+        deadline produce arbitrary values, so the cache is cleared when it fills.
+        """
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            timeout = aiohttp.ClientTimeout(
+                total=seconds, sock_connect=self._limits.connect_timeout
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
+        cap = self._limits.max_reply_bytes
+        length = resp.content_length
+        if length is not None and length > cap:
+            raise MalformedReplyError(
+                f"reply of {length} bytes exceeds the {cap}-byte limit",
+                payment_id=pid,
+                http_status=resp.status,
+            )
+        if length is not None:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise MalformedReplyError(
+                    f"reply exceeds the {cap}-byte limit",
+                    payment_id=pid,
+                    http_status=resp.status,
+                    body_excerpt=excerpt(b"".join(chunks)),
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; a borrowed one is left open."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and session is not self._borrowed:
+            await session.close()

@@ -1,0 +1,296 @@
+"""The verified values of what Freedom Pay sends the merchant: redirect, result, check.
+
+Each is built by a named constructor ``from_fields(tree)`` from a tree **whose
+signature was already checked** (see :mod:`._verify`); every one carries what any
+signed message carries (:class:`SignedMessage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from .._fields import Fields
+from ._reader import Reader, frozen_map, names_only
+
+__all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has_error_code"]
+
+
+@attrs.frozen
+class SignedMessage:
+    """What every signed merchant-side message carries, besides its own fields.
+
+    ``salt`` is ``pg_salt`` (hidden from ``repr``). ``merchant_params`` holds every
+    received field without the ``pg_`` prefix (nested ones under their bracket name,
+    e.g. ``items[0][sku]``); ``extra`` holds ``pg_`` fields this version does not know;
+    ``repr`` shows only their names (they may carry personal data). ``fields`` is the
+    signed tree the value was built from. All four are keyword-only.
+    """
+
+    salt: str | None = attrs.field(default=None, repr=False, kw_only=True)
+    merchant_params: Mapping[str, str] = attrs.field(
+        factory=dict, converter=frozen_map, repr=names_only, kw_only=True
+    )
+    extra: Mapping[str, str] = attrs.field(
+        factory=dict, converter=frozen_map, repr=names_only, kw_only=True
+    )
+    fields: Fields = attrs.field(default=(), repr=False, eq=False, kw_only=True)
+
+
+_REDIRECT_KNOWN = frozenset(
+    {
+        "pg_order_id",
+        "pg_payment_id",
+        "pg_salt",
+        "pg_error_code",
+        "pg_error_description",
+        "pg_status",
+    }
+)
+
+
+def has_error_code(tree: Fields) -> bool:
+    return any(
+        key == "pg_error_code" and (not isinstance(value, str) or value.strip())
+        for key, value in tree
+    )
+
+
+@attrs.frozen
+class RedirectBack(SignedMessage):
+    """The buyer's browser coming back to ``success_url`` or ``failure_url``.
+
+    A redirect is UX, not proof of payment: the authoritative outcome is the result
+    callback (:class:`ResultNotify`) or a status request. ``succeeded`` is True for a
+    redirect without ``pg_error_code`` that was not received on the failure URL.
+    ``signed`` is False only for an unsigned failure redirect accepted with
+    ``allow_unsigned_failure=True``: then every value is untrusted.
+
+    ``merchant_params`` holds every received field without the ``pg_`` prefix (nested
+    ones under their bracket name, e.g. ``items[0][sku]``); ``extra`` holds ``pg_``
+    fields this version does not know. ``fields`` is the signed tree: every received field,
+    except a GET's leading configured-URL query when the signature leaves it out.
+    """
+
+    order_id: str
+    payment_id: int | None
+    succeeded: bool
+    signed: bool = True
+    error_code: int | None = None
+    error_description: str | None = None
+    status: str | None = None
+
+    @classmethod
+    def from_fields(
+        cls, fields: Fields, *, signed: bool, success: bool | None = None
+    ) -> RedirectBack:
+        """Build from a field tree **whose signature was already checked** (no verification).
+
+        ``success`` says which URL received it (True: success URL, False: failure URL,
+        None: unknown). Use :func:`verify_redirect` to verify and build in one step.
+        """
+        reader = Reader("redirect", fields, _REDIRECT_KNOWN)
+        error_code = reader.optional_integer("pg_error_code")
+        status = reader.text("pg_status")
+        succeeded = (
+            success is not False
+            and error_code is None
+            and (status is None or status.strip().lower() == "ok")
+        )
+        return cls(
+            order_id=reader.required_text("pg_order_id"),
+            payment_id=reader.payment_id() if succeeded else reader.optional_payment_id(),
+            succeeded=succeeded,
+            signed=signed,
+            error_code=error_code,
+            error_description=reader.text("pg_error_description"),
+            status=status,
+            salt=reader.text("pg_salt"),
+            merchant_params=reader.params,
+            extra=reader.extra,
+            fields=tuple(fields),
+        )
+
+
+_RESULT_KNOWN = frozenset(
+    {
+        "pg_order_id",
+        "pg_payment_id",
+        "pg_amount",
+        "pg_currency",
+        "pg_net_amount",
+        "pg_ps_amount",
+        "pg_ps_full_amount",
+        "pg_ps_currency",
+        "pg_description",
+        "pg_result",
+        "pg_payment_date",
+        "pg_can_reject",
+        "pg_user_phone",
+        "pg_user_contact_email",
+        "pg_testing_mode",
+        "pg_captured",
+        "pg_card_id",
+        "pg_card_token",
+        "pg_card_pan",
+        "pg_discount_percent",
+        "pg_discount_amount",
+        "pg_payment_method",
+        "pg_card_exp",
+        "pg_card_owner",
+        "pg_card_brand",
+        "pg_salt",
+    }
+)
+
+
+@attrs.frozen
+class ResultNotify(SignedMessage):
+    """A verified result notification (``result_url``): the authoritative payment outcome.
+
+    ``result`` is ``pg_result`` (1: paid, 0: failed); ``succeeded`` is ``result == 1``.
+    ``can_reject`` says whether answering ``rejected`` will be honoured.
+    ``payment_date`` is the raw ``YYYY-MM-DD HH:MM:SS`` text (the gateway's local time;
+    :attr:`payment_datetime` parses it). Absent or empty optional fields are None.
+
+    The card token, expiry, owner and the buyer's phone and e-mail are left out of
+    ``repr``; ``card_pan`` comes masked from the gateway and is shown.
+    Freedom Pay redelivers a notification until it gets HTTP 200, so the same payment
+    can arrive several times: deduplicate by ``payment_id``.
+    """
+
+    order_id: str
+    payment_id: int
+    amount: Decimal
+    currency: str
+    result: int
+    can_reject: bool = False
+    testing_mode: bool = False
+    payment_date: str | None = None
+    description: str | None = None
+    net_amount: Decimal | None = None
+    ps_amount: Decimal | None = None
+    ps_full_amount: Decimal | None = None
+    ps_currency: str | None = None
+    discount_percent: Decimal | None = None
+    discount_amount: Decimal | None = None
+    payment_method: str | None = None
+    captured: bool | None = None
+    card_pan: str | None = None
+    card_brand: str | None = None
+    card_id: str | None = None
+    card_token: str | None = attrs.field(default=None, repr=False)
+    card_exp: str | None = attrs.field(default=None, repr=False)
+    card_owner: str | None = attrs.field(default=None, repr=False)
+    user_phone: str | None = attrs.field(default=None, repr=False)
+    user_contact_email: str | None = attrs.field(default=None, repr=False)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the payment went through (``pg_result == 1``)."""
+        return self.result == 1
+
+    @property
+    def payment_datetime(self) -> datetime | None:
+        """``payment_date`` as a naive datetime (gateway local time), None if unparseable."""
+        if self.payment_date is None:
+            return None
+        try:
+            return datetime.strptime(self.payment_date.strip(), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_fields(cls, fields: Fields) -> ResultNotify:
+        """Build from a field tree **whose signature was already checked** (no verification).
+
+        Use :func:`verify_result_notify` to verify and build in one step.
+        """
+        r = Reader("result notification", fields, _RESULT_KNOWN)
+        return cls(
+            order_id=r.required_text("pg_order_id"),
+            payment_id=r.payment_id(),
+            amount=r.decimal("pg_amount"),
+            currency=r.required_text("pg_currency"),
+            result=r.integer("pg_result"),
+            can_reject=bool(r.flag("pg_can_reject")),
+            testing_mode=bool(r.flag("pg_testing_mode")),
+            payment_date=r.text("pg_payment_date"),
+            description=r.text("pg_description"),
+            net_amount=r.optional_decimal("pg_net_amount"),
+            ps_amount=r.optional_decimal("pg_ps_amount"),
+            ps_full_amount=r.optional_decimal("pg_ps_full_amount"),
+            ps_currency=r.text("pg_ps_currency"),
+            discount_percent=r.optional_decimal("pg_discount_percent"),
+            discount_amount=r.optional_decimal("pg_discount_amount"),
+            payment_method=r.text("pg_payment_method"),
+            captured=r.flag("pg_captured"),
+            card_pan=r.text("pg_card_pan"),
+            card_brand=r.text("pg_card_brand"),
+            card_id=r.text("pg_card_id"),
+            card_token=r.text("pg_card_token"),
+            card_exp=r.text("pg_card_exp"),
+            card_owner=r.text("pg_card_owner"),
+            user_phone=r.text("pg_user_phone"),
+            user_contact_email=r.text("pg_user_contact_email"),
+            salt=r.text("pg_salt"),
+            merchant_params=r.params,
+            extra=r.extra,
+            fields=tuple(fields),
+        )
+
+
+_CHECK_KNOWN = frozenset(
+    {
+        "pg_order_id",
+        "pg_payment_id",
+        "pg_amount",
+        "pg_currency",
+        "pg_ps_amount",
+        "pg_ps_full_amount",
+        "pg_ps_currency",
+        "pg_salt",
+    }
+)
+
+
+@attrs.frozen
+class CheckRequest(SignedMessage):
+    """A verified check request (``check_url``): may this payment go ahead?
+
+    Answer ``ok`` to accept, ``rejected`` to refuse; not answering in time is a refusal.
+    Fields the reference does not list for the check (there may be more in practice)
+    land in ``extra`` (``pg_`` names) or ``merchant_params`` (the rest).
+    """
+
+    order_id: str
+    payment_id: int
+    amount: Decimal
+    currency: str
+    ps_amount: Decimal | None = None
+    ps_full_amount: Decimal | None = None
+    ps_currency: str | None = None
+
+    @classmethod
+    def from_fields(cls, fields: Fields) -> CheckRequest:
+        """Build from a field tree **whose signature was already checked** (no verification).
+
+        Use :func:`verify_check_request` to verify and build in one step.
+        """
+        r = Reader("check request", fields, _CHECK_KNOWN)
+        return cls(
+            order_id=r.required_text("pg_order_id"),
+            payment_id=r.payment_id(),
+            amount=r.decimal("pg_amount"),
+            currency=r.required_text("pg_currency"),
+            ps_amount=r.optional_decimal("pg_ps_amount"),
+            ps_full_amount=r.optional_decimal("pg_ps_full_amount"),
+            ps_currency=r.text("pg_ps_currency"),
+            salt=r.text("pg_salt"),
+            merchant_params=r.params,
+            extra=r.extra,
+            fields=tuple(fields),
+        )

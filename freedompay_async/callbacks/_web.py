@@ -1,0 +1,347 @@
+"""aiohttp.web integration: read, verify and answer Freedom Pay redirects and callbacks.
+
+- :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` read a
+  ``web.Request`` (GET query, or POST body: multipart, urlencoded or XML) under a body
+  size limit and verify it (see :mod:`freedompay_async.callbacks`).
+- :func:`result_notify_handler`, :func:`check_request_handler` and
+  :func:`redirect_handler` build ready aiohttp handlers around your coroutine.
+
+Freedom Pay calls ``result_url`` again **every 30 minutes for 2 hours** whenever it does
+not get HTTP 200, so the same notification can arrive several times: make the result
+coroutine idempotent (deduplicate by ``payment_id``) and give a redelivery **the same
+answer** as the original (store the decision with the payment).
+
+The URL the signature's script name is taken from defaults to the URL the request
+arrived at, without its query (the caller controls that query). Behind a proxy that
+rewrites the path, pass the URL as registered at Freedom Pay with ``url=``. A query in
+``url=`` is used only for a GET (the merchant's own query, which the gateway may leave
+out of the signature); a POST never uses any URL query.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from email.message import Message
+from typing import TypeVar
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from .._exceptions import (
+    CallbackBodyTooLargeError,
+    FreedomPayError,
+    SignatureVerificationError,
+    ValidationError,
+)
+from .._multipart import parse_multipart
+from .._signing import Signer
+from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
+from ._messages import CheckRequest, RedirectBack, ResultNotify
+from ._receive import CallbackFields, callback_script_name
+from ._verify import verify_check_request, verify_redirect, verify_result_notify
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "check_request_handler",
+    "read_check_request",
+    "read_redirect",
+    "read_result_notify",
+    "redirect_handler",
+    "result_notify_handler",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The default limit on an incoming callback body: 64 KiB, far above any real callback.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+_V = TypeVar("_V", ResultNotify, CheckRequest)
+_WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_XML_TYPES = ("text/xml", "application/xml")
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes (after any decompression)."""
+    too_large = CallbackBodyTooLargeError(
+        f"callback body is larger than the {limit}-byte limit", limit=limit
+    )
+    length = request.content_length
+    if length is not None and length > limit:
+        raise too_large
+    if request.body_exists and not request.can_read_body:
+        body = await request.read()  # already read by someone else: aiohttp's cached copy
+    else:
+        buffer = bytearray()
+        async for chunk in request.content.iter_any():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise too_large
+        body = bytes(buffer)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"callback {what} is not valid UTF-8") from None
+
+
+def _urlencoded(text: str) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise ValidationError("callback form data is not valid UTF-8") from None
+
+
+async def _received(request: web.Request, max_body_bytes: int) -> CallbackFields:
+    """The fields of a GET query or a POST body, in order, duplicates kept; or XML bytes."""
+    if request.method in ("GET", "HEAD"):
+        _, _, query = request.raw_path.partition("?")
+        return _urlencoded(query)
+    body = await _read_body(request, max_body_bytes)
+    header = request.headers.get("Content-Type")
+    if header is None:
+        return body if body.lstrip().startswith(b"<") else _urlencoded(_utf8(body, "body"))
+    message = Message()
+    message["Content-Type"] = header
+    content_type = message.get_content_type()
+    if content_type == "multipart/form-data":
+        return parse_multipart(body, message.get_boundary())
+    if content_type == "application/x-www-form-urlencoded":
+        return _urlencoded(_utf8(body, "body"))
+    if content_type in _XML_TYPES or content_type.endswith("+xml"):
+        return body
+    raise ValidationError(f"unsupported callback content type {content_type[:60]!r}")
+
+
+def _target_url(request: web.Request, url: str | None) -> str:
+    """The URL to verify against: its path gives the script name.
+
+    Only a GET to an explicitly configured ``url`` keeps that URL's query (the
+    merchant's own parameters, which the gateway may leave out of the signature). The
+    request's own query is the caller's to choose, so it is never used; a POST never
+    uses any URL query.
+    """
+    if url is None:
+        return str(request.url.with_query(None).with_fragment(None))
+    if request.method in ("GET", "HEAD"):
+        return url
+    return re.split(r"[?#]", url, maxsplit=1)[0]
+
+
+async def _read_callback(
+    request: web.Request,
+    verify: Callable[[str, CallbackFields, Signer], _V],
+    signer: Signer,
+    url: str | None,
+    max_body_bytes: int,
+) -> _V:
+    fields = await _received(request, max_body_bytes)
+    return verify(_target_url(request, url), fields, signer)
+
+
+async def read_redirect(
+    request: web.Request,
+    signer: Signer,
+    *,
+    url: str | None = None,
+    success: bool | None = None,
+    allow_unsigned_failure: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> RedirectBack:
+    """Read and verify the buyer's redirect back to ``success_url`` / ``failure_url``.
+
+    GET: the whole query string is the field set (the URL's own query included). POST:
+    the body only (multipart, urlencoded or XML; no URL query is read), at most
+    ``max_body_bytes`` bytes, else :class:`CallbackBodyTooLargeError`. ``url``
+    defaults to the request's URL without its query; a query in ``url`` is used only
+    for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``
+    and ``allow_unsigned_failure``). Consumes the request body.
+    """
+    fields = await _received(request, max_body_bytes)
+    return verify_redirect(
+        _target_url(request, url),
+        fields,
+        signer,
+        success=success,
+        allow_unsigned_failure=allow_unsigned_failure,
+    )
+
+
+async def read_result_notify(
+    request: web.Request,
+    signer: Signer,
+    *,
+    url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> ResultNotify:
+    """Read and verify a result notification; answer it with :func:`callback_reply`.
+
+    Freedom Pay redelivers it every 30 minutes for 2 hours until answered with HTTP
+    200: handle it idempotently (by ``payment_id``) and repeat the original answer.
+    Body and ``url`` rules as for :func:`read_redirect`.
+    """
+    return await _read_callback(request, verify_result_notify, signer, url, max_body_bytes)
+
+
+async def read_check_request(
+    request: web.Request,
+    signer: Signer,
+    *,
+    url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> CheckRequest:
+    """Read and verify a check request; answer it with :func:`callback_reply`.
+
+    Body and ``url`` rules as for :func:`read_redirect`.
+    """
+    return await _read_callback(request, verify_check_request, signer, url, max_body_bytes)
+
+
+# --- ready handlers ----------------------------------------------------------------
+
+
+def _xml_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="text/xml", charset="utf-8")
+
+
+def _refusal_status(exc: FreedomPayError) -> int:
+    return 413 if isinstance(exc, CallbackBodyTooLargeError) else 400
+
+
+def _callback_handler(
+    kind: str,
+    read: Callable[[web.Request, str | None], Awaitable[_V]],
+    answer: Callable[[_V], Awaitable[CallbackAnswer]],
+    signer: Signer,
+    url: str | None,
+) -> _WebHandler:
+    if url is not None:
+        callback_script_name(url)  # a trailing-slash URL fails here, at set-up
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        script = callback_script_name(_target_url(request, url))
+        try:
+            value = await read(request, url)
+        except (SignatureVerificationError, ValidationError) as exc:
+            _log.warning("refused a %s: %s", kind, exc)
+            reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
+            return _xml_response(reply, _refusal_status(exc))
+        status, description = reply_parts(await answer(value))
+        return _xml_response(callback_reply(script, signer, status, description))
+
+    return handler
+
+
+def result_notify_handler(
+    signer: Signer,
+    on_result: Callable[[ResultNotify], Awaitable[CallbackAnswer]],
+    *,
+    url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> _WebHandler:
+    """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
+
+    ``on_result`` gets the verified :class:`ResultNotify` and returns ``"ok"``,
+    ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
+    ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
+    (``text/xml; charset=utf-8``). ``rejected`` is honoured only when
+    ``can_reject`` is True.
+
+    **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
+    whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
+    (deduplicate by ``payment_id``) and must give a redelivery the same answer as the
+    original. To have a notification redelivered (your database is down...), let
+    ``on_result`` raise: aiohttp answers 500 and the gateway tries again later.
+
+    **Refusals.** A notification that fails verification (missing or wrong signature,
+    malformed or unusable fields) is answered with a signed ``error`` reply and HTTP
+    400 (413 for a body over ``max_body_bytes``), and ``on_result`` is not called. The
+    non-200 status is deliberate: a genuine notification refused because of a
+    misconfiguration (wrong key, wrong ``url``) is redelivered after you fix it, rather
+    than lost. A URL with an empty script name (trailing ``/``) raises
+    :class:`~freedompay_async.ConfigurationError`: at once when ``url`` is given, else
+    per request (HTTP 500).
+    """
+
+    async def read(request: web.Request, target: str | None) -> ResultNotify:
+        return await read_result_notify(request, signer, url=target, max_body_bytes=max_body_bytes)
+
+    return _callback_handler("result notification", read, on_result, signer, url)
+
+
+def check_request_handler(
+    signer: Signer,
+    on_check: Callable[[CheckRequest], Awaitable[CallbackAnswer]],
+    *,
+    url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> _WebHandler:
+    """An aiohttp handler for ``check_url``: verify, call ``on_check``, answer signed XML.
+
+    ``on_check`` returns ``"ok"`` to let the payment proceed or ``"rejected"`` to refuse
+    it (optionally with a description shown to the buyer); not answering in time
+    counts as a refusal, so keep it fast. Refusals of unverifiable requests work as
+    in :func:`result_notify_handler` (signed ``error``, HTTP 400 / 413).
+    """
+
+    async def read(request: web.Request, target: str | None) -> CheckRequest:
+        return await read_check_request(request, signer, url=target, max_body_bytes=max_body_bytes)
+
+    return _callback_handler("check request", read, on_check, signer, url)
+
+
+async def _default_redirect_error(
+    _request: web.Request, exc: FreedomPayError
+) -> web.StreamResponse:
+    return web.Response(
+        status=_refusal_status(exc), text="This payment redirect could not be verified."
+    )
+
+
+def redirect_handler(
+    signer: Signer,
+    on_redirect: Callable[[web.Request, RedirectBack], Awaitable[web.StreamResponse]],
+    *,
+    url: str | None = None,
+    success: bool | None = None,
+    allow_unsigned_failure: bool = False,
+    on_error: Callable[[web.Request, FreedomPayError], Awaitable[web.StreamResponse]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> _WebHandler:
+    """An aiohttp handler for ``success_url`` / ``failure_url`` (register it for GET and POST).
+
+    ``on_redirect(request, redirect)`` gets the verified :class:`RedirectBack` and
+    returns the page (or a ``web.HTTPFound``) to show the buyer. A redirect is UX only:
+    fulfil orders from the result notification, not from here. A redirect that fails
+    verification goes to ``on_error(request, error)`` if given, else gets a plain
+    HTTP 400 page (413 for an oversized body). Options as for :func:`read_redirect`.
+    """
+    if url is not None:
+        callback_script_name(url)
+    refuse = _default_redirect_error if on_error is None else on_error
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            back = await read_redirect(
+                request,
+                signer,
+                url=url,
+                success=success,
+                allow_unsigned_failure=allow_unsigned_failure,
+                max_body_bytes=max_body_bytes,
+            )
+        except (SignatureVerificationError, ValidationError) as exc:
+            _log.warning("refused a redirect: %s", exc)
+            return await refuse(request, exc)
+        return await on_redirect(request, back)
+
+    return handler

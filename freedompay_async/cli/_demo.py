@@ -1,0 +1,233 @@
+"""``freedompay-async demo``: the batch cancel, end to end, against a faulty local sandbox.
+
+The sandbox runs in the same event loop on loopback. Its fault plan hits a share of
+requests with every kind of fault (connection resets before and after processing,
+503, 429 with Retry-After, gateway error 9999, garbage bodies, slow and forged
+replies). The cancels go through :func:`freedompay_async.cli.run_batch`, exactly
+the code path of ``freedompay-async cancel``, journal included; ids left unsettled
+(an unknown outcome after a forged reply, say) are retried by a rerun on the same
+journal, as a user would. Finally the journal is checked against the sandbox ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._batch import OutcomeState
+from .._config import Credentials, GatewayURL
+from .._retry import RetryPolicy
+from ._options import CancelJob
+from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, BatchReport
+from ._run import run_batch
+from ._signals import Interrupt
+
+__all__ = ["DEMO_RETRY", "check_journal", "run_demo"]
+
+#: The first payment id the demo holds.
+FIRST_ID = 700_000_001
+#: Reruns on the same journal after the first pass, at most.
+MAX_RERUNS = 3
+#: Real retry logic, with waits scaled down so the demo takes seconds, not minutes.
+#: A slow reply (0.5 s) outlasts the attempt timeout, so some attempts time out after
+#: the sandbox has cancelled: the retry then learns "already cancelled".
+DEMO_RETRY = RetryPolicy(
+    attempts=6, attempt_timeout=0.4, deadline=30.0, wait_initial=0.02, wait_max=0.5
+)
+SLOW_DELAY = 0.5
+RETRY_AFTER = 1
+
+
+def _settled(state: object) -> bool:
+    return state in _SETTLED_VALUES
+
+
+_SETTLED_VALUES = frozenset(state.value for state in OutcomeState if state.settled)
+
+
+def _read_journal(path: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
+    """Every record by payment id, and the number of lines that did not parse."""
+    records: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    bad = 0
+    with path.open("rb") as stream:
+        for line in stream:
+            try:
+                record = json.loads(line)
+                records[int(record["payment_id"])].append(record)
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+    return records, bad
+
+
+def check_journal(journal: Path, ids: range, ledger: Any) -> list[tuple[bool, str]]:
+    """Compare the journal with the sandbox ledger; a list of (passed, description)."""
+    records, bad = _read_journal(journal)
+    n = len(ids)
+    not_one_final = held_but_settled = cancelled_not_settled = doubled = revoke_mismatch = 0
+    for pid in ids:
+        history = records.get(pid, [])
+        finals = sum(1 for record in history if record.get("final") is True)
+        if finals != 1 or not history[-1].get("final"):
+            not_one_final += 1
+        entry = ledger[pid]
+        doubled += entry.cancellations > 1
+        settled = bool(history) and _settled(history[-1].get("state"))
+        if entry.state == "cancelled" and not settled:
+            cancelled_not_settled += 1
+        if entry.state != "cancelled" and settled:
+            held_but_settled += 1
+        revoke_id = history[-1].get("revoke_id") if history else None
+        if revoke_id is not None and revoke_id != entry.revoke_id:
+            revoke_mismatch += 1
+    strangers = sum(1 for pid in records if pid not in ids)
+    cancelled = sum(1 for pid in ids if ledger[pid].state == "cancelled")
+    return [
+        (bad == 0, f"every journal line parses ({sum(map(len, records.values()))} records)"),
+        (
+            not_one_final == 0 and strangers == 0,
+            f"every one of the {n} ids has exactly one final outcome, its last record"
+            + (f" ({not_one_final} do not)" if not_one_final else "")
+            + (f" ({strangers} unexpected ids)" if strangers else ""),
+        ),
+        (
+            doubled == 0 and cancelled == n,
+            f"ledger: {cancelled} of {n} payments cancelled, none more than once"
+            + (f" ({doubled} cancelled twice!)" if doubled else ""),
+        ),
+        (
+            held_but_settled == 0 and cancelled_not_settled == 0 and revoke_mismatch == 0,
+            "journal and ledger agree on every id (state and revoke id)"
+            + (
+                f" (journal says settled, ledger says held: {held_but_settled}; "
+                f"ledger cancelled, journal not: {cancelled_not_settled}; "
+                f"revoke ids differ: {revoke_mismatch})"
+                if held_but_settled or cancelled_not_settled or revoke_mismatch
+                else ""
+            ),
+        ),
+    ]
+
+
+@contextlib.contextmanager
+def _workdir(keep: str | None) -> Iterator[Path]:
+    if keep is not None:
+        path = Path(keep)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="freedompay-demo-") as tmp:
+        yield Path(tmp)
+
+
+async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run the demo the parsed ``demo`` options describe; returns the exit status."""
+    if not 0.0 <= args.fault_rate <= 1.0:
+        print(f"{PROG} demo: error: --fault-rate must be within [0, 1]", file=err)
+        return EXIT_USAGE
+    interrupt = Interrupt(err)
+    interrupt.install()
+    try:
+        with _workdir(args.keep) as workdir:
+            return await _demo(args, workdir, interrupt, out, err)
+    except asyncio.CancelledError:
+        interrupt.swallow()
+        print(f"{PROG} demo: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    finally:
+        interrupt.uninstall()
+
+
+async def _demo(
+    args: argparse.Namespace, workdir: Path, interrupt: Interrupt, out: TextIO, err: TextIO
+) -> int:
+    from ..sandbox import Fault, FaultPlan, SandboxGateway
+
+    n: int = args.n
+    ids = range(FIRST_ID, FIRST_ID + n)
+    plan = FaultPlan(
+        rate=args.fault_rate,
+        kinds=tuple(Fault),
+        seed=args.seed,
+        slow_delay=SLOW_DELAY,
+        retry_after=RETRY_AFTER,
+    )
+    gateway = SandboxGateway(faults=plan)
+    gateway.add_payments(ids)
+    ids_file = workdir / "payment-ids.txt"
+    ids_file.write_text("".join(f"{pid}\n" for pid in ids), encoding="ascii")
+    journal = workdir / "journal.jsonl"
+    journal.unlink(missing_ok=True)
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    async with gateway.serve() as url:
+        say(f"{PROG} demo: {n} held payments in a sandbox gateway at {url}")
+        say(
+            f"  faults:  {args.fault_rate:.0%} of requests, drawn from "
+            f"{', '.join(kind.value for kind in Fault)} (seed {args.seed})"
+        )
+        say(
+            f"  retry:   {DEMO_RETRY.attempts} attempts, {DEMO_RETRY.attempt_timeout} s per "
+            f"attempt, {DEMO_RETRY.deadline:g} s deadline, full-jitter backoff up to "
+            f"{DEMO_RETRY.wait_max} s, Retry-After honoured"
+        )
+        say(f"  journal: {journal}")
+        job = CancelJob(
+            credentials=Credentials(gateway.merchant_id, gateway.secret_key),
+            base_url=GatewayURL(url),
+            journal=journal,
+            input_path=str(ids_file),
+            concurrency=args.concurrency,
+            retry=DEMO_RETRY,
+            progress=args.progress,
+            summary_json=workdir / "summary.json",
+        )
+        reports: list[BatchReport] = []
+        start = time.monotonic()
+        for run in range(1 + MAX_RERUNS):
+            say()
+            if run == 0:
+                say(
+                    f"$ {PROG} cancel --base-url {url} --input {ids_file.name} "
+                    f"--journal {journal.name} --concurrency {args.concurrency}"
+                )
+            else:
+                left = reports[-1].states()
+                unsettled = sum(c for s, c in left.items() if not _settled(s))
+                unsettled += reports[-1].not_reached
+                say(f"# {unsettled} ids not settled: rerun with the same journal")
+                say(f"$ {PROG} cancel ... --journal {journal.name}   (rerun {run})")
+            report = await run_batch(job, interrupt=interrupt, err=err)
+            reports.append(report)
+            say(report.render())
+            if report.interrupted:
+                return EXIT_INTERRUPTED
+            if report.exit_code != EXIT_INCOMPLETE:
+                break
+        wall = time.monotonic() - start
+        requests = gateway.requests_total
+        sent = sum(report.sent for report in reports)
+        say()
+        say(
+            f"throughput: {n} ids in {wall:.2f} s over {len(reports)} run(s): "
+            f"{n / wall:.0f} ids/s, {requests / wall:.0f} HTTP requests/s "
+            f"({requests} requests for {sent} cancels)"
+        )
+        say("check against the sandbox ledger:")
+        results = check_journal(journal, ids, gateway.ledger)
+        for passed, text in results:
+            say(f"  {'ok  ' if passed else 'FAIL'} {text}")
+    if all(passed for passed, _ in results) and reports[-1].exit_code == EXIT_OK:
+        say("demo passed")
+        return EXIT_OK
+    say("demo FAILED")
+    return EXIT_INCOMPLETE

@@ -1,0 +1,281 @@
+"""The ``cancel`` options: declared on a parser, and read (with the environment and a
+key file) into one :class:`CancelJob` value."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import attrs
+
+from .._argtypes import positive_float, positive_int
+from .._config import Credentials, GatewayURL
+from .._exceptions import ConfigurationError
+from .._pacing import Pacing
+from .._retry import RetryPolicy
+from ._report import PROG
+
+__all__ = [
+    "ENV_BASE_URL",
+    "ENV_MERCHANT_ID",
+    "ENV_SECRET_KEY",
+    "CancelJob",
+    "UsageError",
+    "add_cancel_arguments",
+    "gateway_url",
+    "job_from_args",
+]
+
+ENV_MERCHANT_ID = "FREEDOMPAY_MERCHANT_ID"
+ENV_SECRET_KEY = "FREEDOMPAY_SECRET_KEY"  # noqa: S105 - the variable's name, not a key
+ENV_BASE_URL = "FREEDOMPAY_BASE_URL"
+
+_DEFAULT_RETRY = RetryPolicy()
+
+
+class UsageError(Exception):
+    """A problem with the command line, credentials or input: exit code 2."""
+
+
+@attrs.frozen
+class CancelJob:
+    """Everything one ``cancel`` run needs (built from the command line, or by ``demo``)."""
+
+    credentials: Credentials
+    base_url: GatewayURL
+    journal: Path
+    input_path: str | None = None  # None or "-": standard input
+    csv_column: str | None = None
+    concurrency: int = 20
+    retry: RetryPolicy = _DEFAULT_RETRY
+    pacing: Pacing | None = None
+    progress: str = "auto"
+    summary_json: Path | None = None
+
+
+def _credentials(
+    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
+) -> Credentials:
+    merchant = args.merchant_id or environ.get(ENV_MERCHANT_ID)
+    if not merchant:
+        raise UsageError(f"no merchant id: pass --merchant-id or set {ENV_MERCHANT_ID}")
+    if args.secret_key_file is not None:
+        try:
+            with open(args.secret_key_file, encoding="utf-8") as stream:
+                secret = stream.read().strip()
+                mode = os.fstat(stream.fileno()).st_mode
+        except (OSError, UnicodeDecodeError) as exc:
+            # The path is not echoed: someone may have passed the key itself by mistake.
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read the file given to --secret-key-file: {reason}") from None
+        if not secret:
+            raise UsageError("the file given to --secret-key-file is empty")
+        if stat.S_ISREG(mode) and mode & 0o077:
+            print(
+                f"{PROG}: warning: the secret key file is readable by other users "
+                f"(mode {stat.S_IMODE(mode):04o}); consider chmod 600",
+                file=sys.stderr,
+            )
+    else:
+        secret = environ.get(ENV_SECRET_KEY, "").strip()
+        if not secret:
+            raise UsageError(
+                f"no secret key: set {ENV_SECRET_KEY} or pass --secret-key-file PATH "
+                "(the key itself is never accepted on the command line)"
+            )
+    try:
+        return Credentials(merchant, secret)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def gateway_url(value: str) -> GatewayURL:
+    """A preset name (kz, kz-test, uz, ...) or an http(s) URL."""
+    presets = GatewayURL.presets()
+    preset = presets.get(value.strip().lower())
+    if preset is not None:
+        return preset
+    try:
+        return GatewayURL(value)
+    except ConfigurationError as exc:
+        raise UsageError(f"{exc}; or use a preset: {', '.join(presets)}") from None
+
+
+def job_from_args(
+    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
+) -> CancelJob:
+    base = args.base_url or environ.get(ENV_BASE_URL)
+    if not base:
+        raise UsageError(
+            f"no gateway: pass --base-url (a URL or one of {', '.join(GatewayURL.presets())}) "
+            f"or set {ENV_BASE_URL}"
+        )
+    url = gateway_url(base)
+    credentials = _credentials(args, environ)
+    if args.csv_column is not None and not args.csv_column.strip():
+        raise UsageError("--csv-column needs a column name")
+    try:
+        retry = RetryPolicy(
+            attempts=args.attempts,
+            attempt_timeout=args.attempt_timeout,
+            deadline=args.deadline,
+        )
+        pacing = None
+        if args.rate is not None:
+            pacing = Pacing.per_second(args.rate)
+        elif args.min_interval is not None:
+            pacing = Pacing(args.min_interval)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    return CancelJob(
+        credentials=credentials,
+        base_url=url,
+        journal=Path(args.journal),
+        input_path=args.input,
+        csv_column=args.csv_column.strip() if args.csv_column else None,
+        concurrency=args.concurrency,
+        retry=retry,
+        pacing=pacing,
+        progress=args.progress,
+        summary_json=Path(args.summary_json) if args.summary_json else None,
+    )
+
+
+class _RefuseSecret(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        parser.error(
+            f"{option_string} is not accepted: a key on the command line leaks into shell "
+            f"history and the process list; set {ENV_SECRET_KEY} or use --secret-key-file PATH"
+        )
+
+
+def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_argument_group("input")
+    src.add_argument(
+        "--input",
+        "-i",
+        metavar="PATH",
+        default=None,
+        help="file of payment ids, one per line ('#' comments and blank lines ignored); "
+        "'-' or absent: standard input. Malformed lines are reported with their line "
+        "number and skipped; duplicate ids are cancelled once",
+    )
+    src.add_argument(
+        "--csv-column",
+        metavar="NAME",
+        default=None,
+        help="read the input as CSV with a header row and take ids from column NAME",
+    )
+    jr = parser.add_argument_group("journal and output")
+    jr.add_argument(
+        "--journal",
+        "-j",
+        metavar="PATH",
+        required=True,
+        help="JSON Lines journal, one line per outcome, fsynced at least every second. "
+        "Rerunning with the same journal skips ids already settled (cancelled, already "
+        "cancelled, or a final failure such as 'payment not found') and retries the "
+        "rest (unknown, pending, transient failures, ids never reached)",
+    )
+    jr.add_argument(
+        "--summary-json", metavar="PATH", default=None, help="also write the summary as JSON"
+    )
+    jr.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="progress on stderr: 'auto' (a tqdm bar on a terminal if tqdm is installed, "
+        "else a plain line every 2 s), 'bar', 'plain' or 'none' (default auto)",
+    )
+    gw = parser.add_argument_group(
+        "gateway and credentials",
+        textwrap.fill(
+            f"The secret key comes from ${ENV_SECRET_KEY} or --secret-key-file, never from "
+            "a command-line value (--secret-key is refused: it would leak into shell "
+            "history and the process list). It is never printed or journaled.",
+            76,
+        ),
+    )
+    gw.add_argument(
+        "--base-url",
+        metavar="URL|PRESET",
+        default=None,
+        help=f"gateway URL or preset ({', '.join(GatewayURL.presets())}); default ${ENV_BASE_URL}",
+    )
+    gw.add_argument(
+        "--merchant-id",
+        metavar="ID",
+        default=None,
+        help=f"merchant id; default ${ENV_MERCHANT_ID}",
+    )
+    gw.add_argument(
+        "--secret-key-file",
+        metavar="PATH",
+        default=None,
+        help=f"file holding the secret key (surrounding whitespace ignored); "
+        f"default ${ENV_SECRET_KEY}",
+    )
+    gw.add_argument(
+        "--secret-key",
+        action=_RefuseSecret,
+        nargs="?",
+        help=argparse.SUPPRESS,
+    )
+    flow = parser.add_argument_group("concurrency, pacing and retry")
+    flow.add_argument(
+        "--concurrency",
+        "-c",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="cancels in flight at once (default 20)",
+    )
+    pace = flow.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        metavar="N",
+        help="at most N HTTP attempts per second, retries included (default: no pacing)",
+    )
+    pace.add_argument(
+        "--min-interval",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="at least S seconds between HTTP attempts (Freedom Pay advises 1.5-2)",
+    )
+    flow.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=_DEFAULT_RETRY.attempts,
+        metavar="N",
+        help=f"HTTP attempts per id, the first included (default {_DEFAULT_RETRY.attempts})",
+    )
+    flow.add_argument(
+        "--attempt-timeout",
+        type=positive_float,
+        default=_DEFAULT_RETRY.attempt_timeout,
+        metavar="S",
+        help=f"seconds one attempt may take (default {_DEFAULT_RETRY.attempt_timeout:g})",
+    )
+    flow.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=_DEFAULT_RETRY.deadline,
+        metavar="S",
+        help=f"seconds one id may take, retries and backoff included "
+        f"(default {_DEFAULT_RETRY.deadline:g})",
+    )

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test folder: the test merchant, the sandbox gateway, a journal dir.
+
+Folders mirror the package: ``client/`` (session, signing, replies, retry, transport),
+``callbacks/`` (the merchant side), ``cli/``, ``sandbox/`` and ``e2e/`` (whole paths
+over loopback sockets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from freedompay_async import Credentials
+from freedompay_async.sandbox import FaultPlan, SandboxGateway
+
+from .helpers import MERCHANT, SECRET
+
+#: Payment ids the shared sandbox holds when a test starts.
+HELD_IDS = range(1, 2001)
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    """The test merchant's credentials (the sandbox's too)."""
+    return Credentials(MERCHANT, SECRET)
+
+
+@pytest.fixture
+def gateway() -> SandboxGateway:
+    """A sandbox for the test merchant holding ids 1..2000, no random faults.
+
+    Its fault plan (rate 0) sets a 2 s slow delay, so an injected ``Fault.SLOW`` outlasts
+    a short attempt timeout.
+    """
+    gw = SandboxGateway(MERCHANT, SECRET, faults=FaultPlan(slow_delay=2.0))
+    gw.add_payments(HELD_IDS)
+    return gw
+
+
+@pytest.fixture
+async def served(gateway: SandboxGateway) -> AsyncIterator[tuple[SandboxGateway, str]]:
+    """The shared sandbox, served on a free loopback port: ``(gateway, base_url)``."""
+    async with gateway.serve() as url:
+        yield gateway, url
+
+
+@pytest.fixture
+def gateway_url(served: tuple[SandboxGateway, str]) -> str:
+    """The base URL of the served sandbox."""
+    return served[1]
+
+
+@pytest.fixture
+def journal_dir(tmp_path: Path) -> Path:
+    """An empty directory for batch journals and summaries."""
+    path = tmp_path / "journals"
+    path.mkdir()
+    return path
