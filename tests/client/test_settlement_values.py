@@ -1,0 +1,143 @@
+"""Request and result values of status, clearing and refund: validation (property
+tests), rendering, and parsing of every documented reply variant."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import freedompay_async as fp
+from freedompay_async._replies import GatewayReply
+from freedompay_async._settlement import (
+    ClearingStatus,
+    ClearRequest,
+    ClearResult,
+    RefundRequest,
+    RefundResult,
+)
+from freedompay_async._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
+
+ids = st.integers(min_value=1, max_value=10**19)
+cents = st.integers(min_value=1, max_value=10**14).map(lambda n: Decimal(n) / 100)
+
+
+@given(ids, st.one_of(st.none(), st.text(alphabet="abcXYZ019-_", min_size=1, max_size=50)))
+def test_status_request_renders_order_id_empty_when_absent(pid: int, order: str | None) -> None:
+    fields = dict(StatusRequest(pid, order).to_fields(7, "salt"))
+    assert fields["pg_payment_id"] == str(pid)
+    assert fields["pg_order_id"] == (order or "")  # always sent, and so always signed
+    assert list(dict(StatusRequest(pid).to_fields(7, "s"))) == [
+        "pg_merchant_id", "pg_payment_id", "pg_order_id", "pg_salt",
+    ]  # fmt: skip
+
+
+@given(ids, cents)
+def test_amounts_round_trip_exactly(pid: int, amount: Decimal) -> None:
+    clear = dict(ClearRequest(pid, amount).to_fields(7, "s"))
+    assert Decimal(str(clear["pg_clearing_amount"])) == amount
+    refund = dict(RefundRequest(pid, str(amount), "kzt").to_fields(7, "s"))
+    assert Decimal(str(refund["pg_amount"])) == amount and refund["pg_currency"] == "KZT"
+
+
+@given(st.one_of(st.floats(), st.booleans(), st.just("1.001"), st.just("-5"), st.just("0"),
+                 st.just("abc"), st.just("NaN"), st.just("1e30"), st.just("0.001")))  # fmt: skip
+def test_bad_amounts_are_validation_errors(value: object) -> None:
+    with pytest.raises(fp.ValidationError):
+        RefundRequest(1, value)  # type: ignore[arg-type]
+    with pytest.raises(fp.ValidationError):
+        ClearRequest(1, value)  # type: ignore[arg-type]
+
+
+@given(st.text(max_size=6).filter(lambda t: not (len(t.strip()) == 3 and t.strip().isalpha()
+                                                 and t.strip().isascii())))  # fmt: skip
+def test_bad_currencies_are_validation_errors(value: str) -> None:
+    with pytest.raises(fp.ValidationError):
+        RefundRequest(1, "1.00", value)
+
+
+@given(st.one_of(st.integers(max_value=0), st.text().filter(lambda t: not t.strip().isdigit())))
+def test_bad_payment_ids_are_refused_by_every_request(value: object) -> None:
+    for make in (StatusRequest, ClearRequest, lambda v: RefundRequest(v, "1")):
+        with pytest.raises(fp.ValidationError):
+            make(value)
+
+
+@given(st.text(min_size=51, max_size=60) | st.just("") | st.just("with space"))
+def test_bad_order_ids_are_refused(value: str) -> None:
+    with pytest.raises(fp.ValidationError):
+        StatusRequest(1, value)
+
+
+def reply(*fields: tuple[str, object]) -> GatewayReply:
+    return GatewayReply(tuple(fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["pg_clearing_status", "pg_status_clearing"])
+def test_both_documented_clearing_status_names_are_read(name: str) -> None:
+    result = ClearResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_amount", "10.00"), ("pg_clearing_amount", "4.00"),
+              ("pg_status", "ok"), (name, "1")),
+        5,
+    )  # fmt: skip
+    assert result.completed and result.clearing_amount == Decimal("4.00")
+
+
+def test_a_reply_about_another_payment_is_malformed() -> None:
+    with pytest.raises(fp.MalformedReplyError):
+        RefundResult.from_reply(reply(("pg_payment_id", "6"), ("pg_refund_status", "success")), 5)
+    with pytest.raises(fp.MalformedReplyError):
+        StatusResult.from_reply(reply(("pg_payment_id", "6"), ("pg_payment_status", "ok")), 5)
+    with pytest.raises(fp.MalformedReplyError):
+        ClearResult.from_reply(reply(("pg_payment_id", "5"), ("pg_status", "ok")), 5)
+
+
+def test_unknown_enum_values_are_kept_raw() -> None:
+    result = StatusResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_payment_status", "weird_new"), ("pg_amount", "1")), 5
+    )
+    assert result.payment_status is PaymentStatus.UNKNOWN
+    assert result.payment_status_raw == "weird_new" and result.state is PaymentState.UNKNOWN
+    assert ClearingStatus.parse("2") is ClearingStatus.UNKNOWN
+
+
+def test_card_data_is_never_kept_or_shown() -> None:
+    result = StatusResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_payment_status", "success"),
+              ("pg_card_pan", "4405-64XX-XXXX-6150"), ("pg_card_token", "SECRET-TOKEN"),
+              ("pg_user_email", "a@b.c")),
+        5,
+    )  # fmt: skip
+    shown = repr(result)
+    assert "6150" not in shown and "SECRET-TOKEN" not in shown and "a@b.c" not in shown
+    assert result.state is PaymentState.HELD
+
+
+@pytest.mark.parametrize(
+    ("fields", "state"),
+    [
+        ((("pg_payment_status", "revoked"),), PaymentState.REVOKED),
+        ((("pg_payment_status", "success"), ("pg_revoked_payments", (("pg_revoked_payment", (
+            ("pg_payment_id", "9"), ("pg_payment_status", "success"))),))), PaymentState.REVOKED),
+        ((("pg_payment_status", "success"), ("pg_refund_amount", "1.00")), PaymentState.REFUNDED),
+        ((("pg_payment_status", "success"), ("pg_captured", "1")), PaymentState.CAPTURED),
+        ((("pg_payment_status", "success"), ("pg_clearing_amount", "3")), PaymentState.CAPTURED),
+        ((("pg_payment_status", "success"), ("pg_captured", "0")), PaymentState.HELD),
+        ((("pg_payment_status", "pending"),), PaymentState.PENDING),
+        ((("pg_payment_status", "error"),), PaymentState.FAILED),
+    ],
+)  # fmt: skip
+def test_the_derived_state(fields: tuple[tuple[str, object], ...], state: PaymentState) -> None:
+    assert StatusResult.from_reply(reply(("pg_payment_id", "5"), *fields), 5).state is state
+
+
+def test_list_fields_in_every_nesting_are_read() -> None:
+    flat = StatusResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_payment_status", "success"),
+              ("pg_refund_payments", (("pg_payment_id", "8"), ("pg_amount", "2.50"),
+                                      ("pg_payment_status", "success")))),
+        5,
+    )  # fmt: skip
+    assert [(r.payment_id, r.amount) for r in flat.refund_payments] == [(8, Decimal("2.50"))]
