@@ -187,7 +187,9 @@ class CancelResult:
     text). ``confirmed_on_retry`` is True when an attempt timed out or lost its
     connection and a later attempt was answered "already cancelled": the first attempt
     did the cancel. ``earlier_maybe_processed`` says an earlier attempt of the call may
-    have been acted on. ``extra`` keeps reply fields this version does not know.
+    have been acted on. ``confirmed_by_status`` is True when the cancel's answer was
+    lost and ``/g2g/status_v2`` showed the payment revoked (reconciling, see
+    ``AsyncSession.cancel``). ``extra`` keeps reply fields this version does not know.
     """
 
     payment_id: int
@@ -200,6 +202,7 @@ class CancelResult:
     confirmed_on_retry: bool = False
     earlier_maybe_processed: bool = False
     extra: Mapping[str, object] = _NO_EXTRA
+    confirmed_by_status: bool = False
 
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> CancelResult:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from decimal import Decimal
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
+import attrs
 
 from ._batch import CancelOutcome, run_cancel_many
 from ._config import Credentials, GatewayURL, Limits
@@ -20,18 +23,35 @@ from ._exceptions import (
 )
 from ._fields import FieldValue
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
-from ._models import CancelRequest, CancelResult
+from ._models import CancelRequest, CancelResult, ReceiptPosition
 from ._multipart import render_multipart
+from ._operations import (
+    CANCEL,
+    CLEARING,
+    REFUND,
+    STATUS,
+    Operation,
+    Req,
+    Res,
+    RetryRule,
+    retry_predicate,
+)
 from ._pacing import Pacing, PacingMiddleware
+from ._reconcile import DEFAULT_RECONCILE_ROUNDS, ambiguous, settle_cancel
 from ._replies import GatewayReply, interpret
 from ._retry import RetryMiddleware, RetryPolicy
+from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
+from ._settling import settle_clear, settle_refund
 from ._signing import Md5Signer, Signer, script_name
+from ._spacing import PaymentSpacing, PaymentSpacingMiddleware
+from ._status import StatusRequest, StatusResult
 from ._transport.base import GatewayRequest, Transport
 from ._transport.default import AiohttpTransport
 
 __all__ = ["AsyncSession"]
 
-CANCEL_PATH = "/g2g/cancel"
+CANCEL_PATH = CANCEL.path
+_DEFAULT_SPACING = PaymentSpacing()
 
 
 class _State(enum.Enum):
@@ -70,6 +90,8 @@ class AsyncSession:
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
         log_attempts: bool = True,
+        spacing: PaymentSpacing | None = _DEFAULT_SPACING,
+        reconcile_rounds: int = DEFAULT_RECONCILE_ROUNDS,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a Credentials value")
@@ -80,19 +102,40 @@ class AsyncSession:
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
+        self.spacing = spacing
+        if isinstance(reconcile_rounds, bool) or not isinstance(reconcile_rounds, int):
+            raise ConfigurationError("reconcile_rounds must be an integer >= 1")
+        if reconcile_rounds < 1:
+            raise ConfigurationError("reconcile_rounds must be an integer >= 1")
+        self.reconcile_rounds = reconcile_rounds
         limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
-        self._cancel_url = self.base_url.url(CANCEL_PATH)
-        self._cancel_script = script_name(self._cancel_url)
-        layers: list[Middleware] = list(middlewares)
-        if self.retry.retries:
-            layers.append(RetryMiddleware(self.retry))
-        layers.append(InFlightLimit(limits.max_connections))
+        self._targets = {
+            op.name: (url, script_name(url))
+            for op in (CANCEL, STATUS, CLEARING, REFUND)
+            for url in (self.base_url.url(op.path),)
+        }
+        # Inner layers are shared by every operation (one in-flight cap, one spacing
+        # table); only the retry layer differs by the operation's retry rule.
+        inner: list[Middleware] = []
+        if spacing is not None:
+            inner.append(PaymentSpacingMiddleware(spacing))
+        inner.append(InFlightLimit(limits.max_connections))
         if pacing is not None:
-            layers.append(PacingMiddleware(pacing))
+            inner.append(PacingMiddleware(pacing))
         if log_attempts:
-            layers.append(LoggingMiddleware())
-        self._chain: Handler = build_chain(self._send, layers)
+            inner.append(LoggingMiddleware())
+        core = build_chain(self._send, inner)
+        self._chains: dict[RetryRule, Handler] = {}
+        for rule in RetryRule:
+            outer: list[Middleware] = list(middlewares)
+            if self.retry.retries:
+                policy = self.retry
+                if rule is not RetryRule.CONFIRMING:
+                    policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
+                outer.append(RetryMiddleware(policy))
+            self._chains[rule] = build_chain(core, outer)
+        self._chain: Handler = self._chains[RetryRule.CONFIRMING]
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -159,7 +202,38 @@ class AsyncSession:
             timeout=self.retry.attempt_timeout,
         )
 
-    async def cancel(self, payment: CancelRequest | int | str) -> CancelResult:
+    async def _call(self, operation: Operation[Req, Res], request: Req) -> Res:
+        """The one send path: fields, signature, chain (retry, spacing, cap, pacing,
+        logging), transport, verification, then the operation's result value."""
+        self._check_open()
+        pid = request.payment_id
+        url, script = self._targets[operation.name]
+        prepared = self._prepare(
+            operation.name,
+            url,
+            script,
+            pid,
+            operation.fields(request, self.credentials.merchant_id, secrets.token_hex(8)),
+        )
+        reply = await self._chains[operation.retry](prepared)
+        try:
+            return operation.parse(reply, pid)
+        except FreedomPayError as exc:
+            exc.attempts = reply.attempts
+            exc.earlier_maybe_processed = reply.earlier_maybe_processed
+            raise
+
+    async def _cancel_once(self, request: CancelRequest) -> CancelResult:
+        try:
+            return await self._call(CANCEL, request)
+        except AlreadyCancelledError as exc:
+            if exc.earlier_maybe_processed and exc.signed:
+                return CancelResult.confirmed_by(exc, request.payment_id)
+            raise
+
+    async def cancel(
+        self, payment: CancelRequest | int | str, *, reconcile: bool = False
+    ) -> CancelResult:
         """Cancel (void) a held two-step payment through ``/g2g/cancel``.
 
         Returns a :class:`CancelResult` (check ``revoke_status``: SUCCESS or PENDING).
@@ -167,35 +241,115 @@ class AsyncSession:
         "already cancelled" (10033/11017, signed), the result has
         ``confirmed_on_retry=True``. Otherwise raises a :class:`FreedomPayError`
         subclass; ``error.outcome_unknown`` says whether the gateway may have acted.
+
+        With ``reconcile=True`` an ambiguous outcome is settled by asking
+        :meth:`status`: revoked gives a result with ``confirmed_by_status=True``, still
+        held sends the cancel again, not found raises PaymentNotFoundError; what status
+        cannot settle raises the last ambiguous error.
         """
         self._check_open()
         request = CancelRequest.of(payment)
-        pid = request.payment_id
-        prepared = self._prepare(
-            "cancel",
-            self._cancel_url,
-            self._cancel_script,
-            pid,
-            request.to_fields(self.credentials.merchant_id, secrets.token_hex(8)),
-        )
+        if not reconcile:
+            return await self._cancel_once(request)
+        first: CancelResult | FreedomPayError
         try:
-            reply = await self._chain(prepared)
-        except AlreadyCancelledError as exc:
-            if exc.earlier_maybe_processed and exc.signed:
-                return CancelResult.confirmed_by(exc, pid)
-            raise
-        try:
-            return CancelResult.from_reply(reply, pid)
+            first = await self._cancel_once(request)
         except FreedomPayError as exc:
-            exc.attempts = reply.attempts
-            exc.earlier_maybe_processed = reply.earlier_maybe_processed
-            raise
+            if not ambiguous(exc):
+                raise
+            first = exc
+        else:
+            if not ambiguous(first):
+                return first
+        settled = await settle_cancel(
+            self._cancel_once, self._status_once, request, first, rounds=self.reconcile_rounds
+        )
+        if settled.result is not None:
+            return settled.result
+        assert settled.error is not None
+        raise settled.error
+
+    async def _status_once(self, request: StatusRequest) -> StatusResult:
+        return await self._call(STATUS, request)
+
+    async def status(
+        self, payment: StatusRequest | int | str, *, order_id: str | int | None = None
+    ) -> StatusResult:
+        """The status of one payment through ``/g2g/status_v2`` (read-only).
+
+        ``order_id`` (optional) is sent as ``pg_order_id``; absent, it is sent empty
+        and signed, as documented. Every failure that is not a final gateway answer is
+        retried (asking is always safe). An unknown payment raises
+        PaymentNotFoundError (11068, usually unsigned). Card data in the reply is
+        dropped, never kept or logged.
+        """
+        if isinstance(payment, StatusRequest):
+            request = payment
+        else:
+            request = StatusRequest(payment, order_id)
+        return await self._call(STATUS, request)
+
+    async def clear(
+        self,
+        payment: ClearRequest | int | str,
+        amount: Decimal | int | str | None = None,
+        *,
+        reconcile: bool = True,
+    ) -> ClearResult:
+        """Clear (capture) a held two-step payment through ``/g2g/clearing``.
+
+        ``amount`` None clears all of it; a smaller amount clears part. Clearing moves
+        money: an attempt after which the gateway may have acted is never re-sent
+        blindly. With ``reconcile`` (default) such an attempt is settled by
+        :meth:`status`: captured gives a result with ``confirmed_by_status=True``,
+        still held sends it again; otherwise the ambiguous error is raised.
+        """
+        request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
+        if not reconcile:
+            return await self._call(CLEARING, request)
+        return await settle_clear(
+            functools.partial(self._call, CLEARING),
+            self._status_once,
+            request,
+            rounds=self.reconcile_rounds,
+        )
+
+    async def refund(
+        self,
+        payment: RefundRequest | int | str,
+        amount: Decimal | int | str | None = None,
+        *,
+        currency: str | None = None,
+        receipt_positions: Sequence[ReceiptPosition] = (),
+        reconcile: bool = True,
+    ) -> RefundResult:
+        """Refund ``amount`` of a one-step or cleared payment through ``/g2g/refund``.
+
+        Refunds move money: an ambiguous attempt is never re-sent blindly. With
+        ``reconcile`` (default) the payment's status is read before sending, and an
+        ambiguous attempt is settled by reading it again: a refunded amount grown by
+        ``amount`` gives a result with ``confirmed_by_status=True``, an unchanged one
+        sends the refund again; anything else raises the ambiguous error.
+        """
+        if isinstance(payment, RefundRequest):
+            request = payment
+        else:
+            request = RefundRequest(payment, amount, currency, receipt_positions)
+        if not reconcile:
+            return await self._call(REFUND, request)
+        return await settle_refund(
+            functools.partial(self._call, REFUND),
+            self._status_once,
+            request,
+            rounds=self.reconcile_rounds,
+        )
 
     def cancel_many(
         self,
         items: Iterable[CancelRequest | int | str] | AsyncIterable[CancelRequest | int | str],
         *,
         concurrency: int = 50,
+        reconcile: bool = True,
     ) -> AsyncIterator[CancelOutcome]:
         """Cancel many payments, yielding one :class:`CancelOutcome` per input as each completes.
 
@@ -204,6 +358,15 @@ class AsyncSession:
         are in flight. One item's failure is an outcome, never an exception; an
         unparseable id is a FAILED outcome. Cancelling the consumer, or closing the
         iterator (``contextlib.aclosing``), stops the workers and releases connections.
+
+        With ``reconcile`` (default) an ambiguous cancel is settled by asking
+        :meth:`status` (see :meth:`cancel`); ``outcome.settled_by`` says how each
+        outcome was learnt.
         """
         self._check_open()
-        return run_cancel_many(self.cancel, items, concurrency=concurrency)
+        settle: Any = None
+        if reconcile:
+            settle = functools.partial(
+                settle_cancel, self._cancel_once, self._status_once, rounds=self.reconcile_rounds
+            )
+        return run_cancel_many(self._cancel_once, items, concurrency=concurrency, settle=settle)

@@ -1,0 +1,136 @@
+"""Clearing and refund that ask status before any second send, never re-sending blindly.
+
+The session's retry layer never re-sends a clearing or a refund after an attempt the
+gateway may have acted on (see ``RetryRule.MONEY``). Such an ambiguous attempt is
+settled here by reading ``/g2g/status_v2``; only when status shows that nothing
+happened is the request sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from ._exceptions import FreedomPayError
+from ._settlement import (
+    ClearingStatus,
+    ClearRequest,
+    ClearResult,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
+from ._status import PaymentState, StatusRequest, StatusResult
+
+__all__ = ["settle_clear", "settle_refund"]
+
+StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
+
+
+async def settle_clear(
+    send: Callable[[ClearRequest], Awaitable[ClearResult]],
+    status: StatusCall,
+    request: ClearRequest,
+    *,
+    rounds: int,
+) -> ClearResult:
+    """Send the clearing; settle an ambiguous attempt by status (CAPTURED: done; HELD:
+    send again; anything else, or status failing: raise the ambiguous error)."""
+    try:
+        return await send(request)
+    except FreedomPayError as exc:
+        if not exc.outcome_unknown:
+            raise
+        last = exc
+    query = StatusRequest(request.payment_id)
+    attempts = last.attempts
+    for _ in range(rounds):
+        try:
+            seen = await status(query)
+        except FreedomPayError:
+            raise last from None
+        attempts += seen.attempts
+        if seen.state is PaymentState.CAPTURED:
+            return ClearResult(
+                payment_id=request.payment_id,
+                amount=seen.amount,
+                clearing_amount=seen.clearing_amount,
+                status="ok",
+                clearing_status=ClearingStatus.COMPLETED,
+                clearing_status_raw=seen.payment_status_raw,
+                attempts=attempts,
+                confirmed_by_status=True,
+            )
+        if seen.state is not PaymentState.HELD:
+            raise last
+        try:
+            return await send(request)
+        except FreedomPayError as exc:
+            if not exc.outcome_unknown:
+                raise
+            attempts += exc.attempts
+            last = exc
+    last.attempts = attempts
+    raise last
+
+
+def _refunded(status: StatusResult) -> Decimal:
+    if status.refund_amount is not None:
+        return status.refund_amount
+    return sum((r.amount or Decimal(0) for r in status.refund_payments), Decimal(0))
+
+
+async def settle_refund(
+    send: Callable[[RefundRequest], Awaitable[RefundResult]],
+    status: StatusCall,
+    request: RefundRequest,
+    *,
+    rounds: int,
+) -> RefundResult:
+    """Read the refunded total, send the refund, and settle an ambiguous attempt by
+    reading it again: grown by the amount means done, unchanged means send again,
+    anything else raises the ambiguous error. A payment may be refunded in parts, so
+    only a before/after comparison can tell whether *this* refund happened."""
+    try:
+        before: StatusResult | None = await status(StatusRequest(request.payment_id))
+    except FreedomPayError:
+        before = None  # the refund may still go out; an ambiguous one then stays so
+    try:
+        return await send(request)
+    except FreedomPayError as exc:
+        if not exc.outcome_unknown or before is None:
+            raise
+        last = exc
+    base = _refunded(before)
+    known_ids = {r.payment_id for r in before.refund_payments}
+    query = StatusRequest(request.payment_id)
+    attempts = last.attempts
+    for _ in range(rounds):
+        try:
+            seen = await status(query)
+        except FreedomPayError:
+            raise last from None
+        attempts += seen.attempts
+        now = _refunded(seen)
+        if now == base + request.amount:
+            new = [r.payment_id for r in seen.refund_payments if r.payment_id not in known_ids]
+            return RefundResult(
+                payment_id=request.payment_id,
+                refund_id=new[0] if len(new) == 1 else None,
+                status="ok",
+                refund_status=RefundStatus.SUCCESS,
+                refund_status_raw=seen.payment_status_raw,
+                attempts=attempts,
+                confirmed_by_status=True,
+            )
+        if now != base:
+            raise last
+        try:
+            return await send(request)
+        except FreedomPayError as exc:
+            if not exc.outcome_unknown:
+                raise
+            attempts += exc.attempts
+            last = exc
+    last.attempts = attempts
+    raise last
