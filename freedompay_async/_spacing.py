@@ -1,0 +1,88 @@
+"""Per-payment spacing: requests about one payment never closer than an interval.
+
+Freedom Pay advises 1.5-2 s between requests "to prevent duplicate transactions". The
+spacing holds for every HTTP attempt about a payment (retries, reconciling status
+queries, a second send) and costs nothing for other payments: a batch's first
+attempts, each about a different payment, are never held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ._exceptions import ConfigurationError
+from ._middleware import Handler
+from ._replies import GatewayReply
+from ._transport.base import GatewayRequest
+
+__all__ = ["DEFAULT_PAYMENT_INTERVAL", "PaymentSpacing", "PaymentSpacingMiddleware"]
+
+#: The documented lower bound of the advised spacing, in seconds.
+DEFAULT_PAYMENT_INTERVAL = 1.5
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(f"{attribute.name} must be a positive number of seconds")
+
+
+@attrs.frozen
+class PaymentSpacing:
+    """At least ``min_interval`` seconds between the starts of two attempts about the
+    same payment id (default 1.5 s). ``clock`` and ``sleep`` are injectable for tests."""
+
+    min_interval: float = attrs.field(default=DEFAULT_PAYMENT_INTERVAL, validator=_positive)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False, repr=False)
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=asyncio.sleep, eq=False, repr=False
+    )
+
+
+class PaymentSpacingMiddleware:
+    """Holds an attempt until its payment's next slot, then sends it.
+
+    Slots are reserved without awaiting (``slot = max(now, next[id])``), so two tasks
+    about one payment can never share a slot. The table only holds payments whose next
+    slot is still in the future (expired entries are dropped as time passes), so its
+    size is bounded by the requests of the last interval. Requests without a payment id
+    pass straight through. A task cancelled while waiting leaves its slot reserved:
+    spacing errs on the slow side.
+    """
+
+    def __init__(self, spacing: PaymentSpacing) -> None:
+        self.spacing = spacing
+        self._next: collections.OrderedDict[int, float] = collections.OrderedDict()
+
+    def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
+        """Send now if this payment's slot is free, else wait for it first."""
+        pid = request.payment_id
+        if pid is None:
+            return call_next(request)
+        spacing = self.spacing
+        now = spacing.clock()
+        table = self._next
+        while table:  # drop expired entries from the oldest end
+            first = next(iter(table))
+            if table[first] > now:
+                break
+            del table[first]
+        slot = max(now, table.pop(pid, now))
+        table[pid] = slot + spacing.min_interval
+        if slot <= now:
+            return call_next(request)
+        return self._later(slot - now, request, call_next)
+
+    async def _later(
+        self, delay: float, request: GatewayRequest, call_next: Handler
+    ) -> GatewayReply:
+        await self.spacing.sleep(delay)
+        return await call_next(request)
+
+    def __len__(self) -> int:
+        return len(self._next)

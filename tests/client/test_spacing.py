@@ -1,0 +1,123 @@
+"""Per-payment spacing, on a virtual clock: requests about one payment are never closer
+than the interval (retries and status queries included); other payments never wait."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+
+import pytest
+
+import freedompay_async as fp
+from freedompay_async import GatewayRequest, HttpResponse, MockTransport
+from freedompay_async._spacing import PaymentSpacing, PaymentSpacingMiddleware
+
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
+
+CREDS = fp.Credentials(MERCHANT, SECRET)
+
+
+def status_fields(pid: int, payment_status: str) -> list[tuple[str, str]]:
+    return [
+        ("pg_payment_id", str(pid)),
+        ("pg_status", "ok"),
+        ("pg_payment_status", payment_status),
+        ("pg_amount", "100.00"),
+        ("pg_captured", "0"),
+    ]
+
+
+class Recorder:
+    """Answers every request and records ``(payment_id, operation, virtual time)``."""
+
+    def __init__(self, clock: FakeClock, lose_first: int = 0) -> None:
+        self.clock = clock
+        self.lose_first = lose_first  # per payment: this many cancel answers are lost
+        self.sent: list[tuple[int, str, float]] = []
+        self.cancels: collections.Counter[int] = collections.Counter()
+
+    def __call__(self, request: GatewayRequest) -> HttpResponse:
+        pid = request.payment_id
+        assert pid is not None
+        self.sent.append((pid, request.operation, self.clock()))
+        if request.operation == "status":
+            return HttpResponse(200, signed(status_fields(pid, "success"), "status_v2"))
+        self.cancels[pid] += 1
+        if self.cancels[pid] <= self.lose_first:
+            raise fp.ConnectionLostError("lost after sending", payment_id=pid)
+        if self.cancels[pid] > 1:
+            return HttpResponse(200, signed(error_fields(10033)))
+        return HttpResponse(200, signed(ok_fields(pid)))
+
+
+def session(transport: MockTransport, clock: FakeClock, interval: float) -> fp.AsyncSession:
+    retry = fp.RetryPolicy(attempts=3, wait_initial=0.0, deadline=None, sleep=clock.sleep)
+    return fp.AsyncSession(
+        CREDS,
+        base_url="http://gw",
+        transport=transport,
+        retry=retry,
+        spacing=PaymentSpacing(interval, clock=clock, sleep=clock.sleep),
+    )
+
+
+def gaps(sent: list[tuple[int, str, float]]) -> dict[int, list[float]]:
+    times: dict[int, list[float]] = collections.defaultdict(list)
+    for pid, _op, at in sent:
+        times[pid].append(at)
+    return {pid: [b - a for a, b in itertools.pairwise(ts)] for pid, ts in times.items()}
+
+
+@pytest.mark.parametrize("interval", [1.5, 2.0])
+async def test_retries_and_status_queries_of_one_payment_keep_the_interval(
+    interval: float,
+) -> None:
+    clock = FakeClock()
+    # Two lost answers per payment: retry, then status, then a second send.
+    recorder = Recorder(clock, lose_first=3)
+    transport = MockTransport(recorder)
+    async with session(transport, clock, interval) as s:
+        outcomes = [o async for o in s.cancel_many(range(1, 41), concurrency=40)]
+    assert {o.state for o in outcomes} == {fp.OutcomeState.ALREADY_CANCELLED}
+    per_payment = gaps(recorder.sent)
+    assert all(len(g) >= 4 for g in per_payment.values())  # 3 cancels, a status, a resend
+    assert min(min(g) for g in per_payment.values()) >= interval
+    ops = {op for _pid, op, _at in recorder.sent}
+    assert ops == {"cancel", "status"}
+
+
+async def test_other_payments_are_not_held() -> None:
+    clock = FakeClock()
+    recorder = Recorder(clock)
+    async with session(MockTransport(recorder), clock, 1.5) as s:
+        outcomes = [o async for o in s.cancel_many(range(1, 201), concurrency=50)]
+    assert all(o.state is fp.OutcomeState.CANCELLED for o in outcomes)
+    assert {at for _pid, _op, at in recorder.sent} == {1000.0}  # nobody waited
+    assert clock.sleeps == []
+
+
+async def test_the_table_forgets_payments_whose_interval_has_passed() -> None:
+    clock = FakeClock()
+    middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock, sleep=clock.sleep))
+    transport = MockTransport(Recorder(clock))
+    async with session(transport, clock, 1.5):
+        pass
+    replies: list[int] = []
+
+    async def call_next(request: GatewayRequest) -> fp.GatewayReply:
+        replies.append(request.payment_id or 0)
+        return fp.GatewayReply(())
+
+    for pid in range(1, 1001):
+        request = GatewayRequest("cancel", "http://gw", "cancel", pid, (), b"", "x")
+        await middleware(request, call_next)
+    assert len(middleware) == 1000
+    clock.now += 1.6
+    await middleware(GatewayRequest("cancel", "http://gw", "cancel", 5, (), b"", "x"), call_next)
+    assert len(middleware) == 1 and replies[-1] == 5
+
+
+def test_the_interval_must_be_positive() -> None:
+    for bad in (0, -1.0, True, "1.5"):
+        with pytest.raises(fp.ConfigurationError):
+            PaymentSpacing(bad)  # type: ignore[arg-type]
