@@ -1,4 +1,5 @@
-"""SandboxGateway: an in-process Freedom Pay ``/g2g/cancel`` with a ledger and faults."""
+"""SandboxGateway: an in-process Freedom Pay Gateway API (cancel, status_v2, clearing,
+refund) on one ledger, with fault injection."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ import collections
 import contextlib
 import datetime
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from types import MappingProxyType
 
 from aiohttp import web
 
-from .._fields import FieldValue
+from .._fields import Fields, FieldValue
 from .._models import coerce_payment_id
 from .._signing import script_name
+from .._values import amount_value, currency_value
 from . import _http
 from ._faults import Fault, FaultPlan
-from ._ledger import CANCELLED, HELD, LedgerEntry, LedgerView, Payment
+from ._ledger import CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment
 from ._outbound import (
     Pairs,
     Tamper,
@@ -28,7 +31,6 @@ from ._outbound import (
     sign_pairs,
 )
 from ._replies import (
-    ALREADY_CANCELLED,
     BAD_PARAMETER,
     BAD_SIGNATURE,
     NOT_FOUND,
@@ -36,10 +38,22 @@ from ._replies import (
     UNKNOWN_MERCHANT,
     ReplyBuilder,
 )
+from ._rules import Rules
 
-__all__ = ["CANCEL_PATH", "REVOKE_ID_START", "SandboxGateway"]
+__all__ = [
+    "CANCEL_PATH",
+    "CLEARING_PATH",
+    "REFUND_PATH",
+    "REVOKE_ID_START",
+    "STATUS_PATH",
+    "SandboxGateway",
+]
 
 CANCEL_PATH = "/g2g/cancel"
+STATUS_PATH = "/g2g/status_v2"
+CLEARING_PATH = "/g2g/clearing"
+REFUND_PATH = "/g2g/refund"
+_PATHS = (CANCEL_PATH, STATUS_PATH, CLEARING_PATH, REFUND_PATH)
 #: The first ``pg_payment_revoke_id`` handed out; later ones count up from it.
 REVOKE_ID_START = 900_000_000_001
 _DEFAULT_PLAN = FaultPlan()
@@ -71,13 +85,18 @@ def _digits(text: str | None) -> int | None:
 
 
 class SandboxGateway:
-    """A local stand-in for the Freedom Pay Gateway API's ``POST /g2g/cancel``.
+    """A local stand-in for the Freedom Pay Gateway API: ``POST /g2g/cancel``,
+    ``/g2g/status_v2``, ``/g2g/clearing`` and ``/g2g/refund``.
 
-    It verifies request signatures, keeps a ledger of held payments (each can be
-    cancelled once, with a monotonic revoke id), answers in the documented XML shapes
-    signed with the script name ``cancel``, and injects faults: scripted per payment
-    with :meth:`inject`, or random but reproducible with a :class:`FaultPlan` in
-    :attr:`faults`. It can also play the gateway's side of the merchant callbacks
+    It verifies request signatures, keeps one ledger of payments with real rules (a
+    held payment is cancelled once or cleared once, fully or partly; a cleared one is
+    refunded in parts up to its cleared amount; a cancelled one cannot be cleared;
+    see ``_rules``), answers in the documented XML shapes signed with each endpoint's
+    script name (an unknown payment gets the documented unsigned 11068), and injects
+    faults into every operation alike: scripted per payment with :meth:`inject`, or
+    random but reproducible with a :class:`FaultPlan` in :attr:`faults`. A payment's
+    requests of every operation share one count ``n`` for the plan. It can also play
+    the gateway's side of the merchant callbacks
     (:meth:`send_redirect`, :meth:`send_result_notify`, :meth:`send_check`).
 
     ``secret_key`` defaults to a random throwaway key; it never appears in ``repr``.
@@ -103,13 +122,25 @@ class SandboxGateway:
         self.faults: FaultPlan | None = faults
         self.auto_hold = bool(auto_hold)
         self.pending_ids: frozenset[int] = frozenset(coerce_payment_id(p) for p in pending_ids)
-        #: Every HTTP request seen on ``/g2g/cancel``, valid or not.
+        #: Every HTTP request seen on the four operations, valid or not.
         self.requests_total = 0
+        #: The same, per operation (script name).
+        self.requests_by_operation: collections.Counter[str] = collections.Counter()
         self._merchant_text = str(self.merchant_id)
-        self._replies = ReplyBuilder(self.secret_key, script_name(CANCEL_PATH))
+        self._builders = {
+            script_name(path): ReplyBuilder(self.secret_key, script_name(path)) for path in _PATHS
+        }
+        self._replies = self._builders["cancel"]
+        self._rules = Rules(self._builders, self.pending_ids)
+        self._rules.next_revoke_id = REVOKE_ID_START
+        self._operations = {
+            "cancel": self._rules.cancel,
+            "status_v2": self._rules.status,
+            "clearing": self._rules.clearing,
+            "refund": self._rules.refund,
+        }
         self._payments: dict[int, Payment] = {}
         self._scripted: dict[int, collections.deque[Fault | None]] = {}
-        self._next_revoke_id = REVOKE_ID_START
 
     def __repr__(self) -> str:
         return (
@@ -119,13 +150,22 @@ class SandboxGateway:
 
     # -- state ---------------------------------------------------------------------------
 
-    def add_payments(self, ids: Iterable[int]) -> None:
-        """Hold these payments (ids already in the ledger are left as they are)."""
+    def add_payments(
+        self,
+        ids: Iterable[int],
+        *,
+        amount: Decimal | int | str = DEFAULT_AMOUNT,
+        currency: str = "KZT",
+    ) -> None:
+        """Hold these payments for ``amount`` in ``currency`` each (ids already in the
+        ledger are left as they are)."""
+        value = amount_value(amount)
+        code = currency_value(currency) or "KZT"
         payments = self._payments
         for raw in ids:
             pid = coerce_payment_id(raw)
             if pid not in payments:
-                payments[pid] = Payment()
+                payments[pid] = Payment(value, code)
 
     def inject(self, payment_id: int, *faults: Fault | None) -> None:
         """Queue scripted faults for this payment's next valid requests, in order.
@@ -145,20 +185,24 @@ class SandboxGateway:
         return LedgerView(self._payments)
 
     def stats(self) -> Mapping[str, int]:
-        """Totals: requests, payments held and cancelled, and payments cancelled twice (0)."""
-        held = cancelled = doubled = 0
+        """Totals: requests, payments held, cancelled and cleared, and payments cancelled
+        or cleared twice (always 0)."""
+        held = cancelled = doubled = cleared = 0
         for payment in self._payments.values():
             if payment.state == HELD:
                 held += 1
+            elif payment.state == CLEARED:
+                cleared += 1
             else:
                 cancelled += 1
-            doubled += payment.cancellations > 1
+            doubled += payment.cancellations > 1 or payment.clearings > 1
         return MappingProxyType(
             {
                 "requests_total": self.requests_total,
                 "payments": len(self._payments),
                 "held": held,
                 "cancelled": cancelled,
+                "cleared": cleared,
                 "cancelled_more_than_once": doubled,
             }
         )
@@ -175,44 +219,49 @@ class SandboxGateway:
         plan = self.faults
         return None if plan is None else plan.choose(pid, n)
 
-    def _cancel(self, pid: int, payment: Payment) -> list[tuple[str, str]]:
-        if payment.state == CANCELLED:
-            return self._replies.error(ALREADY_CANCELLED)
-        payment.state = CANCELLED
-        payment.cancellations += 1
-        payment.revoke_id = revoke_id = self._next_revoke_id
-        self._next_revoke_id += 1
-        status = "pending" if pid in self.pending_ids else "success"
-        return self._replies.cancelled(pid, revoke_id, status)
+    def _handler(self, script: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        operation = self._operations[script]
+        replies = self._builders[script]
 
-    async def _handle_cancel(self, request: web.Request) -> web.Response:
-        self.requests_total += 1
-        fields = await _http.read_fields(request)
-        if fields is None:
-            return web.Response(status=400, text="malformed form body")
-        replies = self._replies
-        if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
-            return _http.xml_response(replies.error(UNKNOWN_MERCHANT, signed=False))
-        signature = _top_level(fields, "pg_sig")
-        if signature is None or not replies.verify(fields, signature):
-            return _http.xml_response(replies.error(BAD_SIGNATURE))
-        pid = _digits(_top_level(fields, "pg_payment_id"))
-        if pid is None or pid == 0:
-            return _http.xml_response(replies.error(BAD_PARAMETER))
-        payment = self._payments.get(pid)
-        if payment is None:
-            if not self.auto_hold:
-                return _http.xml_response(replies.error(NOT_FOUND, signed=False))
-            payment = self._payments[pid] = Payment()
-        n = payment.requests
-        payment.requests = n + 1
-        fault = self._fault_for(pid, n)
-        if fault is None:
-            return _http.xml_response(self._cancel(pid, payment))
-        return await self._faulty(request, fault, pid, payment)
+        async def handle(request: web.Request) -> web.Response:
+            self.requests_total += 1
+            self.requests_by_operation[script] += 1
+            fields = await _http.read_fields(request)
+            if fields is None:
+                return web.Response(status=400, text="malformed form body")
+            if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
+                return _http.xml_response(replies.error(UNKNOWN_MERCHANT, signed=False))
+            signature = _top_level(fields, "pg_sig")
+            if signature is None or not replies.verify(fields, signature):
+                return _http.xml_response(replies.error(BAD_SIGNATURE))
+            pid = _digits(_top_level(fields, "pg_payment_id"))
+            if pid is None or pid == 0:
+                return _http.xml_response(replies.error(BAD_PARAMETER))
+            payment = self._payments.get(pid)
+            order = _top_level(fields, "pg_order_id")
+            if payment is not None and script == "status_v2" and order not in (None, ""):
+                payment = payment if order == f"order-{pid}" else None
+            if payment is None:
+                if not self.auto_hold or script == "status_v2":
+                    return _http.xml_response(replies.error(NOT_FOUND, signed=False))
+                payment = self._payments[pid] = Payment()
+            n = payment.requests
+            payment.requests = n + 1
+            fault = self._fault_for(pid, n)
+            if fault is None:
+                return _http.xml_response(operation(pid, payment, fields))
+            return await self._faulty(request, fault, script, pid, payment, fields)
+
+        return handle
 
     async def _faulty(
-        self, request: web.Request, fault: Fault, pid: int, payment: Payment
+        self,
+        request: web.Request,
+        fault: Fault,
+        script: str,
+        pid: int,
+        payment: Payment,
+        fields: list[tuple[str, FieldValue]],
     ) -> web.Response:
         plan = self.faults or _DEFAULT_PLAN
         if fault in _NO_FAULT_BEFORE:
@@ -222,14 +271,18 @@ class SandboxGateway:
                 return _http.http_503()
             if fault is Fault.HTTP_429:
                 return _http.http_429(plan.retry_after)
-            return _http.xml_response(self._replies.error(SYSTEM_ERROR))
-        reply = self._cancel(pid, payment)
+            return _http.xml_response(self._builders[script].error(SYSTEM_ERROR))
+        reply: Fields = self._operations[script](pid, payment, fields)
         if fault is Fault.RESET_AFTER:
             return _http.abort(request)
         if fault is Fault.GARBAGE:
             return _http.garbage_response()
         if fault is Fault.FORGED:
-            if payment.revoke_id is not None and _top_level(reply, "pg_status") != "ok":
+            if (
+                script == "cancel"
+                and payment.revoke_id is not None
+                and _top_level(reply, "pg_status") != "ok"
+            ):
                 # Already cancelled earlier: forge the "ok" the client would love to see.
                 reply = self._replies.cancelled(pid, payment.revoke_id, "success")
             return _http.xml_response(self._replies.forge(reply))
@@ -246,11 +299,13 @@ class SandboxGateway:
     def app(self) -> web.Application:
         """A new aiohttp application serving this gateway.
 
-        Routes: ``POST /g2g/cancel``; ``GET /status/healthcheck`` (as the real API);
+        Routes: ``POST /g2g/cancel``, ``/g2g/status_v2``, ``/g2g/clearing``,
+        ``/g2g/refund``; ``GET /status/healthcheck`` (as the real API);
         ``GET /sandbox/stats`` (the :meth:`stats` totals as JSON).
         """
         app = web.Application()
-        app.router.add_post(CANCEL_PATH, self._handle_cancel)
+        for path in _PATHS:
+            app.router.add_post(path, self._handler(script_name(path)))
         app.router.add_get("/status/healthcheck", self._handle_healthcheck)
         app.router.add_get("/sandbox/stats", self._handle_stats)
         return app

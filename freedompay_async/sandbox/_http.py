@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._exceptions import ValidationError
-from .._fields import FieldValue, from_form_pairs
+from .._fields import Fields, FieldValue, from_form_pairs
 from .._multipart import multipart_boundary, parse_multipart
 from .._xml import render_response
 
@@ -60,7 +60,7 @@ async def read_fields(request: web.Request) -> list[tuple[str, FieldValue]] | No
     return from_form_pairs((name, _text(value)) for name, value in form.items())
 
 
-def xml_response(fields: list[tuple[str, str]], status: int = 200) -> web.Response:
+def xml_response(fields: Fields, status: int = 200) -> web.Response:
     """An ``application/xml; charset=utf-8`` response rendering ``fields``."""
     return web.Response(
         status=status,

@@ -1,25 +1,33 @@
-"""The sandbox's record of held payments and what cancel requests did to them."""
+"""The sandbox's record of payments and what cancel, clearing and refund did to them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 
 import attrs
 
-__all__ = ["CANCELLED", "HELD", "LedgerEntry", "LedgerView", "Payment"]
+__all__ = ["CANCELLED", "CLEARED", "HELD", "LedgerEntry", "LedgerView", "Payment"]
 
 HELD = "held"
 CANCELLED = "cancelled"
+CLEARED = "cleared"
+
+#: The amount a payment is held for unless ``add_payments`` says otherwise.
+DEFAULT_AMOUNT = Decimal("1000.00")
 
 
 @attrs.frozen
 class LedgerEntry:
     """A snapshot of one payment in the sandbox ledger.
 
-    ``state`` is ``"held"`` or ``"cancelled"``; ``revoke_id`` the
-    ``pg_payment_revoke_id`` given when it was cancelled; ``requests`` counts cancel
-    requests for it that passed the signature check (faulted ones included);
-    ``cancellations`` counts held -> cancelled transitions, so it is never more than 1.
+    ``state`` is ``"held"``, ``"cancelled"`` or ``"cleared"``; ``revoke_id`` the
+    ``pg_payment_revoke_id`` given when it was cancelled; ``requests`` counts requests
+    about it (every operation) that passed the signature check, faulted ones included;
+    ``cancellations`` counts held -> cancelled transitions and ``clearings`` held ->
+    cleared ones, so neither is ever more than 1. ``amount`` is the held amount,
+    ``clearing_amount`` what was cleared, ``refund_amount`` the sum of ``refunds``
+    (``(refund_id, amount)`` pairs), never more than the cleared amount.
     """
 
     payment_id: int
@@ -27,23 +35,66 @@ class LedgerEntry:
     revoke_id: int | None
     requests: int
     cancellations: int
+    amount: Decimal = DEFAULT_AMOUNT
+    currency: str = "KZT"
+    clearing_amount: Decimal | None = None
+    clearings: int = 0
+    refunds: tuple[tuple[int, Decimal], ...] = ()
+    status_requests: int = 0
+
+    @property
+    def refund_amount(self) -> Decimal:
+        """The total refunded."""
+        return sum((amount for _, amount in self.refunds), Decimal("0.00"))
 
 
 class Payment:
     """The mutable ledger record behind a :class:`LedgerEntry` (internal)."""
 
-    __slots__ = ("cancellations", "requests", "revoke_id", "state")
+    __slots__ = (
+        "amount",
+        "cancellations",
+        "clearing_amount",
+        "clearings",
+        "currency",
+        "refunds",
+        "requests",
+        "revoke_id",
+        "state",
+        "status_requests",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, amount: Decimal = DEFAULT_AMOUNT, currency: str = "KZT") -> None:
         self.state = HELD
         self.revoke_id: int | None = None
         self.requests = 0
         self.cancellations = 0
+        self.amount = amount
+        self.currency = currency
+        self.clearing_amount: Decimal | None = None
+        self.clearings = 0
+        self.refunds: list[tuple[int, Decimal]] = []
+        self.status_requests = 0
+
+    @property
+    def refund_amount(self) -> Decimal:
+        """The total refunded so far."""
+        return sum((amount for _, amount in self.refunds), Decimal("0.00"))
 
     def snapshot(self, payment_id: int) -> LedgerEntry:
         """A frozen copy of this record."""
         return LedgerEntry(
-            payment_id, self.state, self.revoke_id, self.requests, self.cancellations
+            payment_id,
+            self.state,
+            self.revoke_id,
+            self.requests,
+            self.cancellations,
+            self.amount,
+            self.currency,
+            self.clearing_amount,
+            self.clearings,
+            tuple(self.refunds),
+            self.status_requests,
         )
 
 

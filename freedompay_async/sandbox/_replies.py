@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from .._fields import Fields
+from .._fields import Fields, FieldValue
 from .._signing import Md5Signer
 from .._xml import sign_response_fields
 
@@ -56,6 +56,10 @@ class ReplyBuilder:
         signed = sign_response_fields(self._script, self._signer, fields)
         return [(name, value) for name, value in signed if isinstance(value, str)]
 
+    def sign_tree(self, fields: list[tuple[str, FieldValue]]) -> list[tuple[str, FieldValue]]:
+        """Like :meth:`sign`, for a reply with nested groups (status_v2's lists)."""
+        return sign_response_fields(self._script, self._signer, fields)
+
     def error(self, error: tuple[int, str], *, signed: bool = True) -> Pairs:
         """An error reply; unsigned ones have the shape of the official unsigned sample."""
         code, description = error
@@ -81,11 +85,11 @@ class ReplyBuilder:
         )
 
     @staticmethod
-    def forge(fields: Pairs) -> Pairs:
+    def forge(fields: Fields) -> list[tuple[str, FieldValue]]:
         """The same reply with a ``pg_sig`` that is well-formed hex but wrong."""
-        out: Pairs = []
+        out: list[tuple[str, FieldValue]] = []
         for name, value in fields:
-            if name == "pg_sig":
+            if name == "pg_sig" and isinstance(value, str):
                 value = format(int(value, 16) ^ 0x5A5A, "032x")
             out.append((name, value))
         return out

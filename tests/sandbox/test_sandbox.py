@@ -362,6 +362,7 @@ async def test_other_routes(gateway: SandboxGateway, url: str) -> None:
         "payments": 2000,
         "held": 1999,
         "cancelled": 1,
+        "cleared": 0,
         "cancelled_more_than_once": 0,
     }
 

@@ -1,0 +1,194 @@
+"""The sandbox's ledger rules for cancel, status_v2, clearing and refund.
+
+- a held payment can be cancelled once, or cleared once (fully or partly);
+- a cancelled payment cannot be cleared or refunded; a cleared one cannot be cancelled;
+- a cleared payment can be refunded, in parts, up to its cleared amount.
+
+Each rule returns the reply's fields (not yet signed, except error replies, which the
+:class:`ReplyBuilder` signs or not). Error codes are the third-party table's (reference
+section 3.2), the same the client's error tree classifies.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal, InvalidOperation
+
+from .._fields import Fields, FieldValue
+from ._ledger import CANCELLED, CLEARED, HELD, Payment
+from ._replies import ALREADY_CANCELLED, ReplyBuilder
+
+__all__ = [
+    "CLEARING_DONE",
+    "NOT_CANCELLABLE",
+    "NOT_CLEARABLE",
+    "REFUND_NOT_CLEARED",
+    "REFUND_TOO_MUCH",
+    "Rules",
+]
+
+Tree = list[tuple[str, FieldValue]]
+
+NOT_CANCELLABLE = (9013, "Ошибка отмены платежа: неуспешные платежи не могут быть отменены")
+NOT_CLEARABLE = (10035, "Неуспешные платежи не могут быть проведены")
+CLEARING_DONE = (10036, "Клиринг уже был произведен ранее")
+REFUND_NOT_CLEARED = (10034, "Ошибка возврата: платеж должен быть проведен")
+REFUND_TOO_MUCH = (10020, "Сумма возврата превышает сумму платежа")
+BAD_AMOUNT = (200, "Некорректный параметр: сумма")
+
+_CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> str:
+    """An amount as the gateway writes it: two decimal places."""
+    return str(value.quantize(_CENT))
+
+
+def _amount(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value < _CENT or value != value.quantize(_CENT):
+        return None
+    return value
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Rules:
+    """The operations on one ledger (owned by a SandboxGateway); ids count up."""
+
+    def __init__(self, replies: dict[str, ReplyBuilder], pending_ids: frozenset[int]) -> None:
+        self._replies = replies
+        self.pending_ids = pending_ids
+        self.next_revoke_id = 900_000_000_001
+        self.next_refund_id = 800_000_000_001
+
+    def cancel(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
+        """``/g2g/cancel``: held -> cancelled, once."""
+        replies = self._replies["cancel"]
+        if payment.state == CANCELLED:
+            return replies.error(ALREADY_CANCELLED)
+        if payment.state != HELD:
+            return replies.error(NOT_CANCELLABLE)
+        payment.state = CANCELLED
+        payment.cancellations += 1
+        payment.revoke_id = revoke_id = self.next_revoke_id
+        self.next_revoke_id += 1
+        status = "pending" if pid in self.pending_ids else "success"
+        return replies.cancelled(pid, revoke_id, status)
+
+    def clearing(self, pid: int, payment: Payment, fields: Tree) -> Fields:
+        """``/g2g/clearing``: held -> cleared once, for all or part of the amount."""
+        replies = self._replies["clearing"]
+        if payment.state == CLEARED:
+            return replies.error(CLEARING_DONE)
+        if payment.state != HELD:
+            return replies.error(NOT_CLEARABLE)
+        raw = _top(fields, "pg_clearing_amount")
+        amount = payment.amount if raw is None or raw == "" else _amount(raw)
+        if amount is None or amount > payment.amount:
+            return replies.error(BAD_AMOUNT)
+        payment.state = CLEARED
+        payment.clearings += 1
+        payment.clearing_amount = amount
+        # The documented example's field name (the schema says pg_clearing_status).
+        return replies.sign(
+            [
+                ("pg_payment_id", str(pid)),
+                ("pg_amount", money(payment.amount)),
+                ("pg_clearing_amount", money(amount)),
+                ("pg_status", "ok"),
+                ("pg_status_clearing", "1"),
+            ]
+        )
+
+    def refund(self, pid: int, payment: Payment, fields: Tree) -> Fields:
+        """``/g2g/refund``: a cleared payment, in parts, up to the cleared amount."""
+        replies = self._replies["refund"]
+        if payment.state == HELD:
+            return replies.error(REFUND_NOT_CLEARED)
+        if payment.state != CLEARED or payment.clearing_amount is None:
+            return replies.error(NOT_CLEARABLE)
+        amount = _amount(_top(fields, "pg_amount"))
+        currency = _top(fields, "pg_currency")
+        if amount is None or (currency not in (None, "", payment.currency)):
+            return replies.error(BAD_AMOUNT)
+        if payment.refund_amount + amount > payment.clearing_amount:
+            return replies.error(REFUND_TOO_MUCH)
+        refund_id = self.next_refund_id
+        self.next_refund_id += 1
+        payment.refunds.append((refund_id, amount))
+        return replies.sign(
+            [
+                ("pg_payment_id", str(pid)),
+                ("pg_payment_refund_id", str(refund_id)),
+                ("pg_status", "ok"),
+                ("pg_refund_status", "success"),
+            ]
+        )
+
+    def status(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
+        """``/g2g/status_v2``: the documented fields, card data masked as the gateway does."""
+        payment.status_requests += 1
+        if payment.state == CANCELLED:
+            payment_status = "revoked"
+        elif payment.refunds and payment.refund_amount == payment.clearing_amount:
+            payment_status = "refunded"
+        else:
+            payment_status = "success"
+        tree: Tree = [
+            ("pg_payment_id", str(pid)),
+            ("pg_order_id", f"order-{pid}"),
+            ("pg_currency", payment.currency),
+            ("pg_status", "ok"),
+            ("pg_payment_status", payment_status),
+            ("pg_amount", money(payment.amount)),
+            ("pg_clearing_amount", money(payment.clearing_amount or Decimal(0))),
+            ("pg_refund_amount", money(payment.refund_amount)),
+            ("pg_card_pan", "4405-64XX-XXXX-6150"),
+            ("pg_card_token", f"tok{pid:012d}"),
+            ("pg_payment_date", _today()),
+            ("pg_captured", "1" if payment.state == CLEARED else "0"),
+        ]
+        if payment.revoke_id is not None:
+            tree.append(
+                (
+                    "pg_revoked_payments",
+                    [
+                        (
+                            "pg_revoked_payment",
+                            [
+                                ("pg_payment_id", str(payment.revoke_id)),
+                                ("pg_payment_status", "success"),
+                            ],
+                        )
+                    ],
+                )
+            )
+        if payment.refunds:
+            entries: Tree = [
+                (
+                    "pg_refund_payment",
+                    [
+                        ("pg_payment_id", str(refund_id)),
+                        ("pg_payment_status", "success"),
+                        ("pg_amount", money(amount)),
+                    ],
+                )
+                for refund_id, amount in payment.refunds
+            ]
+            tree.append(("pg_refund_payments", entries))
+        return self._replies["status_v2"].sign_tree(tree)
+
+
+def _top(fields: Tree, name: str) -> str | None:
+    for key, value in fields:
+        if key == name and isinstance(value, str):
+            return value
+    return None
