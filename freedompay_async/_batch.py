@@ -20,6 +20,8 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import CancelRequest, CancelResult, RevokeStatus
+from ._reconcile import Reconciled, SettledBy, ambiguous
+from ._status import PaymentState
 
 __all__ = ["CancelOutcome", "OutcomeState", "run_cancel_many"]
 
@@ -57,6 +59,11 @@ class CancelOutcome:
 
     ``payment_id`` is None only when the input was not a valid payment id (``item``
     keeps the input). ``elapsed`` is seconds from the start of this item's cancel.
+    ``settled_by`` says how the outcome was learnt: ``"reply"`` (the cancel's own
+    answer), ``"retry"`` (a retry answered "already cancelled" after an ambiguous
+    attempt), ``"status"`` (status_v2 showed it revoked, not found or no longer held),
+    ``"resent"`` (status showed it held and a second cancel's answer decided); None
+    when it is UNKNOWN or the input was invalid.
     """
 
     item: object
@@ -66,6 +73,7 @@ class CancelOutcome:
     elapsed: float
     result: CancelResult | None = None
     error: FreedomPayError | None = None
+    settled_by: str | None = None
 
     @property
     def final(self) -> bool:
@@ -97,7 +105,20 @@ class CancelOutcome:
         }.get(result.revoke_status, OutcomeState.UNKNOWN)
         if state is OutcomeState.FAILED and result.earlier_maybe_processed:
             state = OutcomeState.UNKNOWN
-        return cls(item, result.payment_id, state, result.attempts, elapsed, result=result)
+        by = None
+        if state is not OutcomeState.UNKNOWN:
+            by = SettledBy.RETRY if result.confirmed_on_retry else SettledBy.REPLY
+            if result.confirmed_by_status:
+                by = SettledBy.STATUS
+        return cls(
+            item,
+            result.payment_id,
+            state,
+            result.attempts,
+            elapsed,
+            result=result,
+            settled_by=by.value if by is not None else None,
+        )
 
     @classmethod
     def from_error(
@@ -111,7 +132,33 @@ class CancelOutcome:
             state = OutcomeState.UNKNOWN
         else:
             state = OutcomeState.FAILED
-        return cls(item, payment_id, state, error.attempts, elapsed, error=error)
+        by = None if state is OutcomeState.UNKNOWN or payment_id is None else "reply"
+        return cls(item, payment_id, state, error.attempts, elapsed, error=error, settled_by=by)
+
+    @classmethod
+    def from_reconciled(
+        cls, item: object, payment_id: int, settled: Reconciled, elapsed: float
+    ) -> CancelOutcome:
+        """Classify what reconciling an ambiguous cancel found (see ``settle_cancel``)."""
+        by = settled.settled_by
+        if settled.result is not None:
+            outcome = cls.from_result(item, settled.result, elapsed)
+        else:
+            assert settled.error is not None
+            outcome = cls.from_error(item, payment_id, settled.error, elapsed)
+        status = settled.status
+        if (
+            by is SettledBy.STATUS
+            and status is not None
+            and status.state in (PaymentState.CAPTURED, PaymentState.REFUNDED, PaymentState.FAILED)
+        ):
+            # Status says the hold is gone another way: this payment is not cancelled.
+            outcome = attrs.evolve(outcome, state=OutcomeState.FAILED)
+        if outcome.state is OutcomeState.UNKNOWN:
+            by = None
+        return attrs.evolve(
+            outcome, attempts=settled.attempts, settled_by=by.value if by is not None else None
+        )
 
 
 _END: Any = object()
@@ -123,6 +170,8 @@ async def run_cancel_many(
     *,
     concurrency: int,
     clock: Callable[[], float] = time.monotonic,
+    settle: Callable[[CancelRequest, CancelResult | FreedomPayError], Awaitable[Reconciled]]
+    | None = None,
 ) -> AsyncIterator[CancelOutcome]:
     """Worker pool behind ``AsyncSession.cancel_many``.
 
@@ -132,6 +181,9 @@ async def run_cancel_many(
     closed under the batch, no more items are pulled, the outcomes of items already
     started are still yielded, and then the error is raised. The workers are cancelled
     and awaited when the consumer stops or is cancelled.
+
+    With ``settle`` an ambiguous cancel (see ``ambiguous``) is passed to it with its
+    result or error, and the outcome is what it finds (``CancelOutcome.from_reconciled``).
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be an integer >= 1")
@@ -162,12 +214,35 @@ async def run_cancel_many(
         except FreedomPayError as exc:
             if isinstance(exc, SessionClosedError):
                 stop.append(exc)
+            elif settle is not None and ambiguous(exc):
+                return await reconcile(item, request, exc, start)
             return CancelOutcome.from_error(item, request.payment_id, exc, clock() - start)
         except Exception as exc:  # a bug must not lose an outcome: the cancel may have gone out
             error = InternalError(f"unexpected {type(exc).__name__} during cancel")
             error.__cause__ = exc
             return CancelOutcome.from_error(item, request.payment_id, error, clock() - start)
+        if settle is not None and ambiguous(result):
+            return await reconcile(item, request, result, start)
         return CancelOutcome.from_result(item, result, clock() - start)
+
+    async def reconcile(
+        item: object, request: CancelRequest, first: CancelResult | FreedomPayError, start: float
+    ) -> CancelOutcome:
+        assert settle is not None
+        pid = request.payment_id
+        try:
+            settled = await settle(request, first)
+        except FreedomPayError as exc:  # e.g. the session closed meanwhile
+            if isinstance(exc, SessionClosedError):
+                stop.append(exc)
+            if isinstance(first, FreedomPayError):
+                return CancelOutcome.from_error(item, pid, first, clock() - start)
+            return CancelOutcome.from_result(item, first, clock() - start)
+        except Exception as exc:  # a bug must not lose an outcome
+            error = InternalError(f"unexpected {type(exc).__name__} while reconciling")
+            error.__cause__ = exc
+            return CancelOutcome.from_error(item, pid, error, clock() - start)
+        return CancelOutcome.from_reconciled(item, pid, settled, clock() - start)
 
     async def worker() -> None:
         while not stop:

@@ -1,0 +1,205 @@
+"""status, clear and refund end to end: the client against the sandbox over real sockets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+import freedompay_async as fp
+from freedompay_async._settlement import ClearingStatus, RefundStatus
+from freedompay_async._spacing import PaymentSpacing
+from freedompay_async._status import PaymentState
+from freedompay_async.sandbox import Fault, SandboxGateway
+
+from ..helpers import MERCHANT, SECRET, FakeClock
+
+
+def session(url: str, **kw: object) -> fp.AsyncSession:
+    clock = FakeClock()
+    kw.setdefault("retry", fp.RetryPolicy(sleep=clock.sleep, attempt_timeout=10.0))
+    kw.setdefault("spacing", PaymentSpacing(0.01))
+    return fp.AsyncSession(fp.Credentials(MERCHANT, SECRET), base_url=url, **kw)  # type: ignore[arg-type]
+
+
+async def test_status_follows_the_ledger_through_the_life_cycle(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    async with session(url) as s:
+        held = await s.status(10)
+        assert held.state is PaymentState.HELD and held.amount == Decimal("1000.00")
+        assert held.currency == "KZT" and held.captured is False and held.order_id == "order-10"
+        assert (await s.status(10, order_id="order-10")).held
+        with pytest.raises(fp.PaymentNotFoundError):
+            await s.status(10, order_id="order-11")
+        await s.cancel(10)
+        revoked = await s.status(10)
+        assert revoked.revoked and revoked.revoked_payments[0].payment_id == gw.ledger[10].revoke_id
+        cleared = await s.clear(11, "250.00")
+        assert cleared.clearing_status is ClearingStatus.COMPLETED
+        assert cleared.clearing_amount == Decimal("250.00") and cleared.amount == Decimal("1000.00")
+        assert (await s.status(11)).state is PaymentState.CAPTURED
+        refund = await s.refund(11, "100.00")
+        assert refund.refund_status is RefundStatus.SUCCESS and refund.refund_id is not None
+        after = await s.status(11)
+        assert after.state is PaymentState.REFUNDED and after.refund_amount == Decimal("100.00")
+        assert [r.payment_id for r in after.refund_payments] == [refund.refund_id]
+    assert gw.ledger[11].refunds == ((refund.refund_id, Decimal("100.00")),)
+
+
+async def test_the_ledger_rules_come_back_as_typed_errors(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    async with session(url) as s:
+        await s.cancel(20)
+        with pytest.raises(fp.GatewayDeclinedError) as cancelled:
+            await s.clear(20)
+        assert cancelled.value.code == 10035 and cancelled.value.signed
+        with pytest.raises(fp.GatewayDeclinedError) as held:
+            await s.refund(21, "1.00")
+        assert held.value.code == 10034
+        await s.clear(21)
+        with pytest.raises(fp.GatewayDeclinedError) as twice:
+            await s.clear(21)
+        assert twice.value.code == 10036
+        with pytest.raises(fp.GatewayDeclinedError) as uncancellable:
+            await s.cancel(21)
+        assert uncancellable.value.code == 9013
+        await s.refund(21, "999.99")
+        with pytest.raises(fp.GatewayDeclinedError) as too_much:
+            await s.refund(21, "0.02")
+        assert too_much.value.code == 10020
+        await s.refund(21, "0.01")
+        with pytest.raises(fp.PaymentNotFoundError) as missing:
+            await s.clear(999_999)
+        assert not missing.value.signed  # the documented unsigned 11068
+    entry = gw.ledger[21]
+    assert entry.clearings == 1 and entry.refund_amount == entry.clearing_amount
+    assert gw.ledger[20].clearings == 0
+
+
+async def test_forged_replies_are_refused_by_every_operation(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    gw.inject(30, Fault.FORGED)
+    gw.inject(31, Fault.FORGED, None, Fault.FORGED)
+    async with session(url, retry=fp.RetryPolicy.none()) as s:
+        with pytest.raises(fp.SignatureVerificationError):
+            await s.status(30)
+        with pytest.raises(fp.SignatureVerificationError):
+            await s.clear(31, reconcile=False)
+        assert (await s.status(31)).state is PaymentState.CAPTURED
+        with pytest.raises(fp.SignatureVerificationError):
+            await s.refund(31, "5.00", reconcile=False)
+    assert gw.ledger[31].refund_amount == Decimal("5.00")  # applied, answer forged
+
+
+async def test_status_retries_lost_and_forged_answers(served: tuple[SandboxGateway, str]) -> None:
+    gw, url = served
+    gw.inject(40, Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE)
+    async with session(url) as s:
+        result = await s.status(40)
+    assert result.held and result.attempts == 4
+
+
+@pytest.mark.parametrize("fault", [Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE])
+async def test_an_ambiguous_clearing_is_settled_by_status_not_resent(
+    served: tuple[SandboxGateway, str], fault: Fault
+) -> None:
+    gw, url = served
+    gw.inject(50, fault)
+    async with session(url) as s:
+        result = await s.clear(50, "10.00")
+    assert result.confirmed_by_status and result.clearing_amount == Decimal("10.00")
+    entry = gw.ledger[50]
+    assert entry.clearings == 1 and entry.status_requests == 1 and entry.requests == 2
+
+
+async def test_an_unprocessed_clearing_is_sent_again_after_status_says_held(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    gw.inject(51, Fault.HTTP_503)  # may have followed processing; it did not
+    async with session(url) as s:
+        result = await s.clear(51)
+    assert not result.confirmed_by_status and result.completed
+    assert gw.ledger[51].clearings == 1 and gw.ledger[51].status_requests == 1
+
+
+async def test_an_ambiguous_clearing_without_reconcile_raises_and_is_not_resent(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    gw.inject(52, Fault.RESET_AFTER)
+    async with session(url) as s:
+        with pytest.raises(fp.ConnectionLostError) as lost:
+            await s.clear(52, reconcile=False)
+    assert lost.value.outcome_unknown and lost.value.attempts == 1
+    assert gw.ledger[52].requests == 1 and gw.ledger[52].clearings == 1
+
+
+@pytest.mark.parametrize("fault", [Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE])
+async def test_an_ambiguous_refund_is_settled_by_status_not_resent(
+    served: tuple[SandboxGateway, str], fault: Fault
+) -> None:
+    gw, url = served
+    async with session(url) as s:
+        await s.clear(60)
+        await s.refund(60, "1.00")
+        gw.inject(60, None, fault)  # the status read before the refund, then the refund
+        result = await s.refund(60, "2.00")
+    assert result.confirmed_by_status and result.refund_id == gw.ledger[60].refunds[-1][0]
+    assert [amount for _, amount in gw.ledger[60].refunds] == [Decimal("1.00"), Decimal("2.00")]
+
+
+async def test_a_refund_that_did_not_happen_is_sent_again(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    async with session(url) as s:
+        await s.clear(61)
+        gw.inject(61, None, Fault.HTTP_503)
+        result = await s.refund(61, "3.00")
+    assert not result.confirmed_by_status
+    assert [amount for _, amount in gw.ledger[61].refunds] == [Decimal("3.00")]
+
+
+async def test_single_cancel_reconciles_behind_the_option(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    gw.inject(70, Fault.FORGED)  # applied, answer forged: status says revoked
+    gw.inject(71, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503)  # not applied
+    gw.inject(72, Fault.FORGED)
+    async with session(url) as s:
+        revoked = await s.cancel(70, reconcile=True)
+        held_then_sent = await s.cancel(71, reconcile=True)
+        with pytest.raises(fp.SignatureVerificationError):
+            await s.cancel(72)  # without the option: unchanged
+    assert revoked.confirmed_by_status and revoked.revoke_id == gw.ledger[70].revoke_id
+    assert not held_then_sent.confirmed_by_status
+    assert held_then_sent.revoke_id == gw.ledger[71].revoke_id
+    assert all(gw.ledger[p].cancellations == 1 for p in (70, 71, 72))
+    with pytest.raises(fp.PaymentNotFoundError):
+        async with session(url) as s:
+            gw.inject(1999, Fault.FORGED)
+            await s.cancel(5_000_000, reconcile=True)
+
+
+async def test_batch_reconcile_records_how_each_id_was_settled(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gw, url = served
+    gw.inject(80, Fault.RESET_AFTER, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503)
+    gw.inject(81, Fault.HTTP_503, Fault.ERROR_9999, Fault.HTTP_429, Fault.HTTP_503)
+    gw.inject(82, Fault.FORGED)
+    async with session(url) as s:
+        outcomes = {o.payment_id: o async for o in s.cancel_many([80, 81, 82, 83], concurrency=4)}
+    assert outcomes[80].state is fp.OutcomeState.CANCELLED and outcomes[80].settled_by == "status"
+    assert outcomes[81].state is fp.OutcomeState.CANCELLED and outcomes[81].settled_by == "resent"
+    assert outcomes[82].settled_by == "status" and outcomes[83].settled_by == "reply"
+    assert outcomes[80].attempts == 5 and outcomes[81].attempts == 6
+    assert all(gw.ledger[p].cancellations == 1 for p in (80, 81, 82, 83))
