@@ -2,11 +2,17 @@
 
 The whole public API, at a glance:
 
-- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``).
+- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``, ``status``, ``clear``,
+  ``refund``); per-payment spacing :class:`PaymentSpacing`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
 - Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
-  :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`.
+  :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`,
+  :class:`SettledBy`; status: :class:`StatusRequest`, :class:`StatusResult`,
+  :class:`PaymentStatus`, :class:`PaymentState`, :class:`RevokedPayment`,
+  :class:`RefundPayment`; clearing and refund: :class:`ClearRequest`,
+  :class:`ClearResult`, :class:`ClearingStatus`, :class:`RefundRequest`,
+  :class:`RefundResult`, :class:`RefundStatus`.
 - Signing: :class:`Signer` (protocol), :class:`Md5Signer`, :class:`RotatingSigner`,
   :func:`script_name`; the field tree a signer signs: :data:`Fields`, :data:`FieldValue`.
 - Middleware: :class:`Middleware` (protocol), :data:`Handler`, :class:`GatewayReply`,
@@ -54,10 +60,28 @@ from ._fields import Fields, FieldValue
 from ._middleware import Handler, LoggingMiddleware, Middleware
 from ._models import CancelRequest, CancelResult, ReceiptPosition, RevokeStatus
 from ._pacing import Pacing
+from ._reconcile import SettledBy
 from ._replies import GatewayReply
 from ._retry import RetryPolicy, default_retry_on
 from ._session import AsyncSession
+from ._settlement import (
+    ClearingStatus,
+    ClearRequest,
+    ClearResult,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
 from ._signing import Md5Signer, RotatingSigner, Signer, script_name
+from ._spacing import PaymentSpacing
+from ._status import (
+    PaymentState,
+    PaymentStatus,
+    RefundPayment,
+    RevokedPayment,
+    StatusRequest,
+    StatusResult,
+)
 from ._transport import AiohttpTransport, GatewayRequest, HttpResponse, MockTransport, Transport
 from ._version import __version__
 from ._xml import signed_response
@@ -94,6 +118,9 @@ __all__ = [
     "CancelRequest",
     "CancelResult",
     "CheckRequest",
+    "ClearRequest",
+    "ClearResult",
+    "ClearingStatus",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeoutError",
@@ -120,18 +147,29 @@ __all__ = [
     "OutcomeState",
     "Pacing",
     "PaymentNotFoundError",
+    "PaymentSpacing",
+    "PaymentState",
+    "PaymentStatus",
     "ReceiptPosition",
     "RedirectBack",
+    "RefundPayment",
+    "RefundRequest",
+    "RefundResult",
+    "RefundStatus",
     "ReplyError",
     "ReplyStatus",
     "ResponseTimeoutError",
     "ResultNotify",
     "RetryPolicy",
     "RevokeStatus",
+    "RevokedPayment",
     "RotatingSigner",
     "SessionClosedError",
+    "SettledBy",
     "SignatureVerificationError",
     "Signer",
+    "StatusRequest",
+    "StatusResult",
     "TransientGatewayError",
     "Transport",
     "TransportError",

@@ -111,6 +111,7 @@ def outcome_record(
         "revoke_id": result.revoke_id if result is not None else None,
         "revoke_status": result.revoke_status_raw if result is not None else None,
         "confirmed_on_retry": result.confirmed_on_retry if result is not None else False,
+        "settled_by": outcome.settled_by,
         "error_type": type(error).__name__ if error is not None else None,
         "error_code": error.code if isinstance(error, GatewayError) else None,
         "error_description": None,

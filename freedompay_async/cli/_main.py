@@ -175,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_sandbox_arguments(sandbox)
     sandbox.set_defaults(handler=_cmd_sandbox)
 
+    from ._status import add_status_arguments, cmd_status
+
+    status = commands.add_parser(
+        "status",
+        help="read the status of payments listed in a file (one JSON line per id)",
+        description="Ask /g2g/status_v2 about every id of the input and write one JSON line "
+        "per id on stdout (the status value, or the error). Changes nothing; no journal. "
+        "Exit 0 when every id was answered, 1 when some were not, 2 on usage errors.",
+        allow_abbrev=False,
+    )
+    add_status_arguments(status)
+    status.set_defaults(handler=cmd_status)
+
     demo = commands.add_parser(
         "demo",
         help="cancel 10,000 payments against an in-process faulty sandbox and check them",

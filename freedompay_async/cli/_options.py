@@ -19,6 +19,7 @@ from .._config import Credentials, GatewayURL
 from .._exceptions import ConfigurationError
 from .._pacing import Pacing
 from .._retry import RetryPolicy
+from .._spacing import DEFAULT_PAYMENT_INTERVAL
 from ._report import PROG
 
 __all__ = [
@@ -57,6 +58,8 @@ class CancelJob:
     pacing: Pacing | None = None
     progress: str = "auto"
     summary_json: Path | None = None
+    reconcile: bool = True
+    payment_interval: float = DEFAULT_PAYMENT_INTERVAL
 
 
 def _credentials(
@@ -144,6 +147,8 @@ def job_from_args(
         pacing=pacing,
         progress=args.progress,
         summary_json=Path(args.summary_json) if args.summary_json else None,
+        reconcile=not getattr(args, "no_reconcile", False),
+        payment_interval=getattr(args, "payment_interval", DEFAULT_PAYMENT_INTERVAL),
     )
 
 
@@ -256,6 +261,21 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="at least S seconds between HTTP attempts (Freedom Pay advises 1.5-2)",
+    )
+    flow.add_argument(
+        "--payment-interval",
+        type=positive_float,
+        default=DEFAULT_PAYMENT_INTERVAL,
+        metavar="S",
+        help="at least S seconds between requests about the same payment, retries and "
+        f"status queries included (default {DEFAULT_PAYMENT_INTERVAL:g}, as Freedom Pay "
+        "advises); other payments are not slowed",
+    )
+    flow.add_argument(
+        "--no-reconcile",
+        action="store_true",
+        help="do not settle ambiguous cancels by asking /g2g/status_v2 (default: ask; "
+        "revoked counts as cancelled, still held is cancelled again, not found fails)",
     )
     flow.add_argument(
         "--attempts",

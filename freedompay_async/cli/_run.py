@@ -17,6 +17,7 @@ from .._batch import OutcomeState
 from .._config import Limits
 from .._exceptions import GatewayError
 from .._session import AsyncSession
+from .._spacing import PaymentSpacing
 from ._input import Item, StreamSource, open_input, parser_for, read_regular
 from ._journal import CREDENTIAL_ERRORS, Journal, JournalError, JournalState, outcome_record
 from ._options import CancelJob
@@ -173,9 +174,10 @@ async def _drive(
         retry=job.retry,
         pacing=job.pacing,
         limits=Limits(max_connections=job.concurrency),
+        spacing=PaymentSpacing(job.payment_interval),
     )
     async with session as fp:
-        outcomes = fp.cancel_many(ids, concurrency=job.concurrency)
+        outcomes = fp.cancel_many(ids, concurrency=job.concurrency, reconcile=job.reconcile)
         try:
             async for outcome in outcomes:
                 if outcome.payment_id is None:  # pragma: no cover - ids are validated

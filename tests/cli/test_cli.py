@@ -218,7 +218,10 @@ async def test_resume_skips_final_ids_and_retries_the_rest(
     gw.inject(3_000_015, Fault.FORGED)  # applied, but the reply is forged: unknown, not final
     both = write_ids(tmp_path / "b", [*first, *second, missing])
     summary = tmp_path / "summary.json"
-    run2 = await cli(*cancel_args(url, journal, "-i", str(both), "--summary-json", str(summary)))
+    run2 = await cli(
+        *cancel_args(url, journal, "-i", str(both), "--summary-json", str(summary)),
+        "--no-reconcile",  # keep the forged reply's id unknown, as a lost answer
+    )
     assert run2.rc == 1
     report = json.loads(summary.read_text())
     assert report["skipped_settled"] == len(first)
