@@ -63,7 +63,11 @@ def expected_state(pid: int) -> fp.OutcomeState:
 
 def session(transport: MockTransport) -> fp.AsyncSession:
     return fp.AsyncSession(
-        CREDS, base_url="http://gw", transport=transport, retry=fp.RetryPolicy.none()
+        CREDS,
+        base_url="http://gw",
+        transport=transport,
+        retry=fp.RetryPolicy.none(),
+        spacing=None,  # these tests are about the pool, not about timing
     )
 
 
