@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -123,7 +123,7 @@ async def run_cancel_many(
     *,
     concurrency: int,
     clock: Callable[[], float] = time.monotonic,
-) -> AsyncIterator[CancelOutcome]:
+) -> AsyncGenerator[CancelOutcome, None]:
     """Worker pool behind ``AsyncSession.cancel_many``.
 
     ``concurrency`` workers pull items lazily from one shared iterator and push
