@@ -47,8 +47,14 @@ class OutcomeState(enum.Enum):
         """
         return self in _SETTLED
 
+    @classmethod
+    def settled_values(cls) -> frozenset[str]:
+        """The ``value`` strings of the settled states (as a journal records them)."""
+        return _SETTLED_VALUES
+
 
 _SETTLED = frozenset({OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED})
+_SETTLED_VALUES = frozenset(state.value for state in _SETTLED)
 
 
 @attrs.frozen

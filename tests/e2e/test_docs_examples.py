@@ -113,6 +113,7 @@ async def test_example_runs(example: Example, tmp_path: Path) -> None:
         f"--- stderr ---\n{err.decode(errors='replace')}"
     )
     assert out.strip(), f"{example.id} (line {example.line}) printed nothing"
+    assert SECRET_KEY.encode() not in out + err, f"{example.id} printed the secret key"
 
 
 def test_quickstart_type_checks_from_outside_the_project(tmp_path: Path) -> None:
