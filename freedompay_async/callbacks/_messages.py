@@ -7,6 +7,7 @@ signed message carries (:class:`SignedMessage`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +21,7 @@ from ._reader import Reader, frozen_map, names_only
 
 def _own_fields_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
     """Put what every signed message carries after the message's own fields (repr order)."""
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
 
 __all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has_error_code"]
