@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -49,8 +49,14 @@ class OutcomeState(enum.Enum):
         """
         return self in _SETTLED
 
+    @classmethod
+    def settled_values(cls) -> frozenset[str]:
+        """The ``value`` strings of the settled states (as a journal records them)."""
+        return _SETTLED_VALUES
+
 
 _SETTLED = frozenset({OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED})
+_SETTLED_VALUES = frozenset(state.value for state in _SETTLED)
 
 
 @attrs.frozen
@@ -172,7 +178,7 @@ async def run_cancel_many(
     clock: Callable[[], float] = time.monotonic,
     settle: Callable[[CancelRequest, CancelResult | FreedomPayError], Awaitable[Reconciled]]
     | None = None,
-) -> AsyncIterator[CancelOutcome]:
+) -> AsyncGenerator[CancelOutcome, None]:
     """Worker pool behind ``AsyncSession.cancel_many``.
 
     ``concurrency`` workers pull items lazily from one shared iterator and push

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
@@ -350,7 +350,7 @@ class AsyncSession:
         *,
         concurrency: int = 50,
         reconcile: bool = True,
-    ) -> AsyncIterator[CancelOutcome]:
+    ) -> AsyncGenerator[CancelOutcome, None]:
         """Cancel many payments, yielding one :class:`CancelOutcome` per input as each completes.
 
         ``items`` may be any iterable or async iterable (a generator of millions is
