@@ -94,3 +94,35 @@ async def test_cli_cancel_settles_every_id_and_exits_0(journal_dir: Path, tmp_pa
     assert_ledger_clean(gateway)
     summary = json.dumps(dict(by), sort_keys=True)
     print(f"reconcile figures (CLI, 1000 ids, 30% lost): {summary}")
+
+
+async def test_a_storm_of_every_fault_kind_with_reconciling_never_misreports() -> None:
+    """Every fault kind at 30%, status queries faulted too: what is reported settled is
+    cancelled in the ledger, nothing is cancelled twice, and status settles the rest."""
+    from ..helpers import FakeClock
+
+    ids = range(20_000, 21_000)
+    plan = FaultPlan(rate=0.3, kinds=tuple(Fault), seed=77, slow_delay=0.05, retry_after=1)
+    gateway = SandboxGateway(MERCHANT, SECRET, faults=plan)
+    gateway.add_payments(ids)
+    clock = FakeClock()  # backoff and Retry-After are virtual; the network is real
+    policy = RetryPolicy(attempts=4, attempt_timeout=10.0, deadline=None, sleep=clock.sleep)
+    async with gateway.serve() as url:
+        async with AsyncSession(
+            Credentials(MERCHANT, SECRET), base_url=url, retry=policy, spacing=SPACING
+        ) as fp:
+            outcomes = [o async for o in fp.cancel_many(ids, concurrency=50)]
+    assert sorted(o.payment_id for o in outcomes if o.payment_id) == list(ids)
+    for o in outcomes:
+        assert o.payment_id is not None
+        entry = gateway.ledger[o.payment_id]
+        assert entry.cancellations <= 1
+        if o.state.settled:
+            assert entry.state == "cancelled", o
+        if o.state is OutcomeState.FAILED:
+            assert entry.state == "held", o
+    by = collections.Counter(o.settled_by for o in outcomes)
+    states = collections.Counter(o.state for o in outcomes)
+    assert by["status"] > 0, by  # (a second send after "held" is tested in test_settlement)
+    assert states[OutcomeState.UNKNOWN] == 0, states
+    assert gateway.stats()["cancelled_more_than_once"] == 0
