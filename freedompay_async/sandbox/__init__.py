@@ -1,4 +1,5 @@
-"""A local Freedom Pay gateway for tests, demos and load runs: ``/g2g/cancel`` and callbacks.
+"""A local Freedom Pay gateway for tests, demos and load runs: cancel, status_v2,
+clearing, refund, and callbacks.
 
 >>> gateway = SandboxGateway(faults=FaultPlan(rate=0.2, seed=7))
 >>> gateway.add_payments(range(1, 1001))
@@ -9,12 +10,13 @@
 >>> gateway.ledger[1].state
 'cancelled'
 
-- :class:`SandboxGateway` verifies signed cancel requests, answers in the documented XML
-  shapes (signed with script name ``cancel``) and keeps a ledger of held payments.
+- :class:`SandboxGateway` verifies signed requests to ``/g2g/cancel``, ``/g2g/status_v2``,
+  ``/g2g/clearing`` and ``/g2g/refund``, answers in the documented XML shapes (signed
+  with each script name) and keeps one ledger of payments with real rules.
 - :class:`Fault` kinds are injected per payment (``gateway.inject``) or at random by a
   reproducible :class:`FaultPlan`.
-- :class:`LedgerEntry` is one payment's state: held or cancelled, revoke id, request and
-  cancellation counts (never more than one cancellation).
+- :class:`LedgerEntry` is one payment's state: held, cancelled or cleared, revoke id,
+  amounts, refunds, request, cancellation and clearing counts (never more than one).
 - ``python -m freedompay_async.sandbox --port 8080 --payments 1:1000`` runs it standalone
   (:func:`main`; :func:`add_arguments` and :func:`run_from_args` for other CLIs).
 """

@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m freedompay_async.sandbox",
-        description="A local Freedom Pay /g2g/cancel sandbox with a ledger and fault injection.",
+        description="A local Freedom Pay Gateway API sandbox (cancel, status_v2, clearing, "
+        "refund) with a ledger and fault injection.",
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

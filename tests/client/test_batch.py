@@ -74,9 +74,7 @@ def session(transport: MockTransport) -> fp.AsyncSession:
 async def test_every_input_gets_exactly_one_classified_outcome() -> None:
     transport, stats = by_id_transport()
     async with session(transport) as s:
-        outcomes = [
-            o async for o in s.cancel_many(range(1, 501), concurrency=8, reconcile=False)
-        ]
+        outcomes = [o async for o in s.cancel_many(range(1, 501), concurrency=8, reconcile=False)]
     assert sorted(o.payment_id for o in outcomes if o.payment_id) == list(range(1, 501))
     for o in outcomes:
         assert o.payment_id is not None
