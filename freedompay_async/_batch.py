@@ -138,7 +138,10 @@ class CancelOutcome:
             state = OutcomeState.UNKNOWN
         else:
             state = OutcomeState.FAILED
-        by = None if state is OutcomeState.UNKNOWN or payment_id is None else "reply"
+        # Only the gateway's own answer settles an id; a client-side failure (no
+        # connection, a closed session) says nothing about the payment.
+        settled = state is not OutcomeState.UNKNOWN and isinstance(error, GatewayError)
+        by = SettledBy.REPLY.value if settled else None
         return cls(item, payment_id, state, error.attempts, elapsed, error=error, settled_by=by)
 
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from ._exceptions import FreedomPayError, GatewayError
+from ._exceptions import FreedomPayError, ReplyError, TransportError
 from ._fields import FieldValue
 from ._models import CancelRequest, CancelResult
 from ._replies import GatewayReply
@@ -68,9 +68,13 @@ def retry_predicate(
     if rule is RetryRule.READ_ONLY:
 
         def read_only(error: FreedomPayError) -> bool:
-            if isinstance(error, GatewayError):
-                return base(error)
-            return True
+            if base(error):
+                return True
+            # Asking again is safe: retry lost, garbled and forged answers too, but
+            # not gateway refusals, client errors or a wrong URL's 404.
+            if isinstance(error, TransportError):
+                return True
+            return isinstance(error, ReplyError) and error.http_status in (None, 200)
 
         return read_only
     if rule is RetryRule.MONEY:
