@@ -73,8 +73,12 @@ class AsyncSession:
     verified before anything in it is believed.
 
     Between the call and the transport runs a middleware chain: ``middlewares`` (yours,
-    outermost first), then retry per ``retry``, then a cap of ``limits.max_connections``
-    requests in flight, then ``pacing``, then a DEBUG logging layer (``log_attempts``).
+    outermost first), then retry per ``retry`` (with each operation's retry rule), then
+    the per-payment ``spacing`` (1.5 s between requests about one payment; None: off),
+    then a cap of ``limits.max_connections`` requests in flight, then ``pacing``, then a
+    DEBUG logging layer (``log_attempts``). Every operation (cancel, status, clear,
+    refund) takes this one path; ``reconcile_rounds`` bounds the status queries that
+    settle one ambiguous call.
     """
 
     def __init__(

@@ -3,6 +3,7 @@ than the interval (retries and status queries included); other payments never wa
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 
@@ -121,3 +122,14 @@ def test_the_interval_must_be_positive() -> None:
     for bad in (0, -1.0, True, "1.5"):
         with pytest.raises(fp.ConfigurationError):
             PaymentSpacing(bad)  # type: ignore[arg-type]
+
+
+async def test_concurrent_requests_about_one_payment_queue_at_the_interval() -> None:
+    clock = FakeClock()
+    recorder = Recorder(clock)
+    async with session(MockTransport(recorder), clock, 1.5) as s:
+        results = await asyncio.gather(*(s.status(7) for _ in range(6)), s.status(8))
+    assert all(r.held for r in results)
+    sevens = sorted(at for pid, _op, at in recorder.sent if pid == 7)
+    assert sevens == [1000.0 + 1.5 * i for i in range(6)]
+    assert [at for pid, _op, at in recorder.sent if pid == 8] == [1000.0]
