@@ -22,7 +22,15 @@ from .._retry import RetryPolicy
 from .._session import AsyncSession
 from .._status import StatusResult
 from ._input import InputError, Item, StreamSource, open_input, parser_for, read_regular
-from ._options import ENV_BASE_URL, UsageError, _credentials, gateway_url
+from ._options import (
+    ENV_BASE_URL,
+    ENV_MERCHANT_ID,
+    ENV_SECRET_KEY,
+    UsageError,
+    _credentials,
+    _RefuseSecret,
+    gateway_url,
+)
 from ._progress import make_progress
 from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 
@@ -98,8 +106,17 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"gateway URL or preset; default ${ENV_BASE_URL}",
     )
-    parser.add_argument("--merchant-id", metavar="ID", default=None)
-    parser.add_argument("--secret-key-file", metavar="PATH", default=None)
+    parser.add_argument(
+        "--merchant-id", metavar="ID", default=None, help=f"default ${ENV_MERCHANT_ID}"
+    )
+    parser.add_argument(
+        "--secret-key-file",
+        metavar="PATH",
+        default=None,
+        help=f"file holding the secret key; default ${ENV_SECRET_KEY} (never a value on "
+        "the command line)",
+    )
+    parser.add_argument("--secret-key", action=_RefuseSecret, nargs="?", help=argparse.SUPPRESS)
     parser.add_argument(
         "--concurrency",
         "-c",

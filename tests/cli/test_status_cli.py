@@ -53,3 +53,9 @@ async def test_unknown_ids_are_error_lines_and_exit_1(
 async def test_no_gateway_is_a_usage_error(tmp_path: Path) -> None:
     run = await cli("status", "--input", str(write_ids(tmp_path / "i", [1])))
     assert run.rc == 2 and "no gateway" in run.err
+
+
+async def test_a_secret_on_the_command_line_is_refused_and_not_echoed() -> None:
+    run = await cli("status", "--base-url", "http://127.0.0.1:9", "--secret-key", "hunter2key")
+    assert run.rc == 2 and "--secret-key is not accepted" in run.err
+    assert "hunter2key" not in run.err + run.out
