@@ -106,6 +106,8 @@ class AsyncSession:
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
+        if spacing is not None and not isinstance(spacing, PaymentSpacing):
+            raise ConfigurationError("spacing must be a PaymentSpacing value or None")
         self.spacing = spacing
         if isinstance(reconcile_rounds, bool) or not isinstance(reconcile_rounds, int):
             raise ConfigurationError("reconcile_rounds must be an integer >= 1")

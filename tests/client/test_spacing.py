@@ -133,3 +133,10 @@ async def test_concurrent_requests_about_one_payment_queue_at_the_interval() -> 
     sevens = sorted(at for pid, _op, at in recorder.sent if pid == 7)
     assert sevens == [1000.0 + 1.5 * i for i in range(6)]
     assert [at for pid, _op, at in recorder.sent if pid == 8] == [1000.0]
+
+
+def test_the_session_refuses_a_spacing_that_is_not_one() -> None:
+    with pytest.raises(fp.ConfigurationError):
+        fp.AsyncSession(CREDS, spacing=1.5)  # type: ignore[arg-type]
+    with pytest.raises(fp.ConfigurationError):
+        fp.AsyncSession(CREDS, reconcile_rounds=0)
