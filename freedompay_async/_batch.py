@@ -21,6 +21,7 @@ from ._exceptions import (
 )
 from ._models import CancelRequest, CancelResult, RevokeStatus
 from ._reconcile import Reconciled, SettledBy, ambiguous
+from ._spacing import PARKING
 from ._status import PaymentState
 
 __all__ = ["CancelOutcome", "OutcomeState", "run_cancel_many"]
@@ -171,6 +172,28 @@ class CancelOutcome:
 
 
 _END: Any = object()
+#: Worker tasks per concurrency slot: the extra ones run while others wait for spacing.
+_WORKERS_PER_SLOT = 2
+
+
+class _Slot:
+    """One worker's hold on a concurrency slot; release and acquire are idempotent."""
+
+    __slots__ = ("_held", "_semaphore")
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def acquire(self) -> None:
+        if not self._held:
+            await self._semaphore.acquire()
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
 
 
 async def run_cancel_many(
@@ -253,8 +276,18 @@ async def run_cancel_many(
             return CancelOutcome.from_error(item, pid, error, clock() - start)
         return CancelOutcome.from_reconciled(item, pid, settled, clock() - start)
 
+    # ``concurrency`` slots bound the cancels in flight. A worker whose request waits
+    # for its payment's spacing slot gives its slot up meanwhile (see PARKING), so a
+    # second set of workers can keep other payments moving: waiting is not work.
+    active = asyncio.Semaphore(concurrency)
+
     async def worker() -> None:
+        slot = _Slot(active)
+        PARKING.set(slot)
         while not stop:
+            await slot.acquire()
+            if stop:
+                break
             try:
                 item = await pull()
             except Exception as exc:  # the input failed: finish what was started, then raise
@@ -263,11 +296,14 @@ async def run_cancel_many(
             if item is _END:
                 break
             await outcomes.put(await one(item))
+            slot.release()
+        slot.release()
         await outcomes.put(None)
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    total = concurrency * _WORKERS_PER_SLOT
+    workers = [asyncio.create_task(worker()) for _ in range(total)]
     try:
-        running = concurrency
+        running = total
         while running:
             got = await outcomes.get()
             if got is None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -21,10 +22,35 @@ from ._middleware import Handler
 from ._replies import GatewayReply
 from ._transport.base import GatewayRequest
 
-__all__ = ["DEFAULT_PAYMENT_INTERVAL", "PaymentSpacing", "PaymentSpacingMiddleware"]
+__all__ = [
+    "DEFAULT_PAYMENT_INTERVAL",
+    "PARKING",
+    "Parking",
+    "PaymentSpacing",
+    "PaymentSpacingMiddleware",
+]
 
 #: The documented lower bound of the advised spacing, in seconds.
 DEFAULT_PAYMENT_INTERVAL = 1.5
+
+
+class Parking(Protocol):
+    """What a caller lends its task while a request waits for its slot: a batch gives
+    up its concurrency slot (``release``) and takes it back before sending (``acquire``)."""
+
+    def release(self) -> None:
+        """Give the slot up while waiting."""
+        ...
+
+    async def acquire(self) -> None:
+        """Take the slot back before the request is sent."""
+        ...
+
+
+#: Set by ``cancel_many``'s workers, so waiting for spacing does not hold a batch slot.
+PARKING: contextvars.ContextVar[Parking | None] = contextvars.ContextVar(
+    "freedompay_parking", default=None
+)
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -81,7 +107,13 @@ class PaymentSpacingMiddleware:
     async def _later(
         self, delay: float, request: GatewayRequest, call_next: Handler
     ) -> GatewayReply:
-        await self.spacing.sleep(delay)
+        parking = PARKING.get()
+        if parking is None:
+            await self.spacing.sleep(delay)
+        else:
+            parking.release()
+            await self.spacing.sleep(delay)  # cancelled here: the slot stays given up
+            await parking.acquire()
         return await call_next(request)
 
     def __len__(self) -> int:

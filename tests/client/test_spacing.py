@@ -140,3 +140,49 @@ def test_the_session_refuses_a_spacing_that_is_not_one() -> None:
         fp.AsyncSession(CREDS, spacing=1.5)  # type: ignore[arg-type]
     with pytest.raises(fp.ConfigurationError):
         fp.AsyncSession(CREDS, reconcile_rounds=0)
+
+
+async def test_a_batch_keeps_other_payments_moving_while_one_waits_for_its_slot() -> None:
+    """concurrency=1: payment 1's retry waits for its slot, and the batch's one slot
+    goes to payments 2-5 meanwhile (the wait ends only once they have been answered)."""
+    clock = FakeClock()
+    others_done = asyncio.Event()
+    answered: list[int] = []
+    in_flight = peak = 0
+
+    async def respond(request: GatewayRequest) -> HttpResponse:
+        nonlocal in_flight, peak
+        pid = request.payment_id
+        assert pid is not None
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0)
+            if pid == 1 and request.attempt == 1:
+                raise fp.ConnectionLostError("lost after sending", payment_id=pid)
+            answered.append(pid)
+            if sorted(answered) == [2, 3, 4, 5]:
+                others_done.set()
+            if pid == 1:
+                return HttpResponse(200, signed(error_fields(10033)))
+            return HttpResponse(200, signed(ok_fields(pid)))
+        finally:
+            in_flight -= 1
+
+    async def wait_for_others(_seconds: float) -> None:
+        await others_done.wait()
+
+    retry = fp.RetryPolicy(attempts=2, wait_initial=0.0, deadline=None, sleep=clock.sleep)
+    spacing = PaymentSpacing(1.5, clock=clock, sleep=wait_for_others)
+    async with fp.AsyncSession(
+        CREDS, base_url="http://gw", transport=MockTransport(respond), retry=retry,
+        spacing=spacing,
+    ) as s:  # fmt: skip
+
+        async def collect() -> list[fp.CancelOutcome]:
+            return [o async for o in s.cancel_many(range(1, 6), concurrency=1, reconcile=False)]
+
+        outcomes = await asyncio.wait_for(collect(), timeout=30)  # a hang guard only
+    assert {o.payment_id: o.state for o in outcomes}[1] is fp.OutcomeState.CANCELLED
+    assert answered[-1] == 1 and sorted(answered) == [1, 2, 3, 4, 5]
+    assert peak == 1  # never more than the batch's concurrency in flight
