@@ -32,7 +32,7 @@ EXIT_RERUN = 3
 EXIT_INTERRUPTED = 130
 
 _STATE_ORDER = [state.value for state in OutcomeState]
-_SETTLED_STATES = frozenset(state.value for state in OutcomeState if state.settled)
+_SETTLED_STATES = OutcomeState.settled_values()
 _EXAMPLE_LENGTH = 160
 
 EXIT_CODES_TEXT = """\

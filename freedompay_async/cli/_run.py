@@ -52,7 +52,7 @@ __all__ = ["run_batch"]
 #: At most this many malformed input lines are reported one by one.
 _MAX_LINE_REPORTS = 50
 _TICK = 0.5
-_SETTLED_STATES = frozenset(state.value for state in OutcomeState if state.settled)
+_SETTLED_STATES = OutcomeState.settled_values()
 
 
 class _Selector:
