@@ -75,6 +75,11 @@ class AttemptWatch:
     ``threshold`` consecutive counted failures (see :func:`not_a_gateway`; 0: never)
     trip it: :attr:`tripped` then holds the reason, ``on_trip`` is called once, and
     :meth:`retry_policy`'s policies stop retrying. Any gateway answer resets the count.
+
+    Attempts run concurrently, so one stall (a network hiccup, a busy machine) can
+    time out every attempt in flight at once. Such a burst counts once: after the
+    first failure of a streak, only attempts *started after it* add to the count. A
+    dead gateway keeps failing the new attempts and trips the watch; a hiccup does not.
     """
 
     def __init__(
@@ -92,6 +97,8 @@ class AttemptWatch:
         self.timeouts = 0
         self.in_flight = 0
         self.streak = 0
+        self._started = 0  # attempts started so far: each attempt's sequence number
+        self._streak_after = 0  # attempts started before the streak began do not count
         self._streak_classes: collections.Counter[str] = collections.Counter()
         self.first_reasons: dict[str, str] = {}
         self.tripped: str | None = None
@@ -110,10 +117,12 @@ class AttemptWatch:
         self.retries += request.attempt > 1
         self.in_flight += 1
         self.url = request.url
+        self._started += 1
+        sequence = self._started
         try:
             reply = await call_next(request)
         except FreedomPayError as exc:
-            self._failed(exc)
+            self._failed(exc, sequence)
             raise
         finally:
             self.in_flight -= 1
@@ -121,7 +130,7 @@ class AttemptWatch:
         self._streak_classes.clear()
         return reply
 
-    def _failed(self, exc: FreedomPayError) -> None:
+    def _failed(self, exc: FreedomPayError, sequence: int) -> None:
         name = type(exc).__name__
         if isinstance(exc, _TIMEOUTS):
             self.timeouts += 1
@@ -133,6 +142,10 @@ class AttemptWatch:
                 self.streak = 0
                 self._streak_classes.clear()
             return
+        if self.streak == 0:
+            self._streak_after = self._started
+        elif sequence <= self._streak_after:
+            return  # in flight when the streak began: the same stall, counted once
         self.streak += 1
         self._streak_classes[name] += 1
         if self.tripped is None and self.threshold and self.streak >= self.threshold:

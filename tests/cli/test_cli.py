@@ -133,7 +133,7 @@ async def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_nothing_sett
     journal = tmp_path / "journal.jsonl"
 
     proc = await start(*cancel_args(url, journal, "-i", str(src), "--rate", "400"))
-    await wait_for_lines(journal, 300, proc)
+    await wait_for_lines(journal, 301, proc)  # the header, then 300 outcomes
     proc.kill()
     killed = await finish(proc)
     assert killed.rc == -signal.SIGKILL
@@ -183,7 +183,7 @@ async def test_sigint_stops_cleanly_with_a_consistent_journal_and_rerun_complete
     proc = await start(
         *cancel_args(url, journal, "-i", str(src), "--rate", "400", "--summary-json", str(summary))
     )
-    await wait_for_lines(journal, 150, proc)
+    await wait_for_lines(journal, 151, proc)  # the header, then 150 outcomes
     proc.send_signal(signal.SIGINT)
     run = await finish(proc)
     assert run.rc == 130, run.err

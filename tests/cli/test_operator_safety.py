@@ -135,7 +135,6 @@ async def test_a_journal_of_another_gateway_or_merchant_is_refused_naming_both(
 
     first = await cli(*cancel_args(url_a, journal, "-i", str(src)))
     assert first.rc == 0, first.err
-    assert f"gateway     {url_a} (merchant {MERCHANT})" in first.out
     header = json.loads(journal.read_bytes().splitlines()[0])
     assert header["journal"] == "freedompay-async"
     assert header["base_url"] == url_a
@@ -151,6 +150,7 @@ async def test_a_journal_of_another_gateway_or_merchant_is_refused_naming_both(
     assert "--start-over" in other.err
     assert gw_b.requests_total == 0
     assert journal.read_bytes() == before
+    assert f"gateway     {url_a} (merchant {MERCHANT})" in first.out  # the summary names it
 
     # ... and against another merchant.
     merchant = await cli(
@@ -364,7 +364,7 @@ async def test_a_server_that_never_answers_shows_timeouts_and_stops(tmp_path: Pa
     assert "ResponseTimeoutError" in run.err
     progress = [line for line in run.err.splitlines() if line.startswith("cancel:")]
     assert progress and "timeouts" in progress[-1] and "attempts" in progress[-1]
-    assert seen[0] <= 40
+    assert seen[0] <= 50  # 10 ids x 4 attempts would be 40 before any new id
 
 
 async def test_fail_fast_can_be_switched_off(tmp_path: Path) -> None:
@@ -410,14 +410,14 @@ async def test_sigint_with_slow_requests_in_flight_journals_every_processed_canc
     run.proc.send_signal(signal.SIGINT)
     done = await run.finish()
     assert done.rc == 130, done.out + done.err
-    assert "waiting up to 10 s" in done.err
-    assert "summary:" in done.out
     processed = {pid for pid in ids if gw.ledger[pid].state == "cancelled"}
     assert len(processed) >= 20
     last = {pid: h[-1] for pid, h in read_journal(journal).items()}
     # Every cancel the gateway processed is in the journal, settled.
     assert processed <= set(last)
     assert all(last[pid]["state"] in SETTLED for pid in processed)
+    assert "waiting up to 10 s" in done.err
+    assert "summary:" in done.out
     report = json.loads(summary.read_text())
     assert report["sent"] == len(last)
     assert report["sent_outcome_unknown"] == 0

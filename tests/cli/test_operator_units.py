@@ -3,6 +3,7 @@ the attempt watch (fail fast), the summary's wording and exit codes, progress, s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -150,6 +151,25 @@ async def test_the_watch_trips_after_n_consecutive_failures_and_a_gateway_answer
     # Once tripped, nothing is retried.
     policy = watch.retry_policy(RetryPolicy())
     assert policy.on(ConnectError("refused")) is False
+
+
+async def test_a_burst_of_failures_in_flight_together_counts_once() -> None:
+    """One stall timing out every attempt in flight is one event, not a dead gateway."""
+    watch = AttemptWatch(5, io.StringIO())
+    gate = asyncio.Event()
+
+    async def stalled(request: GatewayRequest) -> GatewayReply:
+        await gate.wait()
+        raise ResponseTimeoutError("no reply")
+
+    tasks = [asyncio.create_task(watch(_request(), stalled)) for _ in range(50)]
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert watch.streak == 1 and watch.tripped is None
+    for _ in range(4):  # attempts started after the stall keep failing: a dead gateway
+        await _attempt(watch, ResponseTimeoutError("no reply"))
+    assert watch.tripped is not None
 
 
 async def test_a_threshold_of_0_never_trips() -> None:
