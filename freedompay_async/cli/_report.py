@@ -231,7 +231,7 @@ class BatchReport:
                 "outcome unknown (journaled as unknown)"
             )
         if self.interrupted:
-            lines.append("  interrupted: rerun with the same --journal to resume")
+            lines.append("  interrupted: what is left is for a rerun with the same --journal")
         elif self.aborted is not None:
             lines.append(f"  stopped: {self.aborted}")
         if self.to_rerun:

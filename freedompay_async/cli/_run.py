@@ -293,7 +293,7 @@ async def _drive(
     progress = make_progress(job.progress, total, err, label=label, status=watch.status)
     journal.start()
     ticker = asyncio.create_task(_ticker(progress))
-    interrupt.draining(drain, lambda: len(gate.in_flight))
+    interrupt.draining(drain, lambda: watch.in_flight)
     try:
         async with session as fp:
             outcomes = fp.cancel_many(ids, concurrency=job.concurrency)
