@@ -575,3 +575,32 @@ async def test_the_demo_prints_no_exit_code_mid_demo(tmp_path: Path) -> None:
     assert run.rc == 0, run.out + run.err
     assert "demo passed" in run.out
     assert "exit code" not in run.out
+
+
+async def test_the_grace_period_running_out_abandons_what_is_in_flight(
+    served: tuple[SandboxGateway, str], tmp_path: Path
+) -> None:
+    gw, url = served
+    ids = list(range(1, 41))
+    for pid in ids:
+        gw.inject(pid, Fault.SLOW)  # answered 2 s later: longer than the grace
+    src = write_ids(tmp_path / "ids.txt", ids)
+    journal = tmp_path / "journal.jsonl"
+    summary = tmp_path / "summary.json"
+    run = await start_streaming(
+        *cancel_args(url, journal, "-i", str(src), "--grace", "0.3", "--summary-json", str(summary))
+    )
+    await wait_requests(gw, 20, run)
+    run.proc.send_signal(signal.SIGINT)
+    done = await run.finish()
+    assert done.rc == 130, done.out + done.err
+    assert "grace period of 0.3 s over" in done.err
+    processed = {pid for pid in ids if gw.ledger[pid].state == "cancelled"}
+    last = {pid: h[-1] for pid, h in read_journal(journal).items()}
+    assert processed <= set(last)
+    report = json.loads(summary.read_text())
+    assert report["sent_outcome_unknown"] == sum(
+        1 for record in last.values() if record["state"] == "unknown"
+    )
+    assert report["sent_outcome_unknown"] >= 1
+    assert report["not_reached"] == len(ids) - len(last)
