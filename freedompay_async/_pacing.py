@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from ._exceptions import ConfigurationError
-from ._middleware import Handler
+from ._exceptions import ConfigurationError, DeadlineExceededError
+from ._middleware import Handler, cut_to_deadline
 from ._replies import GatewayReply
 from ._transport.base import GatewayRequest
 
@@ -23,6 +23,12 @@ class Pacing:
     Freedom Pay advises 1.5-2 s between consecutive payment API requests
     (``Pacing(1.5)``); ``Pacing.per_second(n)`` is the same as ``Pacing(1 / n)``.
     Every HTTP attempt, retries included, takes a slot.
+
+    The wait counts against the call's deadline (``RetryPolicy.deadline``): an attempt
+    whose slot would come at or after it is refused at once with
+    DeadlineExceededError (never sent, the slot left free), and one that waited is sent
+    with its timeout cut to the time left. ``clock`` must be the retry policy's clock
+    (both default to ``time.monotonic``; inject the same fake clock into both).
     """
 
     min_interval: float
@@ -60,7 +66,13 @@ class PacingMiddleware:
         pacing = self.pacing
         now = pacing.clock()
         slot = max(now, self._next)
+        if request.deadline is not None and slot >= request.deadline:
+            raise DeadlineExceededError(
+                "the call's deadline would pass before its pacing slot; not sent",
+                payment_id=request.payment_id,
+            )
         self._next = slot + pacing.min_interval
         if slot > now:
             await pacing.sleep(slot - now)
+            request = cut_to_deadline(request, pacing.clock, "its pacing slot")
         return await call_next(request)
