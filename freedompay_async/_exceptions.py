@@ -31,10 +31,12 @@ No message or attribute of any error ever holds the secret key or a signature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from ._fields import Fields
+#: The field tree of a reply (``freedompay_async.Fields``), spelt out here so that this
+#: module, the bottom of the package, imports nothing of it.
+_ReplyFields = Sequence[tuple[str, object]]
 
 __all__ = [
     "AlreadyCancelledError",
@@ -280,7 +282,7 @@ class GatewayError(FreedomPayError):
         *,
         payment_id: int | None = None,
         signed: bool = False,
-        reply_fields: Fields = (),
+        reply_fields: _ReplyFields = (),
     ) -> None:
         super().__init__(f"gateway error {code}: {description}", payment_id=payment_id)
         self.code = code
