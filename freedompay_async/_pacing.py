@@ -27,8 +27,9 @@ class Pacing:
     The wait counts against the call's deadline (``RetryPolicy.deadline``): an attempt
     whose slot would come at or after it is refused at once with
     DeadlineExceededError (never sent, the slot left free), and one that waited is sent
-    with its timeout cut to the time left. ``clock`` must be the retry policy's clock
-    (both default to ``time.monotonic``; inject the same fake clock into both).
+    with its timeout cut to the time left. The wait is measured on ``clock``, the
+    deadline on the retry policy's clock (the session hands it over), so a fake pacing
+    clock in tests does not confuse the two.
     """
 
     min_interval: float
@@ -57,22 +58,29 @@ class PacingMiddleware:
     cancelled while waiting gives up its slot unused: pacing errs on the slow side.
     """
 
-    def __init__(self, pacing: Pacing) -> None:
+    def __init__(
+        self, pacing: Pacing, *, deadline_clock: Callable[[], float] | None = None
+    ) -> None:
         self.pacing = pacing
         self._next = float("-inf")
+        #: The clock ``request.deadline`` is measured on (the session passes its retry
+        #: policy's); the wait itself is measured on ``pacing.clock``.
+        self._deadline_clock = deadline_clock or pacing.clock
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Wait for this attempt's slot, then send."""
         pacing = self.pacing
         now = pacing.clock()
         slot = max(now, self._next)
-        if request.deadline is not None and slot >= request.deadline:
+        wait = slot - now
+        deadline = request.deadline
+        if deadline is not None and self._deadline_clock() + wait >= deadline:
             raise DeadlineExceededError(
                 "the call's deadline would pass before its pacing slot; not sent",
                 payment_id=request.payment_id,
             )
         self._next = slot + pacing.min_interval
-        if slot > now:
-            await pacing.sleep(slot - now)
-            request = cut_to_deadline(request, pacing.clock, "its pacing slot")
+        if wait > 0:
+            await pacing.sleep(wait)
+            request = cut_to_deadline(request, self._deadline_clock, "its pacing slot")
         return await call_next(request)

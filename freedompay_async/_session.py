@@ -90,7 +90,7 @@ class AsyncSession:
             layers.append(RetryMiddleware(self.retry))  # it also sets the call's deadline
         layers.append(InFlightLimit(limits.max_connections, clock=self.retry.clock))
         if pacing is not None:
-            layers.append(PacingMiddleware(pacing))
+            layers.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
         if log_attempts:
             layers.append(LoggingMiddleware())
         self._chain: Handler = build_chain(self._send, layers)

@@ -96,6 +96,19 @@ async def test_a_refused_receipt_position_never_reaches_the_key(
     assert gateway.requests_total == 0
 
 
+async def test_a_request_refused_while_signing_leaves_no_key_in_any_frame(
+    served: tuple[fp.sandbox.SandboxGateway, str],
+) -> None:
+    gateway, url = served
+    position = _position("valid")
+    object.__setattr__(position, "name", "bad \udc80 name")  # past the validators
+    async with fp.AsyncSession(fp.Credentials(MERCHANT, CANARY), base_url=url) as session:
+        with pytest.raises(fp.ValidationError) as info:
+            await session.cancel(CancelRequest(5, [position]))
+    assert leaks(info.value) == []
+    assert gateway.requests_total == 0
+
+
 @pytest.mark.parametrize(
     "fields",
     [
