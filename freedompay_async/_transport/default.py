@@ -155,7 +155,8 @@ class AiohttpTransport:
         return timeout
 
     async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
-        """The body, streamed and capped after decompression (never ``resp.read()``)."""
+        """The body, capped after decompression: read whole only when uncompressed and
+        its ``Content-Length`` is within the cap, else streamed and counted."""
         cap = self._limits.max_reply_bytes
         length = resp.content_length
         if length is not None and length > cap:
@@ -164,6 +165,9 @@ class AiohttpTransport:
                 payment_id=pid,
                 http_status=resp.status,
             )
+        if length is not None and resp.headers.get("Content-Encoding", "identity") == "identity":
+            # Not compressed, and the length was checked: the parser stops at it.
+            return await resp.read()
         body = bytearray()
         async for chunk in resp.content.iter_chunked(64 * 1024):
             if len(body) + len(chunk) > cap:
