@@ -30,6 +30,8 @@ from freedompay_async.callbacks import (
     verify_result_notify,
 )
 
+from ..client.test_secret_hygiene import CANARY, leaks
+
 SIGNER = fp.Md5Signer("trust-secret-4451")
 RESULT_URL = "https://shop.example/pay/result"
 CHECK_URL = "https://shop.example/pay/check"
@@ -147,6 +149,20 @@ def test_a_check_request_accepts_documented_result_fields_but_no_unknown_ones() 
     assert check.extra == {"pg_testing_mode": "1"}
     with pytest.raises(fp.ValidationError, match="pg_zzz"):
         verify_check_request(CHECK_URL, sign([*base, ("pg_zzz", "1")], CHECK_URL), SIGNER)
+
+
+def test_a_refused_callback_leaves_no_key_in_any_frame() -> None:
+    signer = fp.Md5Signer(CANARY)
+    genuine = [(k, v) for k, v in FAILED_PAYMENT if k != "pg_sig"]
+    genuine.append(("pg_sig", signer.sign("result", genuine)))
+    forged = rename(genuine, {"pg_result": "pg_r0"})
+    tampered = [(k, "1" if k == "pg_result" else v) for k, v in genuine]
+    for fields in (forged, tampered, [*genuine[:-1], ("pg_x", "\udc80"), genuine[-1]]):
+        with pytest.raises(fp.FreedomPayError) as info:
+            verify_result_notify(RESULT_URL, fields, signer)
+        assert leaks(info.value) == []
+    with pytest.raises(fp.ValidationError):
+        fp.callback_reply(RESULT_URL, signer, "ok", 5)  # type: ignore[arg-type]
 
 
 # --- 8. error codes are text; answers echo the salt; no queries in the access log --

@@ -712,7 +712,7 @@ def test_xml_mode_malformed_documents_are_validation_errors() -> None:
 
 
 def test_fields_must_be_string_pairs() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(fp.ValidationError):  # was TypeError: every refusal is a library error
         verify_redirect(SUCCESS_URL, [("pg_order_id", 1)], SIGNER)  # type: ignore[list-item]
 
 
