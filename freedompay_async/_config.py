@@ -160,7 +160,8 @@ class Limits:
     - ``max_line_size`` (status line or one header line, bytes), ``max_field_size`` (one
       header field, bytes) and ``max_headers`` (header count) are handed to aiohttp's
       response parser for a session the transport creates (aiohttp's defaults: 8190,
-      8190, 128). A borrowed ``session=`` keeps its own settings.
+      8190, 128); a reply whose head exceeds them is a MalformedReplyError. A
+      borrowed ``session=`` keeps its own settings.
     """
 
     max_connections: int = attrs.field(default=100, validator=_at_least(1))

@@ -50,6 +50,10 @@ _ERROR_MAP: tuple[tuple[type[BaseException], type[FreedomPayError], _Describe], 
     (aiohttp.ClientConnectorError, ConnectError,
      lambda exc, req: f"cannot connect to the gateway: {getattr(exc, 'strerror', None) or exc}"),
     (aiohttp.ClientPayloadError, MalformedReplyError, lambda exc, req: "reply body truncated"),
+    # With raise_for_status off, aiohttp raises this only when it cannot parse the reply's
+    # status line or headers (e.g. over Limits.max_line_size / max_field_size / max_headers).
+    (aiohttp.ClientResponseError, MalformedReplyError,
+     lambda exc, req: "reply headers unreadable or over the Limits header limits"),
     (aiohttp.ServerDisconnectedError, ConnectionLostError, _lost),
     (aiohttp.ClientOSError, ConnectionLostError, _lost),
     (ConnectionError, ConnectionLostError, _lost),
