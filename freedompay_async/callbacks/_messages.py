@@ -51,6 +51,7 @@ def _own_fields_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[att
     own = inspect.get_annotations(cls)
     return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
 
+
 __all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has_error_code"]
 
 

@@ -182,6 +182,26 @@ async def test_pacing_past_the_deadline_refuses_at_once_and_spends_no_attempt(
     assert gateway.ledger[2].state == "held" and gateway.requests_total == 1
 
 
+async def test_a_single_attempt_policy_still_honours_its_deadline() -> None:
+    clock = FakeClock()
+
+    async def respond(request: fp.GatewayRequest) -> HttpResponse:
+        assert request.payment_id is not None
+        return HttpResponse(200, signed(ok_fields(request.payment_id)))
+
+    policy = fp.RetryPolicy(attempts=1, deadline=2.0, clock=clock, sleep=clock.sleep)
+    async with fp.AsyncSession(
+        CREDS,
+        base_url="http://gw",
+        transport=MockTransport(respond),
+        retry=policy,
+        pacing=fp.Pacing(10.0, clock=clock, sleep=clock.sleep),
+    ) as session:
+        await session.cancel(1)
+        with pytest.raises(fp.DeadlineExceededError):
+            await session.cancel(2)
+
+
 async def test_a_paced_attempt_is_sent_with_its_timeout_cut_to_the_deadline() -> None:
     clock = FakeClock()
     timeouts: list[float | None] = []
