@@ -28,7 +28,13 @@ from typing import TextIO
 
 from .._batch import CancelOutcome, OutcomeState
 from .._config import Limits
-from .._exceptions import ConnectionLostError, GatewayError
+from .._exceptions import (
+    ConnectionLostError,
+    FreedomPayError,
+    GatewayError,
+    InvalidRequestSignatureError,
+    SignatureVerificationError,
+)
 from .._retry import RetryMiddleware, RetryPolicy
 from .._session import AsyncSession
 from ._flow import Gate, UnsettledOut, check_output_path
@@ -52,6 +58,7 @@ __all__ = ["run_batch"]
 #: At most this many malformed input lines are reported one by one.
 _MAX_LINE_REPORTS = 50
 _TICK = 0.5
+_REFUSED = "the gateway refused the credentials"
 _SETTLED_STATES = OutcomeState.settled_values()
 
 
@@ -137,6 +144,23 @@ def _open_journal(
     journal.close()
     print(f"{PROG}: journal of another gateway or merchant moved aside to {aside}", file=err)
     return Journal.open(job.journal, header=header)
+
+
+def _credential_refusal(error: FreedomPayError | None) -> int | None:
+    """The code of a credentials refusal, else None.
+
+    A wrong secret key cannot verify the gateway's signed 1100, so that reply arrives as
+    a SignatureVerificationError claiming 1100: stopping on it is the safe side (a
+    forger can only make the run stop, never count a payment as cancelled).
+    """
+    if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+        return error.code
+    if (
+        isinstance(error, SignatureVerificationError)
+        and error.claimed_code in InvalidRequestSignatureError.codes
+    ):
+        return error.claimed_code
+    return None
 
 
 async def _ticker(progress: Progress) -> None:
@@ -336,14 +360,13 @@ async def _consume(
             if unsettled is not None and not outcome.state.settled:
                 unsettled.add(pid)
             error = outcome.error
-            if (
-                isinstance(error, GatewayError)
-                and isinstance(error, CREDENTIAL_ERRORS)
-                and report.aborted is None
-            ):
+            code = _credential_refusal(error)
+            refused = report.aborted is not None and report.aborted.startswith(_REFUSED)
+            # More telling than a fail-fast stop (a wrong key fails every verification).
+            if code is not None and not refused:
                 report.aborted = (
-                    f"the gateway refused the credentials ({type(error).__name__}, "
-                    f"code {error.code}): check the merchant id and secret key"
+                    f"{_REFUSED} ({type(error).__name__}, "
+                    f"code {code}): check the merchant id and secret key"
                 )
                 report.abort_code = EXIT_USAGE
                 gate.stop(report.aborted)
