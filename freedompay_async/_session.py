@@ -115,6 +115,7 @@ class AsyncSession:
             raise ConfigurationError("reconcile_rounds must be an integer >= 1")
         self.reconcile_rounds = reconcile_rounds
         limits = limits or Limits()
+        self._limits = limits
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         self._targets = {
             op.name: (url, script_name(url))
@@ -125,18 +126,18 @@ class AsyncSession:
         # table); only the retry layer differs by the operation's retry rule.
         inner: list[Middleware] = []
         if spacing is not None:
-            inner.append(PaymentSpacingMiddleware(spacing))
-        inner.append(InFlightLimit(limits.max_connections))
+            inner.append(PaymentSpacingMiddleware(spacing, deadline_clock=self.retry.clock))
+        inner.append(InFlightLimit(limits.max_connections, clock=self.retry.clock))
         if pacing is not None:
-            inner.append(PacingMiddleware(pacing))
+            inner.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
         if log_attempts:
             inner.append(LoggingMiddleware())
         core = build_chain(self._send, inner)
         self._chains: dict[RetryRule, Handler] = {}
         for rule in RetryRule:
             outer: list[Middleware] = list(middlewares)
-            if self.retry.retries:
-                policy = self.retry
+            if self.retry.retries or self.retry.deadline is not None:
+                policy = self.retry  # the retry layer also sets the call's deadline
                 if rule is not RetryRule.CONFIRMING:
                     policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
                 outer.append(RetryMiddleware(policy))
@@ -185,7 +186,7 @@ class AsyncSession:
 
     async def _send(self, request: GatewayRequest) -> GatewayReply:
         http = await self._transport.send(request)
-        return interpret(request, http, self.signer)
+        return interpret(request, http, self.signer, self._limits)
 
     def _prepare(
         self,

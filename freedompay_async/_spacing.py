@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._exceptions import ConfigurationError
-from ._middleware import Handler
+from ._exceptions import ConfigurationError, DeadlineExceededError
+from ._middleware import Handler, cut_to_deadline
 from ._replies import GatewayReply
 from ._transport.base import GatewayRequest
 
@@ -81,9 +81,14 @@ class PaymentSpacingMiddleware:
     spacing errs on the slow side.
     """
 
-    def __init__(self, spacing: PaymentSpacing) -> None:
+    def __init__(
+        self, spacing: PaymentSpacing, *, deadline_clock: Callable[[], float] | None = None
+    ) -> None:
         self.spacing = spacing
         self._next: collections.OrderedDict[int, float] = collections.OrderedDict()
+        #: The clock ``request.deadline`` is measured on (the session passes its retry
+        #: policy's); the wait itself is measured on ``spacing.clock``.
+        self._deadline_clock = deadline_clock or spacing.clock
 
     def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
         """Send now if this payment's slot is free, else wait for it first."""
@@ -98,11 +103,19 @@ class PaymentSpacingMiddleware:
             if table[first] > now:
                 break
             del table[first]
-        slot = max(now, table.pop(pid, now))
+        slot = max(now, table.get(pid, now))
+        wait = slot - now
+        deadline = request.deadline
+        if wait > 0 and deadline is not None and self._deadline_clock() + wait >= deadline:
+            raise DeadlineExceededError(
+                "the call's deadline would pass before its payment's spacing slot; not sent",
+                payment_id=pid,
+            )
+        table.pop(pid, None)
         table[pid] = slot + spacing.min_interval
-        if slot <= now:
+        if wait <= 0:
             return call_next(request)
-        return self._later(slot - now, request, call_next)
+        return self._later(wait, request, call_next)
 
     async def _later(
         self, delay: float, request: GatewayRequest, call_next: Handler
@@ -114,6 +127,7 @@ class PaymentSpacingMiddleware:
             parking.release()
             await self.spacing.sleep(delay)  # cancelled here: the slot stays given up
             await parking.acquire()
+        request = cut_to_deadline(request, self._deadline_clock, "its payment's spacing slot")
         return await call_next(request)
 
     def __len__(self) -> int:

@@ -32,7 +32,7 @@ from ._options import (
     gateway_url,
 )
 from ._progress import make_progress
-from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
+from ._report import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_RERUN, EXIT_USAGE, PROG
 
 __all__ = ["add_status_arguments", "cmd_status", "status_record"]
 
@@ -179,7 +179,8 @@ async def _ids(args: argparse.Namespace, err: TextIO, bad: list[int]) -> AsyncGe
 
 
 async def run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Query every id of the input; returns the exit status (0: every id answered)."""
+    """Query every id of the input; returns the exit status: 0 every id answered, 1 some
+    refused for good (not found), 3 some could not be answered now (ask again)."""
     base = args.base_url or os.environ.get(ENV_BASE_URL)
     if not base:
         raise UsageError(f"no gateway: pass --base-url or set {ENV_BASE_URL}")
@@ -210,6 +211,8 @@ async def run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     error = exc
                 record = status_record(pid, result, error)
                 counts[record["state"]] += 1
+                if error is not None and not _final(error):
+                    counts["_rerun"] += 1
                 print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
                 progress.advance(record["state"])
 
@@ -218,13 +221,23 @@ async def run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         finally:
             progress.close()
             await ids.aclose()
+    rerun = counts.pop("_rerun", 0)
     shown = ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "no ids"
     print(
         f"{PROG} status: {sum(counts.values())} ids in {time.monotonic() - start:.1f}s: {shown}"
         + (f"; {len(bad)} malformed input lines skipped" if bad else ""),
         file=err,
     )
-    return EXIT_INCOMPLETE if counts.get("error") else EXIT_OK
+    if rerun:
+        return EXIT_RERUN
+    return EXIT_FAILED if counts.get("error") else EXIT_OK
+
+
+def _final(error: FreedomPayError) -> bool:
+    """Whether asking again could not change the answer: a gateway refusal that is not
+    transient (the documented 11068 comes unsigned, and is final here: a status query
+    changes nothing, so believing it risks nothing)."""
+    return isinstance(error, GatewayError) and not error.retryable
 
 
 def cmd_status(args: argparse.Namespace) -> int:
