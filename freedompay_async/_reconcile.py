@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from ._exceptions import AlreadyCancelledError, FreedomPayError, PaymentNotFoundError
+from ._exceptions import (
+    AlreadyCancelledError,
+    FreedomPayError,
+    MalformedReplyError,
+    PaymentNotFoundError,
+    SignatureVerificationError,
+)
 from ._models import CancelRequest, CancelResult, RevokeStatus
 from ._status import PaymentState, StatusRequest, StatusResult
 
@@ -46,12 +52,24 @@ class SettledBy(enum.Enum):
     RESENT = "resent"
 
 
+def _wrong_place(error: FreedomPayError) -> bool:
+    """An HTTP 4xx other than 429: the gateway answers 200 even for its errors, so this
+    is a wrong URL or a proxy, and a status query would go to the same place."""
+    status = getattr(error, "http_status", None)
+    return (
+        isinstance(error, MalformedReplyError)
+        and status is not None
+        and (400 <= status < 500 and status != 429)
+    )
+
+
 def ambiguous(outcome: CancelResult | FreedomPayError) -> bool:
-    """Whether a cancel's result or error leaves open whether the gateway cancelled."""
+    """Whether a cancel's result or error leaves open whether the gateway cancelled, in
+    a way a status query can settle."""
     if isinstance(outcome, AlreadyCancelledError):
         return not outcome.signed
     if isinstance(outcome, FreedomPayError):
-        return outcome.outcome_unknown
+        return outcome.outcome_unknown and not _wrong_place(outcome)
     status = outcome.revoke_status
     if status is RevokeStatus.UNKNOWN:
         return True
@@ -112,7 +130,9 @@ async def settle_cancel(
             return Reconciled(None, exc, SettledBy.STATUS, None, attempts + exc.attempts)
         except FreedomPayError as exc:
             attempts += exc.attempts
-            continue  # asking is safe: the next round asks again
+            if exc.retryable or isinstance(exc, SignatureVerificationError):
+                continue  # a passing failure: asking is safe, the next round asks again
+            break  # a wrong URL, a refusal, a spent deadline: asking again cannot help
         attempts += seen.attempts
         state = seen.state
         if state is PaymentState.REVOKED:
