@@ -7,6 +7,7 @@ import asyncio
 import collections
 import itertools
 
+import attrs
 import pytest
 
 import freedompay_async as fp
@@ -186,3 +187,22 @@ async def test_a_batch_keeps_other_payments_moving_while_one_waits_for_its_slot(
     assert {o.payment_id: o.state for o in outcomes}[1] is fp.OutcomeState.CANCELLED
     assert answered[-1] == 1 and sorted(answered) == [1, 2, 3, 4, 5]
     assert peak == 1  # never more than the batch's concurrency in flight
+
+
+async def test_a_wait_that_would_outlast_the_deadline_is_refused_unsent() -> None:
+    clock = FakeClock()
+    middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock, sleep=clock.sleep))
+    sent: list[GatewayRequest] = []
+
+    async def call_next(request: GatewayRequest) -> fp.GatewayReply:
+        sent.append(request)
+        return fp.GatewayReply(())
+
+    first = GatewayRequest("status", "http://gw", "status_v2", 9, (), b"", "x")
+    await middleware(first, call_next)
+    late = attrs.evolve(first, deadline=clock() + 1.0, timeout=5.0)
+    with pytest.raises(fp.DeadlineExceededError):
+        await middleware(late, call_next)
+    in_time = attrs.evolve(first, deadline=clock() + 2.0, timeout=5.0)
+    await middleware(in_time, call_next)
+    assert len(sent) == 2 and sent[1].timeout is not None and sent[1].timeout <= 2.0
