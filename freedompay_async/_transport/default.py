@@ -121,11 +121,16 @@ class AiohttpTransport:
                 timeout=self._timeout_for(request.timeout),
                 allow_redirects=False,
             ) as resp:
-                body = await self._read(resp, request.payment_id)
-                headers = resp.headers
-                return HttpResponse(
-                    resp.status, body, headers.get("Retry-After"), headers.get("Date")
-                )
+                status = resp.status
+                length = resp.content_length
+                if length is not None and length <= self._limits.max_reply_bytes:
+                    body = await resp.read()  # the common case, read in line
+                else:
+                    body = await self._read(resp, request.payment_id)
+                if status == 200:
+                    return HttpResponse(200, body)
+                headers = resp.headers  # Retry-After and Date only matter on a refusal
+                return HttpResponse(status, body, headers.get("Retry-After"), headers.get("Date"))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise map_error(exc, request) from exc
 
