@@ -14,6 +14,7 @@ from typing import TextIO
 from .._argtypes import positive_int, probability
 from ._input import InputError
 from ._journal import JournalError
+from ._loop import event_loop_factory
 from ._options import (
     ENV_MERCHANT_ID,
     ENV_SECRET_KEY,
@@ -53,7 +54,8 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
         print(f"{PROG} cancel: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return asyncio.run(_cancel_main(job, sys.stdout, sys.stderr))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(_cancel_main(job, sys.stdout, sys.stderr))
     except asyncio.CancelledError:  # a signal in the last instant, after the summary
         return EXIT_INTERRUPTED
 

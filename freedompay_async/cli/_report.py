@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
@@ -41,6 +42,15 @@ exit codes:
 """
 
 
+def running_loop_name() -> str:
+    """"uvloop" when running on uvloop, else "asyncio" (also outside a running loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "asyncio"
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 @attrs.define
 class BatchReport:
     """What one run did, and the state of every input id (this run's outcome, or the
@@ -64,6 +74,7 @@ class BatchReport:
     interrupted: bool = False
     aborted: str | None = None
     abort_code: int = EXIT_INCOMPLETE
+    event_loop: str = attrs.field(factory=running_loop_name)
 
     @property
     def sent(self) -> int:
@@ -130,6 +141,7 @@ class BatchReport:
             "interrupted": self.interrupted,
             "aborted": self.aborted,
             "exit_code": self.exit_code,
+            "event_loop": self.event_loop,
         }
 
     def render(self) -> str:
@@ -152,6 +164,8 @@ class BatchReport:
             f"  skipped     {self.skipped} ids already settled in the journal",
             f"  this run    {self.sent} ids, {self.attempts} HTTP attempts, "
             f"{self.elapsed:.1f} s{rate}{confirmed}",
+            f"  event loop  {self.event_loop}"
+            + (" (the speed extra)" if self.event_loop == "uvloop" else ""),
         ]
         if self.errors:
             shown = ", ".join(f"{name} {count}" for name, count in self.errors.most_common(6))
