@@ -76,13 +76,13 @@ class CancelTemplate:
     __slots__ = (
         "_content_type",
         "_end",
+        "_key",
         "_merchant",
         "_p1",
         "_p2",
         "_p3",
         "_pre",
         "_script",
-        "_secret",
         "_timeout",
         "_url",
     )  # fmt: skip
@@ -104,7 +104,7 @@ class CancelTemplate:
         self._script = script
         self._timeout = timeout
         self._pre = f"{script};{merchant};".encode()
-        self._secret = b";" + secret_key
+        self._key = secret_key
         self._p1 = (
             _head(dash, "pg_merchant_id") + merchant + "\r\n" + _head(dash, "pg_payment_id")
         ).encode()
@@ -130,9 +130,10 @@ class CancelTemplate:
             salt = take_salt()
         pid_b = pid.encode()
         salt_b = salt.encode()
-        sig = hashlib.md5(
-            self._pre + pid_b + b";" + salt_b + self._secret, usedforsecurity=False
-        ).hexdigest()
+        # The key goes straight into the digest: no pre-image holding it is ever built.
+        digest = hashlib.md5(self._pre + pid_b + b";" + salt_b + b";", usedforsecurity=False)
+        digest.update(self._key)
+        sig = digest.hexdigest()
         body = b"".join((self._p1, pid_b, self._p2, salt_b, self._p3, sig.encode(), self._end))
         return GatewayRequest(
             "cancel",

@@ -88,10 +88,10 @@ class ReplyShapes:
     Holds the signer's key bytes: never put it in a repr or a log line.
     """
 
-    __slots__ = ("_known", "_last", "_secret")
+    __slots__ = ("_key", "_known", "_last")
 
     def __init__(self, secret_key: bytes) -> None:
-        self._secret = secret_key
+        self._key = secret_key
         self._last: dict[str, _Shape] = {}
         self._known: dict[tuple[str, str], _Shape] = {}
 
@@ -113,8 +113,10 @@ class ReplyShapes:
         values = match.groups()
         if values[shape.status_index] != "ok":
             return None
-        pre = ";".join([script, *[values[i] for i in shape.order], ""]).encode() + self._secret
-        expected = hashlib.md5(pre, usedforsecurity=False).hexdigest().encode()
+        pre = ";".join([script, *[values[i] for i in shape.order], ""]).encode()
+        digest = hashlib.md5(pre, usedforsecurity=False)
+        digest.update(self._key)  # never joined into a pre-image
+        expected = digest.hexdigest().encode()
         if not hmac.compare_digest(expected, values[shape.sig_index].lower().encode()):
             return None
         return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
