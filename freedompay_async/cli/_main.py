@@ -80,7 +80,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     try:
-        return asyncio.run(run_demo(args, sys.stdout, sys.stderr))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(run_demo(args, sys.stdout, sys.stderr))
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
 
