@@ -82,35 +82,32 @@ class AsyncSession:
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
         limits = limits or Limits()
+        self._limits = limits
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         self._cancel_url = self.base_url.url(CANCEL_PATH)
         self._cancel_script = script_name(self._cancel_url)
         layers: list[Middleware] = list(middlewares)
-        if self.retry.retries:
-            layers.append(RetryMiddleware(self.retry))
-        layers.append(InFlightLimit(limits.max_connections))
+        if self.retry.retries or self.retry.deadline is not None:
+            layers.append(RetryMiddleware(self.retry))  # it also sets the call's deadline
+        layers.append(InFlightLimit(limits.max_connections, clock=self.retry.clock))
         if pacing is not None:
-            layers.append(PacingMiddleware(pacing))
+            layers.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
         if log_attempts:
             layers.append(LoggingMiddleware())
         self._chain: Handler = build_chain(self._send, layers)
         # Fast paths for the default md5 signer (anything else takes the generic path).
         self._template: CancelTemplate | None = None
         self._shapes: ReplyShapes | None = None
-        if type(self.signer) is Md5Signer:
-            try:
-                key = self.signer.secret_key.encode("utf-8")
-            except UnicodeEncodeError:
-                key = None  # the generic path reports it, holding nothing of the key
-            if key is not None:
-                self._template = CancelTemplate(
-                    credentials.merchant_id,
-                    self._cancel_url,
-                    self._cancel_script,
-                    key,
-                    self.retry.attempt_timeout,
-                )
-                self._shapes = ReplyShapes(key)
+        if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
+            key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
+            self._template = CancelTemplate(
+                credentials.merchant_id,
+                self._cancel_url,
+                self._cancel_script,
+                key,
+                self.retry.attempt_timeout,
+            )
+            self._shapes = ReplyShapes(key)
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -156,12 +153,12 @@ class AsyncSession:
         http = await self._transport.send(request)
         shapes = self._shapes
         if shapes is None:
-            return interpret(request, http, self.signer)
+            return interpret(request, http, self.signer, self._limits)
         if http.status == 200:
             fast = shapes.read(request.script, http.body)
             if fast is not None:
                 return fast
-        reply = interpret(request, http, self.signer)
+        reply = interpret(request, http, self.signer, self._limits)
         shapes.learn(request.script, http.body)
         return reply
 

@@ -15,7 +15,12 @@ from typing import TextIO
 
 from .._batch import OutcomeState
 from .._config import Limits
-from .._exceptions import GatewayError
+from .._exceptions import (
+    FreedomPayError,
+    GatewayError,
+    InvalidRequestSignatureError,
+    SignatureVerificationError,
+)
 from .._session import AsyncSession
 from ._input import Item, StreamSource, open_input, parser_for, read_regular
 from ._journal import CREDENTIAL_ERRORS, Journal, JournalError, JournalState, outcome_record
@@ -69,6 +74,23 @@ class _Selector:
     def forget(self) -> None:
         """Drop the duplicate filter's memory."""
         self._seen = set()
+
+
+def _credential_refusal(error: FreedomPayError | None) -> int | None:
+    """The code of a credentials refusal, else None.
+
+    A wrong secret key cannot verify the gateway's signed 1100, so that reply arrives as
+    a SignatureVerificationError claiming 1100: stopping on it is the safe side (a
+    forger can only make the run stop, never count a payment as cancelled).
+    """
+    if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+        return error.code
+    if (
+        isinstance(error, SignatureVerificationError)
+        and error.claimed_code in InvalidRequestSignatureError.codes
+    ):
+        return error.claimed_code
+    return None
 
 
 async def _ticker(progress: Progress) -> None:
@@ -185,10 +207,11 @@ async def _drive(
                 report.record(outcome, final=record["final"])
                 progress.advance(outcome.state.value)
                 error = outcome.error
-                if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+                code = _credential_refusal(error)
+                if code is not None:
                     report.aborted = (
                         f"the gateway refused the credentials ({type(error).__name__}, "
-                        f"code {error.code}): check the merchant id and secret key"
+                        f"code {code}): check the merchant id and secret key"
                     )
                     report.abort_code = EXIT_USAGE
                     print(f"{PROG}: {report.aborted}; stopping", file=err)
