@@ -150,3 +150,23 @@ async def test_a_signer_subclass_is_never_bypassed() -> None:
     request = transport.requests[0]
     sent = dict(parse_multipart(request.body, request.content_type.partition("boundary=")[2]))
     assert sent["pg_sig"].isupper()
+
+
+def test_the_retry_layers_request_copy_is_attrs_evolve_field_for_field() -> None:
+    from freedompay_async._retry import attempt_request
+
+    values: dict[str, object] = {}
+    for number, field in enumerate(attrs.fields(GatewayRequest)):
+        values[field.name] = f"v{number}" if field.name != "fields" else (("a", "b"),)
+    original = GatewayRequest(**values)  # type: ignore[arg-type]
+    copy = attempt_request(original, 1.5, 3, 99.0)
+    assert copy == attrs.evolve(original, timeout=1.5, attempt=3, deadline=99.0)
+    assert type(copy) is GatewayRequest
+
+    @attrs.frozen
+    class Tagged(GatewayRequest):
+        tag: str = "t"
+
+    tagged = Tagged(**values, tag="kept")  # type: ignore[arg-type]
+    copied = attempt_request(tagged, 1.5, 3, 99.0)
+    assert isinstance(copied, Tagged) and copied.tag == "kept" and copied.attempt == 3
