@@ -192,7 +192,8 @@ class AsyncSession:
         ``confirmed_on_retry=True``. Otherwise raises a :class:`FreedomPayError`
         subclass; ``error.outcome_unknown`` says whether the gateway may have acted.
         """
-        self._check_open()
+        if self._state is not _State.OPENED:
+            self._check_open()
         template = self._template
         pid = None if template is None else template.usable_id(payment)
         if template is not None and pid is not None:
