@@ -17,10 +17,10 @@ error comes from one place.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
+from ._fastpath import new_md5
 from ._replies import GatewayReply
 from ._signing import signature_string
 from ._xml import _FLAT_CHILD, _FLAT_DOC
@@ -114,7 +114,7 @@ class ReplyShapes:
         if values[shape.status_index] != "ok":
             return None
         pre = ";".join([script, *[values[i] for i in shape.order], ""]).encode()
-        digest = hashlib.md5(pre, usedforsecurity=False)
+        digest = new_md5(pre)
         digest.update(self._key)  # never joined into a pre-image
         expected = digest.hexdigest().encode()
         if not hmac.compare_digest(expected, values[shape.sig_index].lower().encode()):

@@ -170,3 +170,16 @@ def test_the_retry_layers_request_copy_is_attrs_evolve_field_for_field() -> None
     tagged = Tagged(**values, tag="kept")  # type: ignore[arg-type]
     copied = attempt_request(tagged, 1.5, 3, 99.0)
     assert isinstance(copied, Tagged) and copied.tag == "kept" and copied.attempt == 3
+
+
+@given(data=st.binary(max_size=300), tail=st.binary(max_size=40))
+def test_the_fast_md5_is_md5(data: bytes, tail: bytes) -> None:
+    import hashlib
+
+    from freedompay_async._fastpath import _openssl_md5, new_md5
+
+    expected = hashlib.md5(data + tail, usedforsecurity=False).hexdigest()
+    for make in (new_md5, _openssl_md5):
+        digest = make(data)
+        digest.update(tail)
+        assert digest.hexdigest() == expected
