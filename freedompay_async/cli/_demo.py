@@ -26,6 +26,7 @@ from .._batch import OutcomeState
 from .._config import Credentials, GatewayURL
 from .._retry import RetryPolicy
 from ._options import CancelJob
+from ._records import decode_record
 from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, BatchReport
 from ._run import run_batch
 from ._signals import Interrupt
@@ -60,7 +61,9 @@ def _read_journal(path: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
     with path.open("rb") as stream:
         for line in stream:
             try:
-                record = json.loads(line)
+                record = decode_record(json.loads(line))
+                if "journal" in record:  # the header line
+                    continue
                 records[int(record["payment_id"])].append(record)
             except (ValueError, KeyError, TypeError):
                 bad += 1

@@ -1,6 +1,15 @@
 """The batch-cancel journal: one JSON line per outcome, appended durably, read back on resume.
 
-Format (JSON Lines, UTF-8): every line is one object describing one cancel outcome::
+Format (JSON Lines, UTF-8). The first line of a journal written by this version is a
+header saying which gateway, merchant and operation the journal belongs to
+(:class:`JournalHeader`)::
+
+    {"journal": "freedompay-async", "version": 2, "operation": "cancel",
+     "base_url": "https://api.freedompay.kz", "merchant_id": 1234,
+     "started": "2025-01-31T12:00:00.123+00:00"}
+
+A journal without one (written by an older version) is still read. Every other line
+is one outcome; :func:`outcome_record` builds it verbose::
 
     {"payment_id": 123, "state": "cancelled", "final": true, "attempts": 1,
      "elapsed": 0.0123, "revoke_id": 456, "revoke_status": "success",
@@ -8,6 +17,9 @@ Format (JSON Lines, UTF-8): every line is one object describing one cancel outco
      "error_description": null, "http_status": null,
      "time": "2025-01-31T12:00:00.123+00:00", "run": "3f2a9c1d7b4e"}
 
+and :meth:`Journal.append` writes it compact (only what is set, short keys: see
+:mod:`._records`), ``{"p":123,"s":"c","e":0.0123,"r":456,"t":1738324800123,"u":"..."}``.
+Older journals hold verbose lines; readers decide by the keys of each line.
 ``state`` is an :class:`~freedompay_async.OutcomeState` value. ``final`` says whether a
 rerun may skip the id: the outcome could not change by trying again (see
 :func:`journal_final`). The journal is append-only; an id may appear several times
@@ -30,12 +42,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
-from .._batch import CancelOutcome, OutcomeState
+from .._batch import CancelOutcome
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
@@ -45,6 +58,17 @@ from .._exceptions import (
     SessionClosedError,
     UnknownMerchantError,
 )
+from ._idset import IdMap
+from ._records import (
+    FINAL,
+    LastView,
+    SettledView,
+    encode_record,
+    record_code,
+    scan,
+    state_counts,
+    state_of_code,
+)
 
 try:  # POSIX only; elsewhere the journal is simply not locked.
     import fcntl
@@ -53,8 +77,10 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "CREDENTIAL_ERRORS",
+    "HEADER_MAGIC",
     "Journal",
     "JournalError",
+    "JournalHeader",
     "JournalState",
     "journal_final",
     "outcome_record",
@@ -72,12 +98,69 @@ _RUN_ERRORS: tuple[type[FreedomPayError], ...] = (
     ConfigurationError,
     SessionClosedError,
 )
-_SETTLED_STATES = frozenset(state.value for state in OutcomeState if state.settled)
-_STATES = {state.value: state.value for state in OutcomeState}
+
+
+#: The value of the header's ``journal`` key.
+HEADER_MAGIC = "freedompay-async"
+JOURNAL_VERSION = 2
 
 
 class JournalError(Exception):
     """The journal cannot be opened, locked, read or written."""
+
+
+@attrs.frozen
+class JournalHeader:
+    """The first line of a journal: which gateway and merchant its outcomes came from.
+
+    ``base_url`` is a :class:`~freedompay_async.GatewayURL`'s ``base`` (no trailing
+    slash), ``started`` an ISO 8601 UTC time.
+    """
+
+    operation: str
+    base_url: str
+    merchant_id: int
+    started: str = attrs.field(factory=lambda: _now())
+    version: int = JOURNAL_VERSION
+
+    def as_record(self) -> dict[str, Any]:
+        """The header line as a dict."""
+        return {
+            "journal": HEADER_MAGIC,
+            "version": self.version,
+            "operation": self.operation,
+            "base_url": self.base_url,
+            "merchant_id": self.merchant_id,
+            "started": self.started,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JournalHeader | None:
+        """The header a parsed first line holds, or None if it is not a header."""
+        if record.get("journal") != HEADER_MAGIC:
+            return None
+        operation, base_url = record.get("operation"), record.get("base_url")
+        merchant, version = record.get("merchant_id"), record.get("version")
+        if not isinstance(operation, str) or not isinstance(base_url, str):
+            return None
+        if isinstance(merchant, bool) or not isinstance(merchant, int):
+            return None
+        started = record.get("started")
+        return cls(
+            operation=operation,
+            base_url=base_url,
+            merchant_id=merchant,
+            started=started if isinstance(started, str) else "",
+            version=version if isinstance(version, int) else JOURNAL_VERSION,
+        )
+
+    def differs_from(self, other: JournalHeader) -> list[str]:
+        """What makes ``other`` belong to another gateway, merchant or operation."""
+        return [
+            f"{name} {getattr(self, name)!r} (journal) vs {getattr(other, name)!r} (this run)"
+            for name in ("base_url", "merchant_id", "operation")
+            if getattr(self, name) != getattr(other, name)
+        ]
 
 
 def journal_final(outcome: CancelOutcome) -> bool:
@@ -131,41 +214,54 @@ class JournalState:
 
     ``settled`` holds the ids a rerun must not send again: those whose last record
     is final, and (belt and braces) any id ever recorded as cancelled or already
-    cancelled. ``bad_lines`` are line numbers that did not parse (skipped);
-    ``repaired_tail`` says whether a torn last line was dropped or completed.
+    cancelled. ``bad_lines`` are line numbers that did not parse (skipped; the first
+    thousand, ``bad_count`` counts them all); ``repaired_tail`` says whether a torn
+    last line was dropped or completed. ``header`` is the journal's header line (None
+    for a journal without one).
+
+    The states live in an :class:`~._idset.IdMap` (about 3 bytes per id, no Python
+    object per id); ``last`` and ``settled`` are read-only views of it.
     """
 
-    last: dict[int, str] = attrs.field(factory=dict)
-    settled: set[int] = attrs.field(factory=set)
+    header: JournalHeader | None = None
+    ids: IdMap = attrs.field(factory=lambda: IdMap(sticky=FINAL))
     records: int = 0
     bad_lines: list[int] = attrs.field(factory=list)
+    bad_count: int = 0
     repaired_tail: str | None = None
 
     def add(self, record: Mapping[str, Any]) -> bool:
-        """Fold one parsed record in; False if it is not an outcome record."""
-        pid = record.get("payment_id")
-        state = record.get("state")
-        if isinstance(pid, bool) or not isinstance(pid, int) or state not in _STATES:
+        """Fold one parsed record (verbose or compact) in; False if it is not one."""
+        pair = record_code(record)
+        if pair is None:
             return False
         self.records += 1
-        final = record.get("final") is True or state in _SETTLED_STATES
-        if final or pid not in self.settled:  # a settled id stays settled
-            self.last[pid] = _STATES[state]
-        if final:
-            self.settled.add(pid)
+        self.ids.add(*pair)
         return True
 
     def state_of(self, payment_id: int) -> str | None:
         """The last recorded state of ``payment_id`` (None if never recorded)."""
-        return self.last.get(payment_id)
+        code = self.ids.get(payment_id)
+        return state_of_code(code) if code else None
 
+    def settled_state(self, payment_id: int) -> str | None:
+        """The state of ``payment_id`` if it is settled (final), else None."""
+        code = self.ids.get(payment_id)
+        return state_of_code(code) if code & FINAL else None
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:  # includes UnicodeDecodeError
-        return None
-    return value if isinstance(value, dict) else None
+    def counts(self) -> dict[str, int]:
+        """How many ids are in each last state, and how many are settled ("final")."""
+        return state_counts(self.ids)
+
+    @property
+    def last(self) -> Mapping[int, str]:
+        """Every id's last state (a read-only view)."""
+        return LastView(self.ids)
+
+    @property
+    def settled(self) -> AbstractSet[int]:
+        """The settled ids (a read-only view)."""
+        return SettledView(self.ids)
 
 
 class Journal:
@@ -188,12 +284,17 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, fsync_interval: float = 1.0
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        header: JournalHeader | None = None,
+        fsync_interval: float = 1.0,
     ) -> tuple[Journal, JournalState]:
         """Open (creating if needed) and lock ``path``, repair a torn tail, and read it.
 
-        Raises :class:`JournalError` if the file cannot be opened, is locked by
-        another run, or cannot be read.
+        ``header`` is written as the first line when the file is new or empty (the
+        returned state's ``header`` is then ``header``). Raises :class:`JournalError`
+        if the file cannot be opened, is locked by another run, or cannot be read.
         """
         journal_path = Path(path)
         existed = journal_path.exists()
@@ -212,8 +313,13 @@ class Journal:
                     ) from exc
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise JournalError(f"journal {str(journal_path)!r} is not a regular file")
-            state, tail = cls._read(fd)
+            with os.fdopen(os.dup(fd), "rb") as stream:
+                state, tail = read_state(stream)
             cls._repair_tail(fd, tail)
+            if header is not None and os.fstat(fd).st_size == 0:
+                _write_all(fd, _encode(header.as_record()))
+                os.fsync(fd)
+                state.header = header
             if not existed:
                 _fsync_directory(journal_path)
         except OSError as exc:
@@ -223,33 +329,6 @@ class Journal:
             os.close(fd)
             raise
         return cls(journal_path, fd, fsync_interval=fsync_interval), state
-
-    @staticmethod
-    def _read(fd: int) -> tuple[JournalState, tuple[str, int] | None]:
-        state = JournalState()
-        tail: tuple[str, int] | None = None
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            stream.seek(0)
-            lineno = 0
-            offset = 0
-            for line in stream:
-                lineno += 1
-                start, offset = offset, offset + len(line)
-                record = _parse(line)
-                if not line.endswith(b"\n"):
-                    # The last line, unterminated: its write was cut short by a crash.
-                    if record is not None and state.add(record):
-                        state.repaired_tail = f"line {lineno}: completed an unterminated record"
-                        tail = ("complete", start)
-                    else:
-                        state.repaired_tail = f"line {lineno}: dropped a torn record"
-                        tail = ("drop", start)
-                    break
-                if line.strip() == b"":
-                    continue
-                if record is None or not state.add(record):
-                    state.bad_lines.append(lineno)
-        return state, tail
 
     @staticmethod
     def _repair_tail(fd: int, tail: tuple[str, int] | None) -> None:
@@ -266,9 +345,8 @@ class Journal:
         """Write one record as one line, now (one ``os.write``; no process buffering)."""
         if self._fd is None:
             raise JournalError("journal is closed")
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
-            _write_all(self._fd, line.encode("utf-8"))
+            _write_all(self._fd, _encode(encode_record(record)))
         except OSError as exc:
             raise JournalError(f"cannot write journal {str(self.path)!r}: {exc}") from exc
         self._dirty = True
@@ -324,6 +402,30 @@ class Journal:
                 os.fsync(fd)
         finally:
             os.close(fd)  # also releases the flock
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def read_state(stream: IO[bytes]) -> tuple[JournalState, tuple[str, int] | None]:
+    """Read a journal from ``stream`` (streaming, compact memory) without changing it.
+
+    Returns the state and what to do about a torn last line: ("drop" or "complete",
+    its byte offset), or None.
+    """
+    state = JournalState()
+    found = scan(stream, state.ids.update)
+    state.ids.freeze()
+    state.records = found.records
+    state.bad_lines, state.bad_count = found.bad_lines, found.bad_count
+    if found.header is not None:
+        state.header = JournalHeader.from_record(found.header)
+        if state.header is None:
+            state.bad_count += 1
+            state.bad_lines.insert(0, 1)
+    state.repaired_tail, tail = found.repair()
+    return state, tail
 
 
 def _write_all(fd: int, data: bytes) -> None:
