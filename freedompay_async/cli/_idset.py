@@ -175,6 +175,37 @@ class IdMap:
         found[0].codes[found[1]] = code
         return True
 
+    def swap(self, pid: int, old: int, new: int) -> bool:
+        """If ``pid``'s code is ``old``, make it ``new`` and return True."""
+        found = self._find(pid) if pid > 0 else None
+        if found is None or found[0].codes[found[1]] != old:
+            return False
+        found[0].codes[found[1]] = new
+        return True
+
+    def relabel(self, other: IdMap, table: bytes) -> collections.Counter[int]:
+        """Give every id the code ``table[c]``, ``c`` its code in ``other`` (0 if absent).
+
+        Returns how many of this map's ids have each code ``c`` in ``other``. A join of
+        two sorted maps, bucket by bucket, in bulk operations (no per-id bytecode).
+        """
+        self.freeze()
+        other.freeze()
+        counts: collections.Counter[int] = collections.Counter()
+        for high, bucket in self._buckets.items():
+            theirs_bucket = other._buckets.get(high)
+            if theirs_bucket is None:
+                theirs = bytes(len(bucket.lows))
+            else:
+                index = dict(zip(theirs_bucket.lows, theirs_bucket.codes, strict=True))
+                theirs = bytes(map(index.get, bucket.lows, repeat(0)))
+            for code in set(theirs):
+                found = theirs.count(code)
+                if found:
+                    counts[code] += found
+            bucket.codes = bytearray(theirs.translate(table))
+        return counts
+
     def __contains__(self, pid: object) -> bool:
         return isinstance(pid, int) and self.get(pid) != 0
 

@@ -9,18 +9,28 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .._batch import OutcomeState
 from .._config import Limits
 from .._exceptions import GatewayError
 from .._session import AsyncSession
-from ._input import Item, StreamSource, open_input, parser_for, read_regular
+from ._idset import IdMap, IdSet
+from ._input import (
+    READ_CHUNK,
+    Item,
+    Parser,
+    StreamSource,
+    open_input,
+    parser_for,
+    read_lines,
+    read_regular,
+)
 from ._journal import CREDENTIAL_ERRORS, Journal, JournalError, JournalState, outcome_record
 from ._options import CancelJob
 from ._progress import Progress, make_progress
+from ._records import FINAL, state_of_code
 from ._report import EXIT_USAGE, PROG, BatchReport
 from ._signals import Interrupt
 
@@ -33,16 +43,16 @@ _TICK = 0.5
 
 class _Selector:
     """Turns parsed input into the ids to send: reports malformed lines, drops
-    duplicates, and skips ids the journal already settled."""
+    duplicates, and skips ids the journal already settled. Its memory is a few bytes
+    per unique id (:mod:`._idset`), never a Python object per id."""
 
     def __init__(self, state: JournalState, report: BatchReport, err: TextIO) -> None:
         self._state = state
         self._report = report
         self._err = err
-        self._seen: set[int] = set()
+        self._seen = IdSet()
 
-    def take(self, item: Item) -> int | None:
-        """The id to send for this input item, or None."""
+    def _valid(self, item: Item) -> int | None:
         lineno, pid, raw = item
         report = self._report
         if pid is None:
@@ -54,21 +64,77 @@ class _Selector:
                 )
             elif report.malformed == _MAX_LINE_REPORTS + 1:
                 print(f"{PROG}: more malformed input lines are not shown", file=self._err)
+        return pid
+
+    def take(self, item: Item) -> int | None:
+        """The id to send for this input item, or None."""
+        pid = self._valid(item)
+        if pid is None:
             return None
-        if pid in self._seen:
+        report = self._report
+        if not self._seen.add(pid):
             report.duplicates += 1
             return None
-        self._seen.add(pid)
         report.input_ids += 1
-        if pid in self._state.settled:
+        prior = self._state.settled_state(pid)
+        if prior is not None:
             report.skipped += 1
-            report.prior[self._state.last.get(pid, OutcomeState.CANCELLED.value)] += 1
+            report.prior[prior] += 1
             return None
         return pid
 
+    def take_file(self, fd: int, parse: Parser) -> tuple[Iterator[int], int]:
+        """The ids to send from a regular file, in input order, and how many.
+
+        Two passes: the first counts and dedups (into an :class:`IdMap`) and joins
+        with the journal; the second (lazy) rereads the file and yields each id to
+        send at its first occurrence. Ids that appear only in the second pass (the
+        file changed meanwhile) are ignored.
+        """
+        again = os.dup(fd)
+        seen = IdMap()
+        valid = 0
+        try:
+            for item in read_regular(fd, parse):
+                pid = self._valid(item)
+                if pid is not None:
+                    valid += 1
+                    seen.add(pid, _SEND)
+            # Settled in the journal -> _SKIP, anything else -> _SEND.
+            prior = seen.relabel(self._state.ids, _SELECT)
+        except BaseException:
+            os.close(again)
+            raise
+        report = self._report
+        report.input_ids = len(seen)
+        report.duplicates = valid - report.input_ids
+        for code, count in prior.items():
+            if code & FINAL:
+                report.skipped += count
+                report.prior[state_of_code(code)] += count
+        total = report.input_ids - report.skipped
+        if total == 0:
+            os.close(again)
+            return iter(()), 0
+
+        stream = os.fdopen(again, "rb")  # closed when the pass ends (or is dropped)
+        stream.seek(0)
+
+        def second_pass() -> Iterator[int]:
+            with stream:
+                for _, pid, _raw in parse(read_lines(lambda: stream.read(READ_CHUNK))):
+                    if pid is not None and seen.swap(pid, _SEND, _SENT):
+                        yield pid
+
+        return second_pass(), total
+
     def forget(self) -> None:
         """Drop the duplicate filter's memory."""
-        self._seen = set()
+        self._seen = IdSet()
+
+
+_SEND, _SKIP, _SENT = 1, 2, 3
+_SELECT = bytes(_SKIP if code & FINAL else _SEND for code in range(256))
 
 
 async def _ticker(progress: Progress) -> None:
@@ -110,13 +176,11 @@ async def run_batch(
         fd, regular = open_input(job.input_path, sys.stdin.fileno() if sys.stdin else 0)
         if os.isatty(fd):
             print(f"{PROG}: reading payment ids from the terminal; end with Ctrl-D", file=err)
-        ids: list[int] | AsyncIterator[int]
+        ids: Iterator[int] | AsyncIterator[int]
         total: int | None
         if regular:
             # A regular file: read and count it first, so the total (and ETA) is known.
-            ids = [pid for item in read_regular(fd, parse) if (pid := selector.take(item))]
-            selector.forget()
-            total = len(ids)
+            ids, total = selector.take_file(fd, parse)
         else:
             source = reader = StreamSource(fd, parse)
 
@@ -161,7 +225,7 @@ async def run_batch(
 
 async def _drive(
     job: CancelJob,
-    ids: list[int] | AsyncIterator[int],
+    ids: Iterator[int] | AsyncIterator[int],
     journal: Journal,
     report: BatchReport,
     progress: Progress,
