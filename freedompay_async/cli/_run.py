@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .._config import Limits
 from .._exceptions import GatewayError
@@ -23,12 +23,13 @@ from ._input import (
     Parser,
     StreamSource,
     open_input,
+    parse_plain,
     parser_for,
     read_lines,
-    read_regular,
 )
 from ._journal import CREDENTIAL_ERRORS, Journal, JournalError, JournalState, outcome_record
 from ._options import CancelJob
+from ._plain import plain_blocks
 from ._progress import Progress, make_progress
 from ._records import FINAL, state_of_code
 from ._report import EXIT_USAGE, PROG, BatchReport
@@ -91,19 +92,25 @@ class _Selector:
         send at its first occurrence. Ids that appear only in the second pass (the
         file changed meanwhile) are ignored.
         """
-        again = os.dup(fd)
+        stream = os.fdopen(fd, "rb")  # closed when the second pass ends (or is dropped)
         seen = IdMap()
         valid = 0
         try:
-            for item in read_regular(fd, parse):
-                pid = self._valid(item)
-                if pid is not None:
-                    valid += 1
-                    seen.add(pid, _SEND)
+            for block in _blocks(stream, parse):
+                if block and isinstance(block[0], int):
+                    ids: list[int] = block
+                    valid += len(ids)
+                    seen.update(ids, b"\1" * len(ids))
+                    continue
+                for item in block:
+                    pid = self._valid(item)  # type: ignore[arg-type]
+                    if pid is not None:
+                        valid += 1
+                        seen.add(pid, _SEND)
             # Settled in the journal -> _SKIP, anything else -> _SEND.
             prior = seen.relabel(self._state.ids, _SELECT)
         except BaseException:
-            os.close(again)
+            stream.close()
             raise
         report = self._report
         report.input_ids = len(seen)
@@ -114,23 +121,29 @@ class _Selector:
                 report.prior[state_of_code(code)] += count
         total = report.input_ids - report.skipped
         if total == 0:
-            os.close(again)
+            stream.close()
             return iter(()), 0
-
-        stream = os.fdopen(again, "rb")  # closed when the pass ends (or is dropped)
         stream.seek(0)
 
         def second_pass() -> Iterator[int]:
             with stream:
-                for _, pid, _raw in parse(read_lines(lambda: stream.read(READ_CHUNK))):
-                    if pid is not None and seen.swap(pid, _SEND, _SENT):
-                        yield pid
+                for block in _blocks(stream, parse):
+                    for entry in block:
+                        pid = entry if isinstance(entry, int) else entry[1]
+                        if pid is not None and seen.swap(pid, _SEND, _SENT):
+                            yield pid
 
         return second_pass(), total
 
     def forget(self) -> None:
         """Drop the duplicate filter's memory."""
         self._seen = IdSet()
+
+
+def _blocks(stream: BinaryIO, parse: Parser) -> Iterator[list[int] | list[Item]]:
+    if parse is parse_plain:
+        return plain_blocks(stream, parse)
+    return ([item] for item in parse(read_lines(lambda: stream.read(READ_CHUNK))))
 
 
 _SEND, _SKIP, _SENT = 1, 2, 3
