@@ -183,7 +183,8 @@ def run_cli(args: list[str], max_seconds: float | None = None) -> dict[str, floa
         raise RuntimeError(f"cancel exited {proc.returncode}:\n{out}\n{err[-2000:]}")
     peak = _peak_mb(hwm, usage.ru_maxrss)
     hwm.unlink(missing_ok=True)
-    return {"wall": wall, "peak_rss_mb": peak, "rc": proc.returncode}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall": wall, "cpu": cpu, "peak_rss_mb": peak, "rc": proc.returncode}
 
 
 def _summary(path: Path) -> dict[str, object]:
@@ -245,6 +246,7 @@ def resume(m: int, workdir: Path) -> dict[str, float]:
         m=m,
         bytes_per_record=journal.stat().st_size / m,
         read_seconds=read["seconds"],
+        read_cpu=read["cpu"],
         read_records_per_s=m / read["seconds"],
         read_peak_rss_mb=read["peak_rss_mb"],
     )
@@ -255,13 +257,13 @@ def _read_alone(journal: Path) -> dict[str, float]:
     code = (
         "import json, sys, time\n"
         "from freedompay_async.cli._journal import read_state\n"
-        "t = time.perf_counter()\n"
+        "t, c = time.perf_counter(), time.process_time()\n"
         "with open(sys.argv[1], 'rb') as f:\n"
         "    state, _ = read_state(f)\n"
-        "s = time.perf_counter() - t\n"
-        "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
-        "print(json.dumps({'seconds': s, 'records': state.records, 'settled': len(state.settled),"
-        " 'peak_rss_mb': int(hwm[0]) / 1024}))\n"
+        "s, c = time.perf_counter() - t, time.process_time() - c\n"
+        "hwm = [x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')]\n"
+        "print(json.dumps({'seconds': s, 'cpu': c, 'records': state.records,"
+        " 'settled': len(state.settled), 'peak_rss_mb': int(hwm[0]) / 1024}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(journal)],
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             done = "" if f["complete"] else f" (stopped after {f['sent']:,.0f} ids)"
             print(
                 f"fresh run, {args.fresh:,} ids{done}: peak RSS {f['peak_rss_mb']:.1f} MB, "
-                f"{f['wall']:.1f} s, {f['ids_per_s']:,.0f} ids/s, journal "
+                f"{f['wall']:.1f} s ({f['cpu']:.1f} s CPU), {f['ids_per_s']:,.0f} ids/s, journal "
                 f"{f['bytes_per_record']:.1f} bytes/record",
                 flush=True,
             )
@@ -305,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"resume, {args.resume:,}-record journal ({r['bytes_per_record']:.1f} bytes/"
                 f"record) and the same input: peak RSS {r['peak_rss_mb']:.1f} MB, "
-                f"{r['wall']:.1f} s; reading the journal alone {r['read_seconds']:.1f} s "
-                f"({r['read_records_per_s']:,.0f} records/s, peak RSS "
+                f"{r['wall']:.1f} s ({r['cpu']:.1f} s CPU); reading the journal alone "
+                f"{r['read_seconds']:.1f} s ({r['read_cpu']:.1f} s CPU, "
+                f"{r['read_records_per_s']:,.0f} records/s, peak RSS "
                 f"{r['read_peak_rss_mb']:.1f} MB)",
                 flush=True,
             )

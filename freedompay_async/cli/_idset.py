@@ -16,8 +16,8 @@ import collections
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from itertools import compress, repeat
-from operator import and_
+from itertools import compress, islice, repeat
+from operator import and_, lt
 
 __all__ = ["IdMap", "IdSet"]
 
@@ -113,15 +113,20 @@ class IdMap:
         self._ids, self._codes = [], bytearray()
         if not ids:
             return
-        latest = dict(zip(ids, codes, strict=True))
         sticky = self._sticky
-        unique = len(latest) == len(ids)
-        if sticky and not unique:
-            stuck = map(and_, codes, repeat(sticky))
-            latest.update(compress(zip(ids, codes, strict=True), stuck))
-        keys = sorted(latest)
-        # Ids already ascending and unique: their codes are the input's, in order.
-        ordered = unique and keys == ids
+        if all(map(lt, ids, islice(ids, 1, None))):
+            # Strictly ascending (the usual journal and input): no dict, no sort.
+            keys, ordered = ids, True
+            latest: dict[int, int] = {}
+        else:
+            latest = dict(zip(ids, codes, strict=True))
+            unique = len(latest) == len(ids)
+            if sticky and not unique:
+                stuck = map(and_, codes, repeat(sticky))
+                latest.update(compress(zip(ids, codes, strict=True), stuck))
+            keys = sorted(latest)
+            # Ids already ascending and unique: their codes are the input's, in order.
+            ordered = unique and keys == ids
         buckets = self._buckets
         start, n = 0, len(keys)
         while start < n:
@@ -196,6 +201,8 @@ class IdMap:
             theirs_bucket = other._buckets.get(high)
             if theirs_bucket is None:
                 theirs = bytes(len(bucket.lows))
+            elif theirs_bucket.lows == bucket.lows:  # the same ids (a resume): no lookups
+                theirs = bytes(theirs_bucket.codes)
             else:
                 index = dict(zip(theirs_bucket.lows, theirs_bucket.codes, strict=True))
                 theirs = bytes(map(index.get, bucket.lows, repeat(0)))

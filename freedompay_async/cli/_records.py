@@ -279,8 +279,12 @@ class SettledView(AbstractSet[int]):
 
 # The frame of a compact line as the writer lays it out: the id, the state and the
 # optional final flag, matched from the newline before the line (one match per line).
-_FRAME_ID = re.compile(rb'\n\{"p":([1-9][0-9]{0,19}),"s":"[capfu]"(?:,"f":[01])?[,}]')
-_FRAME_STATE = re.compile(rb'\n\{"p":[0-9]+,"s":("[capfu]"(?:,"f":[01])?)[,}]')
+_FRAME = re.compile(rb'\n\{"p":([1-9][0-9]{0,19}),"s":("[capfu]"(?:,"f":[01])?)[,}]')
+# The same, for a block of one state without final flags (the usual resume: all "c").
+_UNIFORM = {
+    letter: re.compile(rb'\n\{"p":([1-9][0-9]{0,19}),"s":"%s"(?!,"f":)[,}]' % letter.encode())
+    for letter in ("c", "a", "u", "p", "f")
+}
 _FRAME_CODE = {
     f'"{letter}"{flag}'.encode(): code_of(state, final)
     for state, letter in STATE_CODES.items()
@@ -331,59 +335,62 @@ def scan(
     carry = b""
     while True:
         chunk = stream.read(block)
-        data = carry + chunk if carry else chunk
         if not chunk:
-            if data:
-                item = parse_line(data)
+            if carry:
+                item = parse_line(carry)
                 pair = record_code(item) if item is not None else None
                 result.tail = (lineno + 1, offset, pair is not None)
                 if pair is not None:
                     result.records += 1
                     feed([pair[0]], bytearray([pair[1]]))
-            result.bytes = offset + len(data)
+            result.bytes = offset + len(carry)
             return result
+        # One copy per block; the newline in front lets every match start at one.
+        data = b"\n" + carry + chunk
         end = data.rfind(b"\n") + 1
         carry = data[end:]
-        lines = memoryview(data)[:end].tobytes() if end < len(data) else data
-        count = lines.count(b"\n")
-        if lineno == 0 and lines.startswith(b'{"journal"'):
-            first = lines[: lines.index(b"\n") + 1]
-            result.header = parse_line(first)
+        start = 0
+        if lineno == 0 and data.startswith(b'\n{"journal"'):
+            first_end = data.index(b"\n", 1) + 1
+            result.header = parse_line(data[1:first_end])
             if result.header is not None:
-                lines = lines[len(first) :]
-                offset += len(first)
-                lineno, count = 1, count - 1
-        codes = _fast_codes(lines, count)
-        if codes is not None:
-            ids = list(map(int, _FRAME_ID.findall(b"\n" + lines))) if count else []
-            if len(ids) == count:
-                if ids:
-                    feed(ids, codes)
-                    result.records += count
-                lineno += count
-                offset += len(lines)
-                continue
-        _slow_block(lines, lineno, result, feed, max_bad_lines)
+                offset += first_end - 1
+                lineno = 1
+                start = first_end - 1  # keep the newline before the next line
+        count = data.count(b"\n", start + 1, end)
+        if count and not _fast_block(data, start, end, count, feed):
+            _slow_block(data[start + 1 : end], lineno, result, feed, max_bad_lines)
+        else:
+            result.records += count
         lineno += count
-        offset += len(lines)
+        offset += end - start - 1
 
 
-def _fast_codes(lines: bytes, count: int) -> bytearray | None:
-    """The state bytes of a block whose every line is a framed compact record, or None.
+def _fast_block(
+    data: bytes, start: int, end: int, count: int, feed: Callable[[list[int], bytearray], None]
+) -> bool:
+    """Feed a block whose every line is a framed compact record; False if one is not.
 
-    Every line must end in ``}``. A block of one state without final flags (the usual
-    resume: all cancelled) is recognised by counting; others by one more regex pass.
+    ``data[start]`` is the newline before the first line, ``data[end - 1]`` the last
+    line's. Every line must also end in ``}``.
     """
-    if lines.count(b"}\n") != count:
-        return None
-    if lines.count(b'"s":"') == count and b',"f":' not in lines:
-        for frame in (b'"c"', b'"a"', b'"u"', b'"p"', b'"f"'):
-            if lines.count(b',"s":' + frame) == count:
-                return bytearray([_FRAME_CODE[frame]]) * count
-    frames = _FRAME_STATE.findall(b"\n" + lines)
-    if len(frames) != count:
-        return None
-    return bytearray(map(_FRAME_CODE.__getitem__, frames))
+    if data.count(b"}\n", start, end) != count:
+        return False
+    # Try the state of the block's first line as the state of all (one regex pass).
+    letter = data[start + 1 : start + 40].partition(b'"s":"')[2][:1].decode("latin-1")
+    uniform = _UNIFORM.get(letter)
+    if uniform is not None:
+        ids = uniform.findall(data, start, end)
+        if len(ids) == count:
+            code = _FRAME_CODE[f'"{letter}"'.encode()]
+            feed(list(map(int, ids)), bytearray([code]) * count)
+            return True
+    found = _FRAME.findall(data, start, end)
+    if len(found) != count:
+        return False
+    ids_raw, frames = zip(*found, strict=True)
+    feed(list(map(int, ids_raw)), bytearray(map(_FRAME_CODE.__getitem__, frames)))
+    return True
 
 
 def _slow_block(
