@@ -1,7 +1,7 @@
 """The batch command line at scale: a fresh run of N ids, and a resume over a big journal.
 
     python -m benchmarks.scale                    # fresh 10,000,000 ids, resume 10,000,000
-    python -m benchmarks.scale --quick            # 20,000 and 200,000: seconds (CI)
+    python -m benchmarks.scale --quick            # 5,000 and 200,000: seconds (CI)
     python -m benchmarks.scale --fresh 1000000 --resume 0 --check
 
 Both measure ``python -m freedompay_async cancel`` itself, in a child process, with its
@@ -280,14 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", type=int, default=10_000_000, help="ids in the fresh run")
     parser.add_argument("--resume", type=int, default=10_000_000, help="journal records")
-    parser.add_argument("--quick", action="store_true", help="20,000 and 200,000 (seconds)")
+    parser.add_argument("--quick", action="store_true", help="5,000 and 200,000 (seconds)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-seconds", type=float, default=None, help="cut the fresh run")
     parser.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.quick:
-        args.fresh, args.resume = 20_000, 200_000
+        args.fresh, args.resume = 5_000, 200_000
     ok = True
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         workdir = Path(tmp)

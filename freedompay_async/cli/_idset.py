@@ -6,8 +6,8 @@ parallel ``bytearray``. Updates are buffered and folded in by bulk operations th
 in C (``dict(zip(...))``, ``sorted``, ``array.extend``), so building a map of ten
 million ids takes seconds and its memory is the arrays plus a bounded buffer. Lookups
 are a dict hit and a ``bisect`` (microseconds). Ids of any size work; memory is lowest
-when ids cluster (a bucket costs about 200 bytes of overhead, so ids spread more than
-65,536 apart cost about 200 bytes each).
+when ids cluster (a bucket costs a few hundred bytes of overhead, so ids spread more
+than 65,536 apart cost that much each).
 """
 
 from __future__ import annotations
