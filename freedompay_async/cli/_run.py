@@ -135,10 +135,6 @@ class _Selector:
 
         return second_pass(), total
 
-    def forget(self) -> None:
-        """Drop the duplicate filter's memory."""
-        self._seen = IdSet()
-
 
 def _blocks(stream: BinaryIO, parse: Parser) -> Iterator[list[int] | list[Item]]:
     if parse is parse_plain:
