@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from .._config import Limits
-from .._exceptions import GatewayError
+from .._exceptions import (
+    FreedomPayError,
+    GatewayError,
+    InvalidRequestSignatureError,
+    SignatureVerificationError,
+)
 from .._session import AsyncSession
 from ._idset import IdMap, IdSet
 from ._input import (
@@ -146,6 +151,23 @@ _SEND, _SKIP, _SENT = 1, 2, 3
 _SELECT = bytes(_SKIP if code & FINAL else _SEND for code in range(256))
 
 
+def _credential_refusal(error: FreedomPayError | None) -> int | None:
+    """The code of a credentials refusal, else None.
+
+    A wrong secret key cannot verify the gateway's signed 1100, so that reply arrives as
+    a SignatureVerificationError claiming 1100: stopping on it is the safe side (a
+    forger can only make the run stop, never count a payment as cancelled).
+    """
+    if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+        return error.code
+    if (
+        isinstance(error, SignatureVerificationError)
+        and error.claimed_code in InvalidRequestSignatureError.codes
+    ):
+        return error.claimed_code
+    return None
+
+
 async def _ticker(progress: Progress) -> None:
     while True:
         await asyncio.sleep(_TICK)
@@ -258,10 +280,11 @@ async def _drive(
                 report.record(outcome, final=record["final"])
                 progress.advance(outcome.state.value)
                 error = outcome.error
-                if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+                code = _credential_refusal(error)
+                if code is not None:
                     report.aborted = (
                         f"the gateway refused the credentials ({type(error).__name__}, "
-                        f"code {error.code}): check the merchant id and secret key"
+                        f"code {code}): check the merchant id and secret key"
                     )
                     report.abort_code = EXIT_USAGE
                     print(f"{PROG}: {report.aborted}; stopping", file=err)
