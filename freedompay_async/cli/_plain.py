@@ -11,12 +11,13 @@ parser's.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from typing import IO
 
 from .._models import _MAX_ID_DIGITS
-from ._input import Item, Parser
+from ._input import READ_CHUNK, Item, Parser, read_lines
 
 __all__ = ["plain_blocks"]
 
@@ -37,6 +38,12 @@ def plain_blocks(stream: IO[bytes], parse: Parser) -> Iterator[list[int] | list[
         chunk = stream.read(_BLOCK)
         data = carry + chunk if carry else chunk
         if first:
+            if chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                # UTF-16 text: the line reader decodes it; no bulk path.
+                stream.seek(0)
+                decoded = read_lines(lambda: stream.read(READ_CHUNK))
+                yield from ([item] for item in parse(decoded))
+                return
             data = data.removeprefix(_BOM)
             first = False
         if not chunk:
