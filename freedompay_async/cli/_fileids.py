@@ -54,6 +54,7 @@ class FileIds:
         self.yielded = 0
         self._last: int | None = None
         self._pass: Iterator[int] | None = None
+        self.to_send: int | None = None  # known once selected
         try:
             for block in _blocks(self._stream, parse):
                 if block and isinstance(block[0], int):
@@ -73,7 +74,9 @@ class FileIds:
 
     def select(self, journal_ids: IdMap) -> collections.Counter[int]:
         """Mark the ids the journal settled; how many have each journal state byte."""
-        return self.ids.relabel(journal_ids, _SELECT)
+        counts = self.ids.relabel(journal_ids, _SELECT)
+        self.to_send = sum(n for code, n in counts.items() if _SELECT[code] == _SEND)
+        return counts
 
     def skipped_unsettled(self) -> Iterator[int]:
         """Ids skipped although not settled (final failures), ascending."""
@@ -86,6 +89,8 @@ class FileIds:
         return self._pass
 
     def _second_pass(self) -> Iterator[int]:
+        if self.to_send == 0:
+            return  # everything settled: no need to read the file again
         stream = self._stream
         stream.seek(0)
         with stream:
@@ -96,6 +101,8 @@ class FileIds:
                         self.yielded += 1
                         self._last = pid
                         yield pid
+                        if self.yielded == self.to_send:
+                            return  # the rest of the file holds nothing new
 
     def not_handed(self, handed: int) -> Iterator[int]:
         """Ids to send that a consumer which took ``handed`` of them did not get."""
