@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -21,6 +20,8 @@ from ._exceptions import (
     FreedomPayError,
     SessionClosedError,
 )
+from ._fastpath import CancelTemplate, take_salt
+from ._fastreply import ReplyShapes
 from ._fields import FieldValue
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
 from ._models import CancelRequest, CancelResult, ReceiptPosition
@@ -143,6 +144,16 @@ class AsyncSession:
                 outer.append(RetryMiddleware(policy))
             self._chains[rule] = build_chain(core, outer)
         self._chain: Handler = self._chains[RetryRule.CONFIRMING]
+        # Fast paths for the default md5 signer (anything else takes the generic path).
+        self._template: CancelTemplate | None = None
+        self._shapes: ReplyShapes | None = None
+        if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
+            key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
+            cancel_url, cancel_script = self._targets[CANCEL.name]
+            self._template = CancelTemplate(
+                credentials.merchant_id, cancel_url, cancel_script, key, self.retry.attempt_timeout
+            )
+            self._shapes = ReplyShapes(key)
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -186,7 +197,16 @@ class AsyncSession:
 
     async def _send(self, request: GatewayRequest) -> GatewayReply:
         http = await self._transport.send(request)
-        return interpret(request, http, self.signer, self._limits)
+        shapes = self._shapes
+        if shapes is None:
+            return interpret(request, http, self.signer, self._limits)
+        if http.status == 200:
+            fast = shapes.read(request.script, http.body)
+            if fast is not None:
+                return fast
+        reply = interpret(request, http, self.signer, self._limits)
+        shapes.learn(request.script, http.body)
+        return reply
 
     def _prepare(
         self,
@@ -220,7 +240,7 @@ class AsyncSession:
             url,
             script,
             pid,
-            operation.fields(request, self.credentials.merchant_id, secrets.token_hex(8)),
+            operation.fields(request, self.credentials.merchant_id, take_salt()),
         )
         reply = await self._chains[operation.retry](prepared)
         try:
@@ -230,12 +250,28 @@ class AsyncSession:
             exc.earlier_maybe_processed = reply.earlier_maybe_processed
             raise
 
-    async def _cancel_once(self, request: CancelRequest) -> CancelResult:
+    async def _cancel_once(self, payment: CancelRequest | int | str) -> CancelResult:
+        """One cancel on the shared send path; a plain int id takes the request template."""
+        template = self._template
+        pid = None if template is None else template.usable_id(payment)
         try:
-            return await self._call(CANCEL, request)
+            if template is None or pid is None:
+                request = CancelRequest.of(payment)
+                pid = request.payment_id
+                return await self._call(CANCEL, request)
+            if self._state is not _State.OPENED:
+                self._check_open()
+            reply = await self._chains[CANCEL.retry](template.request(pid))
         except AlreadyCancelledError as exc:
             if exc.earlier_maybe_processed and exc.signed:
-                return CancelResult.confirmed_by(exc, request.payment_id)
+                assert pid is not None
+                return CancelResult.confirmed_by(exc, pid)
+            raise
+        try:
+            return CANCEL.parse(reply, pid)
+        except FreedomPayError as exc:
+            exc.attempts = reply.attempts
+            exc.earlier_maybe_processed = reply.earlier_maybe_processed
             raise
 
     async def cancel(
@@ -254,10 +290,10 @@ class AsyncSession:
         held sends the cancel again, not found raises PaymentNotFoundError; what status
         cannot settle raises the last ambiguous error.
         """
+        if not reconcile:
+            return await self._cancel_once(payment)
         self._check_open()
         request = CancelRequest.of(payment)
-        if not reconcile:
-            return await self._cancel_once(request)
         first: CancelResult | FreedomPayError
         try:
             first = await self._cancel_once(request)
