@@ -194,7 +194,6 @@ def outcome_record(
         "revoke_id": result.revoke_id if result is not None else None,
         "revoke_status": result.revoke_status_raw if result is not None else None,
         "confirmed_on_retry": result.confirmed_on_retry if result is not None else False,
-        "settled_by": outcome.settled_by,
         "error_type": type(error).__name__ if error is not None else None,
         "error_code": error.code if isinstance(error, GatewayError) else None,
         "error_description": None,
@@ -202,6 +201,10 @@ def outcome_record(
         "time": now(),
         "run": run,
     }
+    if outcome.settled_by not in (None, "reply"):
+        # How the outcome was learnt, when not from the cancel's own reply (absent:
+        # the reply said it, or the state is unknown); kept out of the common line.
+        record["settled_by"] = outcome.settled_by
     if isinstance(error, GatewayError):
         record["error_description"] = error.description
     elif error is not None:
