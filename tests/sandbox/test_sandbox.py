@@ -445,7 +445,8 @@ async def test_each_fault_as_the_client_sees_it(
     gw = SandboxGateway(faults=FaultPlan(rate=0.0, slow_delay=5.0, retry_after=3))
     gw.add_payments([1, 2])
     gw.inject(1, fault)
-    retry = RetryPolicy.none(attempt_timeout=0.05 if fault is Fault.SLOW else 20.0)
+    # The slow reply waits 5 s; 1 s is ample for a busy machine to deliver the request.
+    retry = RetryPolicy.none(attempt_timeout=1.0 if fault is Fault.SLOW else 20.0)
     async with gw.serve() as base, session(gw, base, retry) as fp:
         with pytest.raises(Exception) as info:
             await fp.cancel(1)
