@@ -136,9 +136,7 @@ def test_a_cancelled_record_without_final_counts_as_settled(
     assert back.state_of(5) == state.value
 
 
-@pytest.mark.parametrize(
-    "later", [OutcomeState.UNKNOWN, OutcomeState.FAILED, OutcomeState.PENDING]
-)
+@pytest.mark.parametrize("later", [OutcomeState.UNKNOWN, OutcomeState.FAILED, OutcomeState.PENDING])
 def test_a_later_non_final_record_never_unsettles_a_settled_id(
     tmp_path: Path, later: OutcomeState
 ) -> None:

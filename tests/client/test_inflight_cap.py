@@ -36,9 +36,7 @@ class Gate:
         assert request.payment_id is not None
         return HttpResponse(200, signed(ok_fields(request.payment_id)))
 
-    async def count(
-        self, request: fp.GatewayRequest, call_next: fp.Handler
-    ) -> fp.GatewayReply:
+    async def count(self, request: fp.GatewayRequest, call_next: fp.Handler) -> fp.GatewayReply:
         self.entered += 1
         if self.entered == CALLERS:
             self.all_entered.set()
@@ -77,6 +75,7 @@ async def test_concurrent_cancels_never_exceed_max_connections() -> None:
 async def test_cancel_many_wider_than_the_cap_is_held_to_the_cap() -> None:
     gate = Gate()
     async with _session(gate, 3) as s:
+
         async def consume() -> list[fp.CancelOutcome]:
             return [o async for o in s.cancel_many(range(1, CALLERS + 1), concurrency=CALLERS)]
 

@@ -58,7 +58,7 @@ async def test_aiohttp_reads_the_same_fields_over_loopback() -> None:
 
     app = web.Application()
     app.router.add_post("/", handle)
-    colliding_value = "a\r\n--fp" + "0" * 32 + "\r\nContent-Disposition: form-data; name=\"x\""
+    colliding_value = "a\r\n--fp" + "0" * 32 + '\r\nContent-Disposition: form-data; name="x"'
     fields = [('pg_"q"', "1"), ("pg_text", colliding_value), ("pg_ru", "Отмена")]
     body, content_type = render_multipart(fields)
     async with serve(app) as url, ClientSession() as http:

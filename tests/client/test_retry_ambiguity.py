@@ -50,12 +50,8 @@ def _scripted(steps: Sequence[object]) -> MockTransport:
 
 
 def _session(steps: Sequence[object], clock: FakeClock, attempts: int = 4) -> fp.AsyncSession:
-    policy = fp.RetryPolicy(
-        attempts=attempts, clock=clock, sleep=clock.sleep, random=lambda: 0.0
-    )
-    return fp.AsyncSession(
-        CREDS, base_url="http://gw", transport=_scripted(steps), retry=policy
-    )
+    policy = fp.RetryPolicy(attempts=attempts, clock=clock, sleep=clock.sleep, random=lambda: 0.0)
+    return fp.AsyncSession(CREDS, base_url="http://gw", transport=_scripted(steps), retry=policy)
 
 
 def _timeout() -> fp.FreedomPayError:
@@ -187,9 +183,7 @@ class _ThreeActs:
         await request.read()
         if self.hits == 1:
             await self.release.wait()  # never answers in time: the client times out
-        return web.Response(
-            status=self.final.status, body=self.final.body, content_type="text/xml"
-        )
+        return web.Response(status=self.final.status, body=self.final.body, content_type="text/xml")
 
     async def start(self) -> None:
         app = web.Application()
