@@ -1,1 +1,1 @@
-"""Loopback benchmarks for freedompay_async (see the README's "Benchmarks" section)."""
+"""Loopback benchmarks for freedompay_async (see docs/benchmarks.md)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -47,8 +47,14 @@ class OutcomeState(enum.Enum):
         """
         return self in _SETTLED
 
+    @classmethod
+    def settled_values(cls) -> frozenset[str]:
+        """The ``value`` strings of the settled states (as a journal records them)."""
+        return _SETTLED_VALUES
+
 
 _SETTLED = frozenset({OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED})
+_SETTLED_VALUES = frozenset(state.value for state in _SETTLED)
 
 
 @attrs.frozen
@@ -123,7 +129,7 @@ async def run_cancel_many(
     *,
     concurrency: int,
     clock: Callable[[], float] = time.monotonic,
-) -> AsyncIterator[CancelOutcome]:
+) -> AsyncGenerator[CancelOutcome, None]:
     """Worker pool behind ``AsyncSession.cancel_many``.
 
     ``concurrency`` workers pull items lazily from one shared iterator and push

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -196,7 +196,7 @@ class AsyncSession:
         items: Iterable[CancelRequest | int | str] | AsyncIterable[CancelRequest | int | str],
         *,
         concurrency: int = 50,
-    ) -> AsyncIterator[CancelOutcome]:
+    ) -> AsyncGenerator[CancelOutcome, None]:
         """Cancel many payments, yielding one :class:`CancelOutcome` per input as each completes.
 
         ``items`` may be any iterable or async iterable (a generator of millions is

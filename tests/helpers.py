@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from freedompay_async import Fields, GatewayRequest, HttpResponse, Md5Signer
+from freedompay_async import Fields, Md5Signer
 from freedompay_async._xml import render_response, sign_response_fields
 
 SECRET = "test-secret-key-0123456789"
@@ -50,9 +50,6 @@ def error_fields(code: int, description: str = "error") -> list[tuple[str, str]]
         ("pg_error_description", description),
         ("pg_datetime", "2024-10-07T09:32:21+00:00"),
     ]
-
-
-Responder = Callable[[GatewayRequest], Awaitable[HttpResponse]]
 
 
 class FakeClock:

@@ -6,11 +6,13 @@ import importlib.resources
 import inspect
 
 import freedompay_async as fp
+import freedompay_async.callbacks as callbacks
+import freedompay_async.cli as cli
 import freedompay_async.sandbox as sandbox
 
 
 def test_every_public_name_is_exported_and_documented() -> None:
-    for module in (fp, sandbox):
+    for module in (fp, callbacks, cli, sandbox):
         for name in module.__all__:
             obj = getattr(module, name)
             if name.startswith("__") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
@@ -39,3 +41,9 @@ def test_every_error_is_a_freedompay_error() -> None:
     errors = [getattr(fp, n) for n in fp.__all__ if n.endswith("Error")]
     assert len(errors) >= 19
     assert all(issubclass(e, fp.FreedomPayError) for e in errors)
+
+
+def test_the_merchant_side_is_importable_from_the_top_level_too() -> None:
+    missing = [name for name in callbacks.__all__ if not hasattr(fp, name)]
+    assert missing == []
+    assert all(getattr(fp, name) is getattr(callbacks, name) for name in callbacks.__all__)

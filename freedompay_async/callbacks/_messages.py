@@ -7,14 +7,22 @@ signed message carries (:class:`SignedMessage`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from .._fields import Fields
 from ._reader import Reader, frozen_map, names_only
+
+
+def _own_fields_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """Put what every signed message carries after the message's own fields (repr order)."""
+    own = inspect.get_annotations(cls)
+    return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
 
 __all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has_error_code"]
 
@@ -59,7 +67,7 @@ def has_error_code(tree: Fields) -> bool:
     )
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_own_fields_first)
 class RedirectBack(SignedMessage):
     """The buyer's browser coming back to ``success_url`` or ``failure_url``.
 
@@ -69,10 +77,8 @@ class RedirectBack(SignedMessage):
     ``signed`` is False only for an unsigned failure redirect accepted with
     ``allow_unsigned_failure=True``: then every value is untrusted.
 
-    ``merchant_params`` holds every received field without the ``pg_`` prefix (nested
-    ones under their bracket name, e.g. ``items[0][sku]``); ``extra`` holds ``pg_``
-    fields this version does not know. ``fields`` is the signed tree: every received field,
-    except a GET's leading configured-URL query when the signature leaves it out.
+    ``fields`` (see :class:`SignedMessage`) is every received field, except a GET's
+    leading configured-URL query when the signature leaves it out.
     """
 
     order_id: str
@@ -147,7 +153,7 @@ _RESULT_KNOWN = frozenset(
 )
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_own_fields_first)
 class ResultNotify(SignedMessage):
     """A verified result notification (``result_url``): the authoritative payment outcome.
 
@@ -257,7 +263,7 @@ _CHECK_KNOWN = frozenset(
 )
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=_own_fields_first)
 class CheckRequest(SignedMessage):
     """A verified check request (``check_url``): may this payment go ahead?
 

@@ -26,7 +26,7 @@ from .._batch import OutcomeState
 from .._config import Credentials, GatewayURL
 from .._retry import RetryPolicy
 from ._options import CancelJob
-from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, BatchReport
+from ._report import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, PROG, BatchReport
 from ._run import run_batch
 from ._signals import Interrupt
 
@@ -44,13 +44,6 @@ DEMO_RETRY = RetryPolicy(
 )
 SLOW_DELAY = 0.5
 RETRY_AFTER = 1
-
-
-def _settled(state: object) -> bool:
-    return state in _SETTLED_VALUES
-
-
-_SETTLED_VALUES = frozenset(state.value for state in OutcomeState if state.settled)
 
 
 def _read_journal(path: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
@@ -79,7 +72,7 @@ def check_journal(journal: Path, ids: range, ledger: Any) -> list[tuple[bool, st
             not_one_final += 1
         entry = ledger[pid]
         doubled += entry.cancellations > 1
-        settled = bool(history) and _settled(history[-1].get("state"))
+        settled = bool(history) and history[-1].get("state") in OutcomeState.settled_values()
         if entry.state == "cancelled" and not settled:
             cancelled_not_settled += 1
         if entry.state != "cancelled" and settled:
@@ -129,9 +122,6 @@ def _workdir(keep: str | None) -> Iterator[Path]:
 
 async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the demo the parsed ``demo`` options describe; returns the exit status."""
-    if not 0.0 <= args.fault_rate <= 1.0:
-        print(f"{PROG} demo: error: --fault-rate must be within [0, 1]", file=err)
-        return EXIT_USAGE
     interrupt = Interrupt(err)
     interrupt.install()
     try:
@@ -202,7 +192,8 @@ async def _demo(
                 )
             else:
                 left = reports[-1].states()
-                unsettled = sum(c for s, c in left.items() if not _settled(s))
+                settled = OutcomeState.settled_values()
+                unsettled = sum(c for s, c in left.items() if s not in settled)
                 unsettled += reports[-1].not_reached
                 say(f"# {unsettled} ids not settled: rerun with the same journal")
                 say(f"$ {PROG} cancel ... --journal {journal.name}   (rerun {run})")

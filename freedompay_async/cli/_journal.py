@@ -72,7 +72,7 @@ _RUN_ERRORS: tuple[type[FreedomPayError], ...] = (
     ConfigurationError,
     SessionClosedError,
 )
-_SETTLED_STATES = frozenset(state.value for state in OutcomeState if state.settled)
+_SETTLED_STATES = OutcomeState.settled_values()
 _STATES = {state.value: state.value for state in OutcomeState}
 
 

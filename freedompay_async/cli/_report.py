@@ -27,7 +27,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 _STATE_ORDER = [state.value for state in OutcomeState]
-_SETTLED_STATES = frozenset(state.value for state in OutcomeState if state.settled)
+_SETTLED_STATES = OutcomeState.settled_values()
 
 EXIT_CODES_TEXT = """\
 exit codes:

@@ -30,13 +30,13 @@ def test_the_seams_are_public() -> None:
         assert name in fp.__all__
 
 
-async def test_mock_transport_answers_records_and_closes() -> None:
+async def test_mock_transport_answers_records_and_closes(credentials: fp.Credentials) -> None:
     def answer(request: GatewayRequest) -> HttpResponse:
         assert request.payment_id is not None
         return HttpResponse(200, signed_response("cancel", SIGNER, ok_fields(request.payment_id)))
 
     transport = MockTransport(answer)
-    async with fp.AsyncSession(fp.Credentials(MERCHANT, SECRET), transport=transport) as session:
+    async with fp.AsyncSession(credentials, transport=transport) as session:
         result = await session.cancel(42)
     assert result.revoke_id == 43 and result.signed
     assert [r.payment_id for r in transport.requests] == [42]
