@@ -66,7 +66,7 @@ class Ticks:
 async def test_debug_lines_for_success_and_failure(caplog: pytest.LogCaptureFixture) -> None:
     log = logging.getLogger("test.fp.attempts")
     caplog.set_level(logging.DEBUG, logger="test.fp.attempts")
-    middleware = LoggingMiddleware(log, clock=Ticks(10.0, 10.0125, 20.0, 20.5))
+    middleware = LoggingMiddleware(log, clock=Ticks(10.0, 12.0, 20.0, 20.5))
 
     async def ok(request: fp.GatewayRequest) -> fp.GatewayReply:
         return REPLY
@@ -78,7 +78,7 @@ async def test_debug_lines_for_success_and_failure(caplog: pytest.LogCaptureFixt
     with pytest.raises(fp.ConnectError):
         await middleware(REQUEST, fail)
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.DEBUG, "cancel payment=7 attempt=2 ok (12.5 ms)"),
+        (logging.DEBUG, "cancel payment=7 attempt=2 ok (2000.0 ms)"),
         (logging.DEBUG, "cancel payment=7 attempt=2 failed: ConnectError (500.0 ms)"),
     ]
 

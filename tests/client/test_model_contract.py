@@ -231,3 +231,10 @@ def test_confirmed_by_an_already_cancelled_error() -> None:
         confirmed_on_retry=True,
         earlier_maybe_processed=True,
     )
+
+
+def test_signed_is_carried_from_the_reply_and_the_error() -> None:
+    unsigned = fp.GatewayReply(OK, 200, signed=False)
+    assert CancelResult.from_reply(unsigned, PID).signed is False
+    error = fp.AlreadyCancelledError(10033, "x", payment_id=PID, signed=False)
+    assert CancelResult.confirmed_by(error, PID).signed is False

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from freedompay_async import _multipart
 from freedompay_async._multipart import multipart_boundary, parse_multipart, render_multipart
+
+
+@pytest.fixture(autouse=True)
+def _fresh_head_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Part heads are cached by name; start empty so each test renders its own."""
+    monkeypatch.setattr(_multipart, "_HEADS", {})
 
 
 def test_the_body_is_exactly_the_documented_framing() -> None:

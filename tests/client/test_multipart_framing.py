@@ -11,9 +11,16 @@ import random
 import pytest
 from aiohttp import ClientSession, web
 
+from freedompay_async import _multipart
 from freedompay_async._multipart import multipart_boundary, parse_multipart, render_multipart
 
 from ..helpers import serve
+
+
+@pytest.fixture(autouse=True)
+def _fresh_head_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Part heads are cached by name; start empty so each test renders its own."""
+    monkeypatch.setattr(_multipart, "_HEADS", {})
 
 
 def test_a_given_boundary_that_occurs_in_a_value_is_refused() -> None:

@@ -13,7 +13,7 @@ import pytest
 import freedompay_async as fp
 from freedompay_async import HttpResponse
 from freedompay_async._exceptions import excerpt
-from freedompay_async._replies import interpret
+from freedompay_async._replies import interpret, retry_after_seconds
 
 from ..helpers import SIGNER, error_fields, ok_fields, signed, xml_reply
 
@@ -161,3 +161,31 @@ def test_as_dict_keeps_the_first_of_repeated_names_and_drops_pg_sig() -> None:
     reply = fp.GatewayReply((("a", "1"), ("pg_sig", "x"), ("a", "2"), ("b", (("c", "3"),))))
     assert reply.as_dict() == {"a": "1", "b": (("c", "3"),)}
     assert reply.get("b") is None  # not a scalar
+
+
+HTTP_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"  # 1445412480
+
+
+@pytest.mark.parametrize(
+    ("value", "date", "now", "seconds"),
+    [
+        ("120", None, None, 120.0),
+        (" 7 ", None, None, 7.0),
+        (HTTP_DATE, "Wed, 21 Oct 2015 07:27:00 GMT", None, 60.0),
+        (HTTP_DATE, "not a date", 1445412470.0, 10.0),  # a bad Date: measured from now
+        (HTTP_DATE, None, 1445412490.0, 0.0),  # in the past: no wait
+        ("soon", None, None, None),
+        ("-5", None, None, None),
+        (None, HTTP_DATE, None, None),
+    ],
+)
+def test_retry_after_values(
+    value: str | None, date: str | None, now: float | None, seconds: float | None
+) -> None:
+    assert retry_after_seconds(value, date, now) == seconds
+
+
+def test_retry_after_date_without_date_or_now_uses_the_wall_clock() -> None:
+    assert retry_after_seconds(HTTP_DATE) == 0.0  # 2015 is long past
+    future = retry_after_seconds("Fri, 01 Jan 2100 00:00:00 GMT")
+    assert future is not None and future > 10**9
