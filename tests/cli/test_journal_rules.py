@@ -171,7 +171,7 @@ def test_non_final_records_are_not_settled_and_the_last_one_wins(tmp_path: Path)
         ],
     )
     back = _read(path)
-    assert back.settled == set()
+    assert back.settled == set() and back.records == 3
     assert (back.state_of(8), back.state_of(9), back.state_of(10)) == ("pending", "failed", None)
 
 
