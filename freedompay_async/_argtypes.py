@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["non_negative_float", "positive_float", "positive_int", "probability"]
+__all__ = [
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "probability",
+]
 
 
 def _number(text: str) -> float:
@@ -27,6 +33,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (0 often meaning "off")."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 

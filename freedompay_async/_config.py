@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -131,26 +131,49 @@ _PRESETS: Mapping[str, GatewayURL] = MappingProxyType(
 DEFAULT_MAX_REPLY_BYTES = 1024 * 1024
 
 
+def _at_least(minimum: int) -> Any:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigurationError(f"{attribute.name} must be an integer >= {minimum}")
+
+    return check
+
+
 @attrs.frozen
 class Limits:
-    """Connection pool and reply limits.
+    """Connection pool and reply limits: every bound on what a gateway reply may cost.
 
-    ``max_connections`` caps requests in flight (and pooled connections to the gateway
-    host); the session makes requests beyond it wait *before* pacing and before their
-    attempt timer starts.
-    ``connect_timeout`` bounds opening a new TCP/TLS connection.
-    ``max_reply_bytes`` caps a reply body (1 MiB by default).
+    - ``max_connections`` caps requests in flight (and pooled connections to the
+      gateway host); requests beyond it wait *before* pacing and before their attempt
+      timer starts (the call's deadline still runs: see ``RetryPolicy.deadline``).
+    - ``connect_timeout`` bounds opening a new TCP/TLS connection;
+      ``keepalive_timeout`` how long an idle pooled connection is kept.
+    - ``max_reply_bytes`` caps a reply body **after decompression** (1 MiB by default,
+      some hundred times a real cancel or status reply, a status reply with many
+      refunds included). The transport offers no compression (``Accept-Encoding:
+      identity``); a gateway that compresses anyway (gzip or deflate) is decompressed
+      in bounded steps and stopped at this cap, whether or not it sent a
+      ``Content-Length``. Any other content coding is a MalformedReplyError.
+    - ``max_xml_depth`` (32) and ``max_xml_elements`` (10,000, the root included)
+      bound the parse work of one reply; both are checked while parsing, so a
+      100,000-deep or 130,000-wide document under the byte cap is stopped early.
+    - ``max_line_size`` (status line or one header line, bytes), ``max_field_size`` (one
+      header field, bytes) and ``max_headers`` (header count) are handed to aiohttp's
+      response parser for a session the transport creates (aiohttp's defaults: 8190,
+      8190, 128); a reply whose head exceeds them is a MalformedReplyError. A
+      borrowed ``session=`` keeps its own settings.
     """
 
-    max_connections: int = 100
+    max_connections: int = attrs.field(default=100, validator=_at_least(1))
     connect_timeout: float = 10.0
     keepalive_timeout: float = 30.0
-    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    max_reply_bytes: int = attrs.field(default=DEFAULT_MAX_REPLY_BYTES, validator=_at_least(1024))
+    max_xml_depth: int = attrs.field(default=32, validator=_at_least(2))
+    max_xml_elements: int = attrs.field(default=10_000, validator=_at_least(8))
+    max_line_size: int = attrs.field(default=8190, validator=_at_least(256))
+    max_field_size: int = attrs.field(default=8190, validator=_at_least(256))
+    max_headers: int = attrs.field(default=128, validator=_at_least(8))
 
     def __attrs_post_init__(self) -> None:
-        if self.max_connections < 1:
-            raise ConfigurationError("max_connections must be >= 1")
-        if self.connect_timeout <= 0 or self.keepalive_timeout < 0:
+        if not self.connect_timeout > 0 or not self.keepalive_timeout >= 0:
             raise ConfigurationError("timeouts must be positive")
-        if self.max_reply_bytes < 1024:
-            raise ConfigurationError("max_reply_bytes must be at least 1024")

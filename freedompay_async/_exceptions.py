@@ -12,10 +12,12 @@
     │   ├── ConnectError              no connection was made: the request was never sent
     │   ├── ConnectTimeoutError       connecting took too long: never sent
     │   ├── ResponseTimeoutError      sent, no reply in time: the gateway MAY have acted
-    │   └── ConnectionLostError       connection dropped after sending: the gateway MAY have acted
+    │   ├── ConnectionLostError       connection dropped after sending: the gateway MAY have acted
+    │   └── DeadlineExceededError     the call's deadline passed while queued: never sent
     ├── ReplyError                    something came back, but it is not a usable gateway answer
     │   ├── MalformedReplyError       non-200, HTML, truncated, not XML, missing fields
     │   └── SignatureVerificationError  a reply/callback whose pg_sig is missing or wrong
+    │                                 (``claimed_code``: the error code a forged reply claims)
     └── GatewayError                  the gateway answered pg_status=error with pg_error_code
         ├── InvalidRequestSignatureError  1100 (and legacy 100): our request's signature was refused
         ├── UnknownMerchantError          9998 / 9997 / 101: merchant id not recognised
@@ -29,10 +31,12 @@ No message or attribute of any error ever holds the secret key or a signature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from ._fields import Fields
+#: The field tree of a reply (``freedompay_async.Fields``), spelt out here so that this
+#: module, the bottom of the package, imports nothing of it.
+_ReplyFields = Sequence[tuple[str, object]]
 
 __all__ = [
     "AlreadyCancelledError",
@@ -41,6 +45,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "DeadlineExceededError",
     "FreedomPayError",
     "GatewayDeclinedError",
     "GatewayError",
@@ -163,6 +168,19 @@ class ConnectionLostError(TransportError):
     _acted = True
 
 
+class DeadlineExceededError(TransportError):
+    """The call's deadline passed before an attempt could be sent. Never sent.
+
+    Raised by the in-flight cap and by pacing when the wait for a connection slot or a
+    pacing slot would outlast the deadline (``RetryPolicy.deadline``), so queueing
+    never makes a call overrun it. Not retried: the deadline is spent. ``attempts``
+    counts the attempts actually sent (possibly 0); ``earlier_maybe_processed`` still
+    says whether one of those may have been acted on.
+    """
+
+    _retryable = False
+
+
 class ReplyError(FreedomPayError):
     """Something came back, but not a gateway answer that can be trusted and used."""
 
@@ -222,7 +240,28 @@ class MalformedReplyError(ReplyError):
 
 
 class SignatureVerificationError(ReplyError):
-    """A reply or callback whose ``pg_sig`` is missing or does not match. Never trusted."""
+    """A reply or callback whose ``pg_sig`` is missing or does not match. Never trusted.
+
+    ``claimed_code`` is the ``pg_error_code`` an unverifiable *error* reply claims (an
+    int; None otherwise). It is what the reply says, not what the gateway said: a forged
+    "already cancelled" is raised here, never as :class:`AlreadyCancelledError`. When
+    every reply claims 1100, the secret key is probably wrong (the gateway signs its
+    1100 with the right one, which this client then cannot verify).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payment_id: int | None = None,
+        http_status: int | None = None,
+        body_excerpt: str = "",
+        claimed_code: int | None = None,
+    ) -> None:
+        super().__init__(
+            message, payment_id=payment_id, http_status=http_status, body_excerpt=body_excerpt
+        )
+        self.claimed_code = claimed_code
 
 
 class GatewayError(FreedomPayError):
@@ -243,7 +282,7 @@ class GatewayError(FreedomPayError):
         *,
         payment_id: int | None = None,
         signed: bool = False,
-        reply_fields: Fields = (),
+        reply_fields: _ReplyFields = (),
     ) -> None:
         super().__init__(f"gateway error {code}: {description}", payment_id=payment_id)
         self.code = code

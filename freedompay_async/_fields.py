@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TypeAlias
 
+from ._exceptions import ValidationError
+
 FieldValue: TypeAlias = "str | Sequence[tuple[str, FieldValue]]"
 Fields: TypeAlias = Sequence[tuple[str, FieldValue]]
 
@@ -24,8 +26,10 @@ def php_str(value: object) -> str:
     """Render a scalar the way PHP's string cast does, so both sides sign the same text.
 
     ``True`` is ``"1"``, ``False`` and ``None`` are ``""``; integers and ``Decimal`` keep
-    their exact digits. Floats are refused: ``10.0`` would sign as ``"10.0"`` here and
-    ``"10"`` in PHP.
+    their exact digits. Floats (``10.0`` would sign as ``"10.0"`` here and ``"10"`` in
+    PHP) and every other type are refused with ValidationError; so is a non-finite
+    ``Decimal`` (PHP has no such value) and an integer over 18 digits (PHP's int ends
+    there, and a huge one would cost quadratic time to render).
     """
     if isinstance(value, str):
         return value
@@ -33,9 +37,17 @@ def php_str(value: object) -> str:
         return ""
     if value is True:
         return "1"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    raise TypeError(f"cannot sign a value of type {type(value).__name__}; pass str, int or Decimal")
+    if isinstance(value, int):
+        if -(10**18) < value < 10**18:
+            return str(value)
+        raise ValidationError("cannot sign an integer of more than 18 digits")
+    if isinstance(value, Decimal):
+        if value.is_finite() and value.adjusted() < 64:
+            return str(value)
+        raise ValidationError("cannot sign a non-finite or absurdly large Decimal")
+    raise ValidationError(
+        f"cannot sign a value of type {type(value).__name__}; pass str, int or Decimal"
+    )
 
 
 def form_pairs(fields: Fields) -> list[tuple[str, str]]:

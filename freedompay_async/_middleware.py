@@ -19,7 +19,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from ._exceptions import FreedomPayError, GatewayError, ReplyError
+import attrs
+
+from ._exceptions import DeadlineExceededError, FreedomPayError, GatewayError, ReplyError
 from ._replies import GatewayReply
 from ._transport.base import GatewayRequest
 
@@ -29,6 +31,7 @@ __all__ = [
     "LoggingMiddleware",
     "Middleware",
     "build_chain",
+    "cut_to_deadline",
     "describe_error",
 ]
 
@@ -76,6 +79,28 @@ def describe_error(exc: FreedomPayError) -> str:
     if isinstance(exc, ReplyError) and exc.http_status is not None:
         return f"{type(exc).__name__} http={exc.http_status}"
     return type(exc).__name__
+
+
+def cut_to_deadline(
+    request: GatewayRequest, clock: Callable[[], float], waited_for: str
+) -> GatewayRequest:
+    """``request`` with its timeout cut to what is left of its deadline after a wait.
+
+    Raises DeadlineExceededError (the request was never sent) when nothing is left.
+    For layers that make a request wait; a request without a deadline is returned as is.
+    """
+    deadline = request.deadline
+    if deadline is None:
+        return request
+    left = deadline - clock()
+    if left <= 0:
+        raise DeadlineExceededError(
+            f"the call's deadline passed while waiting for {waited_for}; not sent",
+            payment_id=request.payment_id,
+        )
+    if request.timeout is None or left < request.timeout:
+        return attrs.evolve(request, timeout=left)
+    return request
 
 
 class LoggingMiddleware:
@@ -126,13 +151,37 @@ class InFlightLimit:
 
     The session puts it outside pacing and the transport, so a request waiting for a
     connection neither holds a pacing slot (paced requests can never bunch up behind
-    a full pool) nor spends its attempt timeout waiting.
+    a full pool) nor spends its attempt timeout waiting. The wait does count against
+    the call's deadline (``request.deadline``, on ``clock``: the session passes its
+    retry policy's clock): a request still waiting when it passes gets
+    DeadlineExceededError (never sent), and one that gets a slot is sent with its
+    timeout cut to the time left.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._slots = asyncio.Semaphore(limit)
+        self._clock = clock
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run the rest of the chain inside a slot."""
-        async with self._slots:
+        slots = self._slots
+        if request.deadline is None or not slots.locked():
+            async with slots:
+                return await call_next(request)
+        left = request.deadline - self._clock()
+        timed_out = False
+        try:
+            async with asyncio.timeout(max(left, 0.0)):
+                await slots.acquire()
+        except TimeoutError:
+            timed_out = True
+        if timed_out:
+            raise DeadlineExceededError(
+                "the call's deadline passed while waiting for a connection slot; not sent",
+                payment_id=request.payment_id,
+            )
+        try:
+            request = cut_to_deadline(request, self._clock, "a connection slot")
             return await call_next(request)
+        finally:
+            slots.release()

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import email.utils
 import math
+from typing import NoReturn
 
 import attrs
 
+from ._config import Limits
 from ._exceptions import (
     MalformedReplyError,
     SignatureVerificationError,
     excerpt,
     gateway_error_class,
 )
-from ._fields import Fields
+from ._fields import Fields, FieldValue
 from ._signing import Signer
 from ._transport.base import GatewayRequest, HttpResponse
 from ._xml import XMLReplyError, parse_xml_fields
 
-__all__ = ["GatewayReply", "interpret", "retry_after_seconds"]
+__all__ = ["UNSIGNED_ERROR_CODES", "GatewayReply", "interpret", "retry_after_seconds"]
 
 
 @attrs.frozen
@@ -52,6 +54,25 @@ class GatewayReply:
         return out
 
 
+#: A delay-seconds value longer than this many digits (after leading zeros) is taken
+#: as "too long to wait" (infinity) instead of being converted: 400 digits would
+#: overflow a float and 5,000 exceed Python's int-from-text limit.
+_MAX_DELAY_DIGITS = 12
+#: No real HTTP-date is longer; longer text is not handed to the date parser at all.
+_MAX_DATE_CHARS = 64
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP-date as Unix time; None for anything unparseable (never raises)."""
+    if len(text) > _MAX_DATE_CHARS or not text.isascii():
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None
+    return when if math.isfinite(when) else None
+
+
 def retry_after_seconds(
     value: str | None, date: str | None = None, now: float | None = None
 ) -> float | None:
@@ -59,23 +80,20 @@ def retry_after_seconds(
 
     An HTTP-date is measured against the response's own ``Date`` header when there is
     one, so a skewed local clock does not distort it; otherwise against ``now`` (Unix
-    time). Unparseable or negative values give None or 0.
+    time). Never raises: unparseable values give None, past dates 0, and a number of
+    seconds too long to represent ``math.inf`` (the retry policy caps every wait with
+    ``RetryPolicy.max_retry_after``, so such a reply ends the call instead of a sleep).
     """
     if value is None:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        return float(int(text))
-    try:
-        when = email.utils.parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
+        digits = text.lstrip("0") or "0"
+        return math.inf if len(digits) > _MAX_DELAY_DIGITS else float(int(digits))
+    when = _http_date(text)
+    if when is None:
         return None
-    base: float | None = None
-    if date is not None:
-        try:
-            base = email.utils.parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            base = None
+    base = _http_date(date.strip()) if isinstance(date, str) else None
     if base is None:
         if now is None:
             import time
@@ -86,12 +104,75 @@ def retry_after_seconds(
     return max(0.0, delay) if math.isfinite(delay) else None
 
 
-def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> GatewayReply:
+_DEFAULT_LIMITS = Limits()
+
+#: Error codes the docs show in *unsigned* replies (unknown merchant, payment not
+#: found): believed without a signature, as failures only (``signed=False``). Any other
+#: error reply without a valid signature is a SignatureVerificationError.
+UNSIGNED_ERROR_CODES = frozenset({9998, 9997, 101, 11068, 340})
+
+
+def _raise_error_reply(
+    request: GatewayRequest,
+    http: HttpResponse,
+    fields: list[tuple[str, FieldValue]],
+    *,
+    signed: bool,
+    has_signature: bool,
+) -> NoReturn:
+    """Raise what a ``pg_status=error`` reply means (see :func:`interpret`)."""
+    payment_id = request.payment_id
+    reply = GatewayReply(fields, http.status, signed=signed)
+    raw_code = (reply.get("pg_error_code") or "").strip()
+    numeric = raw_code.isascii() and raw_code.isdigit() and len(raw_code) <= 9
+    code = int(raw_code) if numeric else None
+    if not signed and (has_signature or code not in UNSIGNED_ERROR_CODES):
+        # Unverifiable: never a class that means success ("already cancelled") or a
+        # final answer. The claim is kept for diagnosis only.
+        problem = "does not verify" if has_signature else "is missing"
+        raise SignatureVerificationError(
+            f"error reply (claiming code {code}) whose signature {problem}",
+            payment_id=payment_id,
+            http_status=http.status,
+            claimed_code=code,
+        )
+    if code is None:
+        raise MalformedReplyError(
+            "error reply without a numeric pg_error_code",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+        )
+    replied_id = (reply.get("pg_payment_id") or "").strip()
+    if replied_id and payment_id is not None and replied_id != str(payment_id):
+        raise MalformedReplyError(
+            "error reply names another payment",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+        )
+    description = reply.get("pg_error_description") or ""
+    raise gateway_error_class(code)(
+        code, description, payment_id=payment_id, signed=signed, reply_fields=tuple(fields)
+    )
+
+
+def interpret(
+    request: GatewayRequest, http: HttpResponse, signer: Signer, limits: Limits | None = None
+) -> GatewayReply:
     """Verify and classify a reply. Returns only verified ``pg_status=ok`` replies.
 
-    - non-200, non-XML, a root other than ``<response>``: MalformedReplyError;
-    - ``pg_status=error``: the GatewayError subclass for its code, ``signed=True`` only
-      when its ``pg_sig`` verifies (the docs show unsigned error replies);
+    - non-200, non-XML, a root other than ``<response>``, XML over the depth or element
+      limits of ``limits`` (defaults: :class:`Limits`): MalformedReplyError;
+    - ``pg_status=error`` with a valid ``pg_sig``: the GatewayError subclass for its code
+      (``signed=True``);
+    - ``pg_status=error`` without ``pg_sig`` and a code the docs show unsigned (unknown
+      merchant 9998/9997/101, payment not found 11068/340): that GatewayError subclass
+      with ``signed=False``, believed as a failure only;
+    - any other error reply that does not verify (a wrong ``pg_sig``, or no ``pg_sig``
+      and another code, e.g. "already cancelled"): SignatureVerificationError with the
+      claimed code in ``claimed_code``, so ``except AlreadyCancelledError`` never
+      catches a forgery;
     - ``pg_status=ok`` without a valid signature: SignatureVerificationError, so a forged
       "ok" can never become a result.
     """
@@ -105,7 +186,10 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
             retry_after=retry_after_seconds(http.retry_after, http.date),
         )
     try:
-        root, fields = parse_xml_fields(http.body)
+        limits = limits or _DEFAULT_LIMITS
+        root, fields = parse_xml_fields(
+            http.body, max_depth=limits.max_xml_depth, max_elements=limits.max_xml_elements
+        )
     except XMLReplyError as exc:
         raise MalformedReplyError(
             f"reply is not XML ({exc})",
@@ -129,36 +213,13 @@ def interpret(request: GatewayRequest, http: HttpResponse, signer: Signer) -> Ga
             elif key == "pg_sig" and signature is None:
                 signature = value
     signed = signature is not None and signer.verify(request.script, fields, signature)
-    if signature is not None and not signed and status != "error":
+    if status == "error":
+        _raise_error_reply(
+            request, http, fields, signed=signed, has_signature=signature is not None
+        )
+    if signature is not None and not signed:
         raise SignatureVerificationError(
             "reply signature does not verify", payment_id=payment_id, http_status=http.status
-        )
-    if status == "error":
-        # Error replies are believed with or without a valid signature (the docs show
-        # unsigned ones, and a merchant whose key is wrong cannot verify the gateway's
-        # signed 1100), but only as failures: they carry signed=False, and nothing
-        # unsigned is ever turned into a success.
-        reply = GatewayReply(fields, http.status, signed=signed)
-        raw_code = (reply.get("pg_error_code") or "").strip()
-        if not (raw_code.isascii() and raw_code.isdigit()):
-            raise MalformedReplyError(
-                "error reply without a numeric pg_error_code",
-                payment_id=payment_id,
-                http_status=http.status,
-                body_excerpt=excerpt(http.body),
-            )
-        code = int(raw_code)
-        replied_id = (reply.get("pg_payment_id") or "").strip()
-        if replied_id and payment_id is not None and replied_id != str(payment_id):
-            raise MalformedReplyError(
-                "error reply names another payment",
-                payment_id=payment_id,
-                http_status=http.status,
-                body_excerpt=excerpt(http.body),
-            )
-        description = reply.get("pg_error_description") or ""
-        raise gateway_error_class(code)(
-            code, description, payment_id=payment_id, signed=signed, reply_fields=tuple(fields)
         )
     if not signed:
         raise SignatureVerificationError(

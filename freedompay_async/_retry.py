@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import ConfigurationError, FreedomPayError
+from ._exceptions import ConfigurationError, DeadlineExceededError, FreedomPayError
 from ._middleware import Handler, describe_error
 from ._replies import GatewayReply
 from ._transport.base import GatewayRequest
@@ -40,11 +40,16 @@ class RetryPolicy:
 
     - ``attempts``: total HTTP attempts, the first included (>= 1).
     - ``attempt_timeout``: seconds one attempt may take (None: no limit).
-    - ``deadline``: seconds the whole call may take, backoff included (None: no limit).
-      Each attempt's timeout is cut to what is left of it.
+    - ``deadline``: seconds the whole call may take, backoff **and queueing** included
+      (None: no limit). It travels on the request as ``GatewayRequest.deadline``
+      (absolute, on ``clock``): waiting for a connection slot or a pacing slot counts
+      against it and raises DeadlineExceededError (never sent, not an attempt) when it
+      passes, and each attempt's timeout is cut, at send time, to what is left of it.
     - backoff before retry *n*: ``uniform(0, min(wait_max, wait_initial * wait_exp_base**(n-1)))``
       ("full jitter"); a ``Retry-After`` from the server is honoured (seconds or HTTP-date)
-      when it fits in the deadline, otherwise the call gives up.
+      when it fits in the deadline and is at most ``max_retry_after`` seconds (60),
+      otherwise the call gives up with that error: no reply can make a call sleep
+      longer, with or without a deadline.
     - ``on``: decides from the error whether to retry (``default_retry_on``).
     - ``min_attempt_time``: no retry is started with less than this left of the
       deadline (a nearly-expired attempt could only add an ambiguous timeout).
@@ -59,6 +64,7 @@ class RetryPolicy:
     wait_exp_base: float = 2.0
     on: Callable[[FreedomPayError], bool] = default_retry_on
     honour_retry_after: bool = True
+    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
     min_attempt_time: float = 0.5
     clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False, repr=False)
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
@@ -84,7 +90,8 @@ class RetryPolicy:
 
     def backoff(self, retry: int, error: FreedomPayError) -> float:
         """Seconds to wait before retry number ``retry`` (1-based) after ``error``."""
-        cap = min(self.wait_max, self.wait_initial * self.wait_exp_base ** (retry - 1))
+        growth = self.wait_exp_base ** min(retry - 1, 64)
+        cap = min(self.wait_max, self.wait_initial * growth)
         delay = self.random() * cap
         retry_after = getattr(error, "retry_after", None)
         if self.honour_retry_after and isinstance(retry_after, int | float):
@@ -117,16 +124,22 @@ class RetryMiddleware:
             if deadline is not None:
                 left = deadline - clock()
                 timeout = left if timeout is None else min(timeout, left)
-            if attempt > 1 or timeout != request.timeout:
-                request = attrs.evolve(request, timeout=timeout, attempt=attempt)
+            if attempt > 1 or timeout != request.timeout or deadline != request.deadline:
+                request = attrs.evolve(request, timeout=timeout, attempt=attempt, deadline=deadline)
             try:
                 reply = await call_next(request)
+            except DeadlineExceededError as exc:
+                exc.attempts = attempt - 1  # this attempt was never sent
+                exc.earlier_maybe_processed = earlier_maybe_processed
+                raise
             except FreedomPayError as exc:
                 exc.attempts = attempt
                 exc.earlier_maybe_processed = earlier_maybe_processed
                 if attempt >= policy.attempts or not policy.on(exc):
                     raise
                 delay = policy.backoff(attempt, exc)
+                if delay > policy.max_retry_after:
+                    raise
                 if deadline is not None and clock() + delay + policy.min_attempt_time > deadline:
                     raise
                 earlier_maybe_processed = earlier_maybe_processed or exc.maybe_processed

@@ -81,15 +81,16 @@ class AsyncSession:
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
         limits = limits or Limits()
+        self._limits = limits
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         self._cancel_url = self.base_url.url(CANCEL_PATH)
         self._cancel_script = script_name(self._cancel_url)
         layers: list[Middleware] = list(middlewares)
-        if self.retry.retries:
-            layers.append(RetryMiddleware(self.retry))
-        layers.append(InFlightLimit(limits.max_connections))
+        if self.retry.retries or self.retry.deadline is not None:
+            layers.append(RetryMiddleware(self.retry))  # it also sets the call's deadline
+        layers.append(InFlightLimit(limits.max_connections, clock=self.retry.clock))
         if pacing is not None:
-            layers.append(PacingMiddleware(pacing))
+            layers.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
         if log_attempts:
             layers.append(LoggingMiddleware())
         self._chain: Handler = build_chain(self._send, layers)
@@ -136,7 +137,7 @@ class AsyncSession:
 
     async def _send(self, request: GatewayRequest) -> GatewayReply:
         http = await self._transport.send(request)
-        return interpret(request, http, self.signer)
+        return interpret(request, http, self.signer, self._limits)
 
     def _prepare(
         self,

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._exceptions import ValidationError
+from ._exceptions import ConfigurationError, ValidationError
 from ._fields import Fields
 
 __all__ = [
@@ -79,8 +79,12 @@ def _flatten_into(fields: Fields, prefix: str, out: dict[str, str], depth: int) 
         name = f"{prefix}{key}{position:03d}"
         if isinstance(value, str):
             out[name] = value
-        else:
+        elif isinstance(value, list | tuple):
             _flatten_into(value, name, out, depth + 1)
+        else:
+            raise ValidationError(
+                f"field {str(key)[:60]!r} is a {type(value).__name__}, not text or a group"
+            )
 
 
 def _values_in_order(fields: Fields) -> list[str]:
@@ -104,8 +108,35 @@ def _values_in_order(fields: Fields) -> list[str]:
 
 
 def signature_string(script: str, fields: Fields, secret_key: str) -> str:
-    """The md5 pre-image: ``script;value;value;...;secret_key``. Holds the secret: never log it."""
+    """The md5 pre-image: ``script;value;value;...;secret_key``. Holds the secret: never log it.
+
+    For tests and diagnosis only; :class:`Md5Signer` never builds it (see there).
+    """
     return ";".join([script, *_values_in_order(fields), secret_key])
+
+
+def _encoded_values(script: str, fields: Fields) -> list[bytes]:
+    """``script`` and the values in signing order as UTF-8, checked **without the key**.
+
+    Raises ValidationError for a value that is not text or not valid Unicode (a lone
+    surrogate), or for a tree too deep. Nothing here has seen key material, so no
+    frame of such a raise can hold any.
+    """
+    parts = [script, *_values_in_order(fields)]
+    out: list[bytes] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValidationError(
+                f"a field value is a {type(part).__name__}, not text; render it first"
+            )
+        try:
+            out.append(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            out = []  # the error below is raised outside this handler: no __context__
+            break
+    if not out:
+        raise ValidationError("a field value is not valid Unicode text (lone surrogate?)")
+    return out
 
 
 @runtime_checkable
@@ -131,25 +162,28 @@ class Md5Signer:
     """The documented ``pg_sig``: md5 over script name, sorted values and the secret key."""
 
     secret_key: str = attrs.field(repr=False)
+    _key: bytes = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.secret_key, str) or not self.secret_key:
-            raise ValueError("secret_key must be a non-empty string")
+        key = self.secret_key
+        if not isinstance(key, str) or not key or not _encodes(key):
+            raise ConfigurationError("secret_key must be a non-empty string of valid Unicode")
+        object.__setattr__(self, "_key", key.encode("utf-8"))
 
     def sign(self, script: str, fields: Fields) -> str:
         """Return the lowercase-hex md5 ``pg_sig`` of ``fields`` for ``script``.
 
-        Raises ValidationError (holding nothing of the pre-image) for text that is not
-        valid Unicode, such as a lone surrogate, or for fields nested too deep.
+        Every value is checked (text, valid Unicode, depth) before the key is touched,
+        and the digest is fed piece by piece: no pre-image string exists, so no frame
+        of any raise holds key material. Raises ValidationError.
         """
-        pre_image = signature_string(script, fields, self.secret_key)
-        try:
-            data: bytes | None = pre_image.encode("utf-8")
-        except UnicodeEncodeError:
-            data = None  # raised below, outside this handler: no context holds the key
-        if data is None:
-            raise ValidationError("a field value is not valid Unicode text (lone surrogate?)")
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+        parts = _encoded_values(script, fields)
+        digest = hashlib.md5(usedforsecurity=False)
+        for part in parts:
+            digest.update(part)
+            digest.update(b";")
+        digest.update(self._key)
+        return digest.hexdigest()
 
     def verify(self, script: str, fields: Fields, signature: str) -> bool:
         """Constant-time check of ``signature`` (case-insensitive hex) against ``fields``.
@@ -161,6 +195,14 @@ class Md5Signer:
         except ValidationError:
             return False
         return hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace"))
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _signers(value: Iterable[Signer]) -> tuple[Signer, ...]:

@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -80,14 +81,87 @@ def _parse_flat(body: bytes) -> tuple[str, list[tuple[str, FieldValue]]] | None:
     return match.group(1).decode("ascii"), fields
 
 
-#: Deepest element nesting accepted in a reply; no documented reply nests beyond 3.
+#: Deepest element nesting accepted in a reply by default; no documented reply nests
+#: beyond 3. ``Limits.max_xml_depth`` sets it per session.
 MAX_DEPTH = 32
+#: Most elements accepted in one document by default (the root included): a status
+#: reply listing hundreds of refunds stays far below. ``Limits.max_xml_elements``.
+MAX_ELEMENTS = 10_000
 
 
-def _convert(value: Any, depth: int = 1) -> FieldValue:
+class _Budget:
+    """Counts elements and depth *while* expat parses, and stops it at a limit.
+
+    A handler that raises aborts ``Parse`` at once, so a 100,000-deep or 130,000-wide
+    document costs the parse of at most the limit's worth of elements, never the
+    whole tree.
+    """
+
+    __slots__ = ("depth", "elements", "max_depth", "max_elements")
+
+    def __init__(self, max_depth: int, max_elements: int) -> None:
+        self.max_depth = max_depth
+        self.max_elements = max_elements
+        self.depth = 0
+        self.elements = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        self.elements += 1
+        if self.depth > self.max_depth:
+            raise XMLReplyError(f"elements nested deeper than {self.max_depth} levels")
+        if self.elements > self.max_elements:
+            raise XMLReplyError(f"more than {self.max_elements} elements")
+
+    def leave(self) -> None:
+        self.depth -= 1
+
+
+class _BoundedParser:
+    """An expat parser whose element handlers, as xmltodict installs them, are counted."""
+
+    def __init__(self, parser: Any, budget: _Budget) -> None:
+        object.__setattr__(self, "_parser", parser)
+        object.__setattr__(self, "_budget", budget)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        budget: _Budget = object.__getattribute__(self, "_budget")
+        if name == "StartElementHandler":
+            start = value
+
+            def counted_start(*args: Any) -> None:
+                budget.enter()
+                start(*args)
+
+            value = counted_start
+        elif name == "EndElementHandler":
+            end = value
+
+            def counted_end(*args: Any) -> None:
+                budget.leave()
+                end(*args)
+
+            value = counted_end
+        setattr(object.__getattribute__(self, "_parser"), name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_parser"), name)
+
+
+class _BoundedExpat:
+    """The ``expat`` module as xmltodict uses it (``ParserCreate``), with a budget."""
+
+    def __init__(self, budget: _Budget) -> None:
+        self._budget = budget
+
+    def ParserCreate(self, *args: Any) -> _BoundedParser:
+        return _BoundedParser(expat.ParserCreate(*args), self._budget)
+
+
+def _convert(value: Any, depth: int = 1, max_depth: int = MAX_DEPTH) -> FieldValue:
     """xmltodict value -> field value. Attributes are ignored, as the reference does."""
-    if depth > MAX_DEPTH:
-        raise XMLReplyError(f"elements nested deeper than {MAX_DEPTH} levels")
+    if depth > max_depth:
+        raise XMLReplyError(f"elements nested deeper than {max_depth} levels")
     if value is None:
         return ""
     if isinstance(value, str):
@@ -102,35 +176,57 @@ def _convert(value: Any, depth: int = 1) -> FieldValue:
                     return str(child)
                 continue  # whitespace (or stray text) between child elements
             if isinstance(child, list):
-                children.extend((key, _convert(item, depth + 1)) for item in child)
+                children.extend((key, _convert(item, depth + 1, max_depth)) for item in child)
             else:
-                children.append((key, _convert(child, depth + 1)))
+                children.append((key, _convert(child, depth + 1, max_depth)))
         return children
     return str(value)
 
 
-def parse_xml_fields(body: bytes) -> tuple[str, list[tuple[str, FieldValue]]]:
+def parse_xml_fields(
+    body: bytes, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> tuple[str, list[tuple[str, FieldValue]]]:
     """Return ``(root_name, fields)`` of an XML document. Entity declarations are refused.
+
+    Parse work is bounded: more than ``max_elements`` elements (the root included) or
+    nesting deeper than ``max_depth`` is an XMLReplyError, detected while parsing (and,
+    for the element count, by a cheap count of ``<`` before parsing starts: every
+    element needs at least one and at most two, so a document with more than
+    ``2 * max_elements + 16`` of them is refused unparsed).
 
     Same-name sibling elements keep their document order among themselves. xmltodict
     groups them where the first one stands, so a reply that interleaves them with other
     elements (no documented reply does) flattens differently from the sender's view and
     fails verification: it fails closed, never open.
     """
+    if body.count(b"<") > 2 * max_elements + 16:
+        raise XMLReplyError(f"more than {max_elements} elements")
     flat = _parse_flat(body)
-    return flat if flat is not None else parse_with_xmltodict(body)
+    if flat is not None and len(flat[1]) < max_elements and max_depth >= 2:
+        return flat
+    return parse_with_xmltodict(body, max_depth=max_depth, max_elements=max_elements)
 
 
-def parse_with_xmltodict(body: bytes) -> tuple[str, list[tuple[str, FieldValue]]]:
+def parse_with_xmltodict(
+    body: bytes, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> tuple[str, list[tuple[str, FieldValue]]]:
     """The full parser behind :func:`parse_xml_fields`, the authority on any document."""
+    budget = _Budget(max_depth, max_elements)
     try:
-        parsed = xmltodict.parse(body, disable_entities=True, strip_whitespace=_STRIP_TEXT)
+        parsed = xmltodict.parse(
+            body,
+            disable_entities=True,
+            strip_whitespace=_STRIP_TEXT,
+            expat=_BoundedExpat(budget),
+        )
+    except XMLReplyError:
+        raise
     except (ExpatError, ValueError) as exc:
         raise XMLReplyError(str(exc)) from exc
     if not isinstance(parsed, dict) or len(parsed) != 1:
         raise XMLReplyError("no single root element")
     root, content = next(iter(parsed.items()))
-    converted = _convert(content)
+    converted = _convert(content, 1, max_depth)
     if isinstance(converted, str):
         # <response/> or <response>text</response>: a root with no child elements.
         return root, []

@@ -22,6 +22,11 @@ class GatewayRequest:
 
     ``body`` is the multipart rendering made once at signing time: every retry sends the
     same bytes. ``timeout`` is the attempt's time limit in seconds (None: no limit).
+    ``deadline`` is the whole call's deadline as an absolute time on the retry policy's
+    clock (``time.monotonic`` unless injected; None: no deadline), set by the retry
+    layer; layers that make a request wait (the in-flight cap, pacing) raise
+    DeadlineExceededError when it passes and cut ``timeout`` to what is left of it, so
+    the transport's timeout is always the time left at send time.
     Fields and body are kept out of ``repr`` (they hold the signature).
     """
 
@@ -34,6 +39,7 @@ class GatewayRequest:
     content_type: str = attrs.field(repr=False)
     timeout: float | None = None
     attempt: int = 1
+    deadline: float | None = None
 
 
 @attrs.frozen

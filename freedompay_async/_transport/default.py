@@ -3,6 +3,12 @@
 Sends a prepared request, reads a size-capped reply, and maps every aiohttp and OS
 failure to a library error through one table (``_ERROR_MAP``), keeping the original as
 ``__cause__``.
+
+Reply bodies are always read as a stream and stopped at ``Limits.max_reply_bytes``
+counted **after decompression**, with or without a ``Content-Length`` (a 1 MB gzip
+body that unpacks to 1,000 MiB is refused after the first MiB). No compression is
+offered (``Accept-Encoding: identity``: replies are a few hundred bytes); a gateway that
+compresses anyway is unpacked by aiohttp in bounded steps as the stream is read.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ _ERROR_MAP: tuple[tuple[type[BaseException], type[FreedomPayError], _Describe], 
     (aiohttp.ClientConnectorError, ConnectError,
      lambda exc, req: f"cannot connect to the gateway: {getattr(exc, 'strerror', None) or exc}"),
     (aiohttp.ClientPayloadError, MalformedReplyError, lambda exc, req: "reply body truncated"),
+    # With raise_for_status off, aiohttp raises this only when it cannot parse the reply's
+    # status line or headers (e.g. over Limits.max_line_size / max_field_size / max_headers).
+    (aiohttp.ClientResponseError, MalformedReplyError,
+     lambda exc, req: "reply headers unreadable or over the Limits header limits"),
     (aiohttp.ServerDisconnectedError, ConnectionLostError, _lost),
     (aiohttp.ClientOSError, ConnectionLostError, _lost),
     (ConnectionError, ConnectionLostError, _lost),
@@ -104,6 +114,9 @@ class AiohttpTransport:
             middlewares=self._middlewares,
             raise_for_status=False,
             auto_decompress=True,
+            max_line_size=self._limits.max_line_size,
+            max_field_size=self._limits.max_field_size,
+            max_headers=self._limits.max_headers,
         )
         self._session = session
         return session
@@ -117,7 +130,7 @@ class AiohttpTransport:
             async with session.post(
                 request.url,
                 data=request.body,
-                headers={"Content-Type": request.content_type},
+                headers={"Content-Type": request.content_type, "Accept-Encoding": "identity"},
                 timeout=self._timeout_for(request.timeout),
                 allow_redirects=False,
             ) as resp:
@@ -146,6 +159,8 @@ class AiohttpTransport:
         return timeout
 
     async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
+        """The body, capped after decompression: read whole only when uncompressed and
+        its ``Content-Length`` is within the cap, else streamed and counted."""
         cap = self._limits.max_reply_bytes
         length = resp.content_length
         if length is not None and length > cap:
@@ -154,21 +169,20 @@ class AiohttpTransport:
                 payment_id=pid,
                 http_status=resp.status,
             )
-        if length is not None:
+        if length is not None and resp.headers.get("Content-Encoding", "identity") == "identity":
+            # Not compressed, and the length was checked: the parser stops at it.
             return await resp.read()
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
         async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > cap:
+            if len(body) + len(chunk) > cap:
                 raise MalformedReplyError(
                     f"reply exceeds the {cap}-byte limit",
                     payment_id=pid,
                     http_status=resp.status,
-                    body_excerpt=excerpt(b"".join(chunks)),
+                    body_excerpt=excerpt(bytes(body[:480])),
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            body += chunk
+        return bytes(body)
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; a borrowed one is left open."""

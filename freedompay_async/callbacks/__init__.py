@@ -53,6 +53,7 @@ from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
 from ._web import (
     DEFAULT_MAX_BODY_BYTES,
+    QueryFreeAccessLogger,
     check_request_handler,
     read_check_request,
     read_redirect,
@@ -67,6 +68,7 @@ __all__ = [
     "CallbackBodyTooLargeError",
     "CallbackFields",
     "CheckRequest",
+    "QueryFreeAccessLogger",
     "RedirectBack",
     "ReplyStatus",
     "ResultNotify",

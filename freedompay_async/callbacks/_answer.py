@@ -61,7 +61,7 @@ def callback_reply(
             f"reply status must be one of ok, rejected, error; got {str(status)[:40]!r}"
         ) from None
     if not isinstance(description, str):
-        raise TypeError("description must be a str")
+        raise ValidationError("description must be a str")
     fields: list[tuple[str, FieldValue]] = [
         ("pg_status", status_value.value),
         ("pg_description", description),

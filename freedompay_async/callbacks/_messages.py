@@ -3,12 +3,39 @@
 Each is built by a named constructor ``from_fields(tree)`` from a tree **whose
 signature was already checked** (see :mod:`._verify`); every one carries what any
 signed message carries (:class:`SignedMessage`).
+
+What the md5 ``pg_sig`` protects, exactly: the script name (the URL's last path
+segment), the **values** of all fields in the order of their sorted names, and the
+secret key. What it does **not** protect: the field names themselves (only the order
+they sort in), which value belongs to which name beyond that order, the URL's host,
+the rest of its path and its query, the HTTP method, and freshness (a captured
+message verifies forever). A signed ``pg_result=0`` notification with fields renamed
+so the sorted order holds (``pg_result`` -> ``pg_r0``, ``pg_testing_mode`` ->
+``pg_result``) carries the same signature.
+
+So a value is built only from fields under their documented names, and refuses:
+
+- any ``pg_`` name it does not know, unless the caller allows it by name
+  (``allow_fields=``): a renamed field must land on a known name to pass;
+- a message missing a field its meaning depends on (order id, payment id, amount,
+  currency, result, salt...), or one whose known field holds a value of the wrong
+  shape (``pg_result`` not 0-2, a currency that is not three letters, a flag that is
+  not 0/1), which leaves a renaming very few places to land.
+
+What remains possible for someone holding a captured message: a permutation of
+known names whose values happen to fit each other's shapes, a known field renamed
+into a merchant parameter (non-``pg_`` names are the merchant's own and are not
+checked), and replay. Hence: fulfil from the result notification and check its
+amount, currency and order id against your own order, deduplicate by payment id,
+give success and failure URLs different last path segments (the script name is
+signed, so a failure redirect then never verifies at the success URL), and when in
+doubt ask the gateway (status request).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,13 +43,14 @@ from typing import Any
 import attrs
 
 from .._fields import Fields
-from ._reader import Reader, frozen_map, names_only
+from ._reader import Reader, allowed_names, frozen_map, names_only
 
 
 def _own_fields_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
     """Put what every signed message carries after the message's own fields (repr order)."""
     own = inspect.get_annotations(cls)
     return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
+
 
 __all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has_error_code"]
 
@@ -31,9 +59,10 @@ __all__ = ["CheckRequest", "RedirectBack", "ResultNotify", "SignedMessage", "has
 class SignedMessage:
     """What every signed merchant-side message carries, besides its own fields.
 
-    ``salt`` is ``pg_salt`` (hidden from ``repr``). ``merchant_params`` holds every
-    received field without the ``pg_`` prefix (nested ones under their bracket name,
-    e.g. ``items[0][sku]``); ``extra`` holds ``pg_`` fields this version does not know;
+    ``salt`` is ``pg_salt`` (hidden from ``repr``; required in every signed message).
+    ``merchant_params`` holds every received field without the ``pg_`` prefix (nested
+    ones under their bracket name, e.g. ``items[0][sku]``); ``extra`` holds the ``pg_``
+    fields this version does not know that the caller allowed (``allow_fields=``);
     ``repr`` shows only their names (they may carry personal data). ``fields`` is the
     signed tree the value was built from. All four are keyword-only.
     """
@@ -73,7 +102,10 @@ class RedirectBack(SignedMessage):
 
     A redirect is UX, not proof of payment: the authoritative outcome is the result
     callback (:class:`ResultNotify`) or a status request. ``succeeded`` is True for a
-    redirect without ``pg_error_code`` that was not received on the failure URL.
+    redirect without ``pg_error_code`` or ``pg_error_description``, whose ``pg_status``
+    (if any) is ``ok``, that was not received on the failure URL; a successful one
+    must carry ``pg_payment_id``. ``error_code`` is the raw ``pg_error_code`` text
+    (the docs type it as a string).
     ``signed`` is False only for an unsigned failure redirect accepted with
     ``allow_unsigned_failure=True``: then every value is untrusted.
 
@@ -85,25 +117,35 @@ class RedirectBack(SignedMessage):
     payment_id: int | None
     succeeded: bool
     signed: bool = True
-    error_code: int | None = None
+    error_code: str | None = None
     error_description: str | None = None
     status: str | None = None
 
     @classmethod
     def from_fields(
-        cls, fields: Fields, *, signed: bool, success: bool | None = None
+        cls,
+        fields: Fields,
+        *,
+        signed: bool,
+        success: bool | None = None,
+        allow_fields: Iterable[str] = (),
     ) -> RedirectBack:
         """Build from a field tree **whose signature was already checked** (no verification).
 
         ``success`` says which URL received it (True: success URL, False: failure URL,
-        None: unknown). Use :func:`verify_redirect` to verify and build in one step.
+        None: unknown). ``allow_fields`` names unknown ``pg_`` fields to accept (others
+        are refused). Use :func:`verify_redirect` to verify and build in one step.
         """
-        reader = Reader("redirect", fields, _REDIRECT_KNOWN)
-        error_code = reader.optional_integer("pg_error_code")
+        reader = Reader("redirect", fields, _REDIRECT_KNOWN, allowed_names(allow_fields))
+        error_code = reader.text("pg_error_code")
+        if error_code is not None and not error_code.strip():
+            error_code = None
+        description = reader.text("pg_error_description")
         status = reader.text("pg_status")
         succeeded = (
             success is not False
             and error_code is None
+            and description is None
             and (status is None or status.strip().lower() == "ok")
         )
         return cls(
@@ -112,14 +154,17 @@ class RedirectBack(SignedMessage):
             succeeded=succeeded,
             signed=signed,
             error_code=error_code,
-            error_description=reader.text("pg_error_description"),
+            error_description=description,
             status=status,
-            salt=reader.text("pg_salt"),
+            salt=reader.required_text("pg_salt") if signed else reader.text("pg_salt"),
             merchant_params=reader.params,
             extra=reader.extra,
             fields=tuple(fields),
         )
 
+
+#: ``pg_result``: the documented range is 0-2 (1 paid, 0 failed).
+_RESULTS = frozenset({"0", "1", "2"})
 
 _RESULT_KNOWN = frozenset(
     {
@@ -157,7 +202,9 @@ _RESULT_KNOWN = frozenset(
 class ResultNotify(SignedMessage):
     """A verified result notification (``result_url``): the authoritative payment outcome.
 
-    ``result`` is ``pg_result`` (1: paid, 0: failed); ``succeeded`` is ``result == 1``.
+    ``result`` is ``pg_result`` (1: paid, 0: failed; the docs allow 0-2, anything else
+    is refused); ``succeeded`` is ``result == 1``. Order id, payment id, amount,
+    currency, result and salt are required under their documented names.
     ``can_reject`` says whether answering ``rejected`` will be honoured.
     ``payment_date`` is the raw ``YYYY-MM-DD HH:MM:SS`` text (the gateway's local time;
     :attr:`payment_datetime` parses it). Absent or empty optional fields are None.
@@ -210,18 +257,19 @@ class ResultNotify(SignedMessage):
             return None
 
     @classmethod
-    def from_fields(cls, fields: Fields) -> ResultNotify:
+    def from_fields(cls, fields: Fields, *, allow_fields: Iterable[str] = ()) -> ResultNotify:
         """Build from a field tree **whose signature was already checked** (no verification).
 
+        ``allow_fields`` names unknown ``pg_`` fields to accept (others are refused).
         Use :func:`verify_result_notify` to verify and build in one step.
         """
-        r = Reader("result notification", fields, _RESULT_KNOWN)
+        r = Reader("result notification", fields, _RESULT_KNOWN, allowed_names(allow_fields))
         return cls(
             order_id=r.required_text("pg_order_id"),
             payment_id=r.payment_id(),
             amount=r.decimal("pg_amount"),
-            currency=r.required_text("pg_currency"),
-            result=r.integer("pg_result"),
+            currency=str(r.currency("pg_currency", required=True)),
+            result=int(r.choice("pg_result", _RESULTS)),
             can_reject=bool(r.flag("pg_can_reject")),
             testing_mode=bool(r.flag("pg_testing_mode")),
             payment_date=r.text("pg_payment_date"),
@@ -229,7 +277,7 @@ class ResultNotify(SignedMessage):
             net_amount=r.optional_decimal("pg_net_amount"),
             ps_amount=r.optional_decimal("pg_ps_amount"),
             ps_full_amount=r.optional_decimal("pg_ps_full_amount"),
-            ps_currency=r.text("pg_ps_currency"),
+            ps_currency=r.currency("pg_ps_currency", required=False),
             discount_percent=r.optional_decimal("pg_discount_percent"),
             discount_amount=r.optional_decimal("pg_discount_amount"),
             payment_method=r.text("pg_payment_method"),
@@ -242,7 +290,7 @@ class ResultNotify(SignedMessage):
             card_owner=r.text("pg_card_owner"),
             user_phone=r.text("pg_user_phone"),
             user_contact_email=r.text("pg_user_contact_email"),
-            salt=r.text("pg_salt"),
+            salt=r.required_text("pg_salt"),
             merchant_params=r.params,
             extra=r.extra,
             fields=tuple(fields),
@@ -268,8 +316,10 @@ class CheckRequest(SignedMessage):
     """A verified check request (``check_url``): may this payment go ahead?
 
     Answer ``ok`` to accept, ``rejected`` to refuse; not answering in time is a refusal.
-    Fields the reference does not list for the check (there may be more in practice)
-    land in ``extra`` (``pg_`` names) or ``merchant_params`` (the rest).
+    Order id, payment id, amount, currency and salt are required. Fields the reference
+    lists for the result notification but not for the check (there may be more in
+    practice) land in ``extra``; other unknown ``pg_`` names are refused unless allowed
+    (``allow_fields=``); non-``pg_`` names are ``merchant_params``.
     """
 
     order_id: str
@@ -281,21 +331,23 @@ class CheckRequest(SignedMessage):
     ps_currency: str | None = None
 
     @classmethod
-    def from_fields(cls, fields: Fields) -> CheckRequest:
+    def from_fields(cls, fields: Fields, *, allow_fields: Iterable[str] = ()) -> CheckRequest:
         """Build from a field tree **whose signature was already checked** (no verification).
 
+        ``allow_fields`` names unknown ``pg_`` fields to accept (others are refused).
         Use :func:`verify_check_request` to verify and build in one step.
         """
-        r = Reader("check request", fields, _CHECK_KNOWN)
+        allowed = allowed_names(allow_fields) | (_RESULT_KNOWN - _CHECK_KNOWN)
+        r = Reader("check request", fields, _CHECK_KNOWN, allowed)
         return cls(
             order_id=r.required_text("pg_order_id"),
             payment_id=r.payment_id(),
             amount=r.decimal("pg_amount"),
-            currency=r.required_text("pg_currency"),
+            currency=str(r.currency("pg_currency", required=True)),
             ps_amount=r.optional_decimal("pg_ps_amount"),
             ps_full_amount=r.optional_decimal("pg_ps_full_amount"),
-            ps_currency=r.text("pg_ps_currency"),
-            salt=r.text("pg_salt"),
+            ps_currency=r.currency("pg_ps_currency", required=False),
+            salt=r.required_text("pg_salt"),
             merchant_params=r.params,
             extra=r.extra,
             fields=tuple(fields),

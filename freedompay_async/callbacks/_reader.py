@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -12,10 +12,21 @@ from .._fields import Fields, form_pairs
 from .._models import coerce_payment_id
 from ._receive import SIG
 
-__all__ = ["Reader", "frozen_map", "names_only"]
+__all__ = ["Reader", "allowed_names", "frozen_map", "names_only"]
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _MAX_INT_DIGITS = 20
+
+
+def allowed_names(names: Iterable[str]) -> frozenset[str]:
+    """``allow_fields=`` as a set of ``pg_`` names; ValidationError for anything else."""
+    if isinstance(names, str):
+        raise ValidationError("allow_fields must be a collection of field names, not a str")
+    allowed = frozenset(names)
+    for name in allowed:
+        if not isinstance(name, str) or not name.startswith("pg_"):
+            raise ValidationError("allow_fields holds pg_ field names only")
+    return allowed
 
 
 def frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -28,9 +39,20 @@ def names_only(value: Mapping[str, str]) -> str:
 
 
 class Reader:
-    """Splits a verified tree into known pg_ fields, unknown pg_ fields and the rest."""
+    """Splits a verified tree into known pg_ fields, allowed pg_ fields and the rest.
 
-    def __init__(self, kind: str, tree: Fields, known: frozenset[str]) -> None:
+    A ``pg_`` name that is neither ``known`` nor in ``allowed`` is refused
+    (ValidationError): the signature does not cover field names, so a field renamed
+    into a name this version does not know could be a renamed forgery.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        tree: Fields,
+        known: frozenset[str],
+        allowed: frozenset[str] = frozenset(),
+    ) -> None:
         self.kind = kind
         self.values: dict[str, str] = {}
         extra: dict[str, str] = {}
@@ -45,8 +67,14 @@ class Reader:
                     raise ValidationError(f"{kind} field {key} appears more than once")
                 self.values[key] = value
                 continue
+            is_pg = key.startswith("pg_")
+            if is_pg and key not in allowed:
+                raise ValidationError(
+                    f"{kind} carries the unknown field {key[:60]!r}; pass its name in "
+                    "allow_fields= if Freedom Pay really sends it"
+                )
             # Repeated unknown names keep their first value (all of them were verified).
-            target = extra if key.startswith("pg_") else params
+            target = extra if is_pg else params
             for name, leaf in form_pairs([(key, value)]):
                 target.setdefault(name, leaf)
         self.extra: Mapping[str, str] = MappingProxyType(extra)
@@ -84,6 +112,23 @@ class Reader:
         if not (text.isascii() and text.isdigit()) or len(text) > _MAX_INT_DIGITS:
             raise ValidationError(f"{self.kind} has a non-numeric {name}")
         return int(text)
+
+    def choice(self, name: str, allowed: frozenset[str]) -> str:
+        """A required value that must be one of ``allowed`` (compared stripped)."""
+        text = self.required_text(name).strip()
+        if text not in allowed:
+            raise ValidationError(f"{self.kind} has a {name} outside {sorted(allowed)}")
+        return text
+
+    def currency(self, name: str, *, required: bool) -> str | None:
+        """A currency code: three ASCII letters (ISO 4217), None when optional and absent."""
+        raw = self.required_text(name) if required else self.text(name)
+        if raw is None:
+            return None
+        text = raw.strip()
+        if not (len(text) == 3 and text.isascii() and text.isalpha()):
+            raise ValidationError(f"{self.kind} has a {name} that is not a currency code")
+        return raw
 
     def optional_integer(self, name: str) -> int | None:
         """An optional non-negative integer."""

@@ -40,7 +40,7 @@ def callback_script_name(url: str) -> str:
     rather than a guess.
     """
     if not isinstance(url, str):
-        raise TypeError(f"url must be a str, not {type(url).__name__}")
+        raise ValidationError(f"url must be a str, not {type(url).__name__}")
     name = script_name(url)
     if not is_text(name):
         raise ValidationError("callback URL's script name is not valid Unicode text")
@@ -105,7 +105,7 @@ def _pairs(fields: Sequence[tuple[str, str]] | Mapping[str, str]) -> list[tuple[
             or not isinstance(pair[0], str)
             or not isinstance(pair[1], str)
         ):
-            raise TypeError("callback fields must be (str, str) pairs")
+            raise ValidationError("callback fields must be (str, str) pairs")
         name, value = pair
         if not (is_text(name) and is_text(value)):
             # A lone surrogate (e.g. from surrogateescape decoding) cannot be signed.

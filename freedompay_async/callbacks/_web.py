@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from email.message import Message
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from .._exceptions import (
     CallbackBodyTooLargeError,
@@ -44,6 +45,7 @@ from ._verify import verify_check_request, verify_redirect, verify_result_notify
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "QueryFreeAccessLogger",
     "check_request_handler",
     "read_check_request",
     "read_redirect",
@@ -139,13 +141,14 @@ def _target_url(request: web.Request, url: str | None) -> str:
 
 async def _read_callback(
     request: web.Request,
-    verify: Callable[[str, CallbackFields, Signer], _V],
+    verify: Callable[..., _V],
     signer: Signer,
     url: str | None,
     max_body_bytes: int,
+    allow_fields: Iterable[str],
 ) -> _V:
     fields = await _received(request, max_body_bytes)
-    return verify(_target_url(request, url), fields, signer)
+    return verify(_target_url(request, url), fields, signer, allow_fields=allow_fields)
 
 
 async def read_redirect(
@@ -156,6 +159,7 @@ async def read_redirect(
     success: bool | None = None,
     allow_unsigned_failure: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> RedirectBack:
     """Read and verify the buyer's redirect back to ``success_url`` / ``failure_url``.
 
@@ -163,8 +167,8 @@ async def read_redirect(
     the body only (multipart, urlencoded or XML; no URL query is read), at most
     ``max_body_bytes`` bytes, else :class:`CallbackBodyTooLargeError`. ``url``
     defaults to the request's URL without its query; a query in ``url`` is used only
-    for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``
-    and ``allow_unsigned_failure``). Consumes the request body.
+    for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``,
+    ``allow_unsigned_failure`` and ``allow_fields``). Consumes the request body.
     """
     fields = await _received(request, max_body_bytes)
     return verify_redirect(
@@ -173,6 +177,7 @@ async def read_redirect(
         signer,
         success=success,
         allow_unsigned_failure=allow_unsigned_failure,
+        allow_fields=allow_fields,
     )
 
 
@@ -182,6 +187,7 @@ async def read_result_notify(
     *,
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> ResultNotify:
     """Read and verify a result notification; answer it with :func:`callback_reply`.
 
@@ -189,7 +195,9 @@ async def read_result_notify(
     200: handle it idempotently (by ``payment_id``) and repeat the original answer.
     Body and ``url`` rules as for :func:`read_redirect`.
     """
-    return await _read_callback(request, verify_result_notify, signer, url, max_body_bytes)
+    return await _read_callback(
+        request, verify_result_notify, signer, url, max_body_bytes, allow_fields
+    )
 
 
 async def read_check_request(
@@ -198,12 +206,15 @@ async def read_check_request(
     *,
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> CheckRequest:
     """Read and verify a check request; answer it with :func:`callback_reply`.
 
     Body and ``url`` rules as for :func:`read_redirect`.
     """
-    return await _read_callback(request, verify_check_request, signer, url, max_body_bytes)
+    return await _read_callback(
+        request, verify_check_request, signer, url, max_body_bytes, allow_fields
+    )
 
 
 # --- ready handlers ----------------------------------------------------------------
@@ -236,7 +247,9 @@ def _callback_handler(
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
             return _xml_response(reply, _refusal_status(exc))
         status, description = reply_parts(await answer(value))
-        return _xml_response(callback_reply(script, signer, status, description))
+        # The answer echoes the request's (verified) pg_salt, as the official module does.
+        reply = callback_reply(script, signer, status, description, salt=value.salt)
+        return _xml_response(reply)
 
     return handler
 
@@ -247,14 +260,17 @@ def result_notify_handler(
     *,
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
     ``on_result`` gets the verified :class:`ResultNotify` and returns ``"ok"``,
     ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
     ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
-    (``text/xml; charset=utf-8``). ``rejected`` is honoured only when
-    ``can_reject`` is True.
+    (``text/xml; charset=utf-8``), echoing the notification's ``pg_salt``.
+    ``rejected`` is honoured only when ``can_reject`` is True. ``allow_fields`` names
+    unknown ``pg_`` fields to accept (others are refused, see
+    :func:`~freedompay_async.verify_result_notify`).
 
     **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
     whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
@@ -272,8 +288,12 @@ def result_notify_handler(
     per request (HTTP 500).
     """
 
+    allowed = tuple(allow_fields)
+
     async def read(request: web.Request, target: str | None) -> ResultNotify:
-        return await read_result_notify(request, signer, url=target, max_body_bytes=max_body_bytes)
+        return await read_result_notify(
+            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+        )
 
     return _callback_handler("result notification", read, on_result, signer, url)
 
@@ -284,6 +304,7 @@ def check_request_handler(
     *,
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> _WebHandler:
     """An aiohttp handler for ``check_url``: verify, call ``on_check``, answer signed XML.
 
@@ -293,8 +314,12 @@ def check_request_handler(
     in :func:`result_notify_handler` (signed ``error``, HTTP 400 / 413).
     """
 
+    allowed = tuple(allow_fields)
+
     async def read(request: web.Request, target: str | None) -> CheckRequest:
-        return await read_check_request(request, signer, url=target, max_body_bytes=max_body_bytes)
+        return await read_check_request(
+            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+        )
 
     return _callback_handler("check request", read, on_check, signer, url)
 
@@ -316,6 +341,7 @@ def redirect_handler(
     allow_unsigned_failure: bool = False,
     on_error: Callable[[web.Request, FreedomPayError], Awaitable[web.StreamResponse]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_fields: Iterable[str] = (),
 ) -> _WebHandler:
     """An aiohttp handler for ``success_url`` / ``failure_url`` (register it for GET and POST).
 
@@ -328,6 +354,7 @@ def redirect_handler(
     if url is not None:
         callback_script_name(url)
     refuse = _default_redirect_error if on_error is None else on_error
+    allowed = tuple(allow_fields)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
@@ -338,6 +365,7 @@ def redirect_handler(
                 success=success,
                 allow_unsigned_failure=allow_unsigned_failure,
                 max_body_bytes=max_body_bytes,
+                allow_fields=allowed,
             )
         except (SignatureVerificationError, ValidationError) as exc:
             _log.warning("refused a redirect: %s", exc)
@@ -345,3 +373,27 @@ def redirect_handler(
         return await on_redirect(request, back)
 
     return handler
+
+
+class QueryFreeAccessLogger(AbstractAccessLogger):
+    """An aiohttp access logger that never writes a query string.
+
+    aiohttp's default access log records the whole request line, so a GET redirect's
+    query (``pg_sig``, ``pg_salt``, payment and order ids, merchant parameters that
+    may be personal data) ends up in the log. This one writes remote address, method,
+    path without query, status, size and duration. Use it with
+    ``web.run_app(app, access_log_class=QueryFreeAccessLogger)`` or
+    ``web.AppRunner(app, access_log_class=QueryFreeAccessLogger)``.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Write one line for ``request`` (its path only, never its query)."""
+        self.logger.info(
+            '%s "%s %s" %s %s %.6f',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )

@@ -29,6 +29,7 @@ __all__ = [
     "parse_plain",
     "parser_for",
     "read_lines",
+    "why_no_ids",
 ]
 
 READ_CHUNK = 64 * 1024
@@ -50,17 +51,20 @@ def read_lines(
 ) -> Iterator[str]:
     """Decode chunks from ``read`` (b"" at EOF) as UTF-8 lines ending in "\\n".
 
-    A UTF-8 byte-order mark is dropped; undecodable bytes become U+FFFD (and so a
-    malformed id, never a crash). ``before_read`` runs before each (possibly blocking)
-    read.
+    A UTF-8 byte-order mark is dropped; a UTF-16 one (a spreadsheet's "Unicode text"
+    export) switches to UTF-16. Undecodable bytes become U+FFFD (and so a malformed
+    id, never a crash). ``before_read`` runs before each (possibly blocking) read.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder: codecs.IncrementalDecoder | None = None
     pending = ""
     at_start = True
     while True:
         if before_read is not None:
             before_read()
         chunk = read()
+        if decoder is None:
+            utf16 = chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+            decoder = codecs.getincrementaldecoder("utf-16" if utf16 else "utf-8")("replace")
         text = decoder.decode(chunk, final=not chunk)
         if at_start and text:
             text = text.removeprefix("\ufeff")
@@ -77,10 +81,11 @@ def read_lines(
 
 
 def parse_plain(lines: Iterable[str]) -> Iterator[Item]:
-    """One payment id per line; blank lines and ``#`` comments are ignored."""
+    """One payment id per line; blank lines and ``#`` comments (whole lines, or after
+    an id: ``12345  # note``) are ignored."""
     for lineno, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
+        text = line.split("#", 1)[0].strip()
+        if not text:
             continue
         try:
             yield lineno, coerce_payment_id(text), text
@@ -92,19 +97,27 @@ def _not_an_id(text: str) -> str:
     return f"not a payment id: {text[:60]!r}"
 
 
-def parse_csv(lines: Iterable[str], column: str) -> Iterator[Item]:
-    """Payment ids from the column named ``column`` of a CSV file with a header row.
+def parse_csv(lines: Iterable[str], column: str, delimiter: str = ",") -> Iterator[Item]:
+    """Payment ids from the column named ``column`` of a CSV file with a header row,
+    fields separated by ``delimiter``.
 
     Raises :class:`InputError` if there is no header or no such column.
     """
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         raise InputError("the CSV input is empty (a header row is expected)")
     names = [name.strip() for name in header]
     if column not in names:
         shown = ", ".join(repr(name) for name in names[:20])
-        raise InputError(f"CSV column {column!r} not found in the header; columns: {shown}")
+        hint = ""
+        if len(names) == 1:
+            other = next(
+                (d for d in (";", "\t", "|", ",") if d != delimiter and d in header[0]), None
+            )
+            if other is not None:
+                hint = f" (the header looks {other!r}-separated: pass --csv-delimiter {other!r})"
+        raise InputError(f"CSV column {column!r} not found in the header; columns: {shown}{hint}")
     index = names.index(column)
     previous = reader.line_num
     for row in reader:
@@ -216,11 +229,25 @@ class StreamSource:
             os.close(self._fd)
 
 
-def parser_for(csv_column: str | None) -> Parser:
+def parser_for(csv_column: str | None, delimiter: str = ",") -> Parser:
     """The parser for plain lines (None) or for the CSV column ``csv_column``."""
     if csv_column is None:
         return parse_plain
-    return lambda lines: parse_csv(lines, csv_column)
+    return lambda lines: parse_csv(lines, csv_column, delimiter)
+
+
+def why_no_ids(malformed: int, first_bad: str | None, csv_column: str | None) -> str:
+    """What to tell an operator whose input yielded no payment id at all."""
+    if not malformed:
+        what = "rows" if csv_column else "lines"
+        return f"the input holds no payment ids (no {what} other than blanks, comments or a header)"
+    text = f"none of the {malformed} non-blank {'rows' if csv_column else 'lines'} is a payment id"
+    bad = first_bad or ""
+    if "\\x00" in bad or "\ufffd" in bad:
+        text += "; the input is not UTF-8 text (UTF-16 without a byte-order mark?)"
+    elif csv_column is None and any(sep in bad for sep in (",", ";", "\\t")):
+        text += "; it looks like CSV: pass --csv-column NAME (and --csv-delimiter if not ',')"
+    return text + (f"; first: {bad}" if bad else "")
 
 
 def open_input(path: str | None, stdin_fd: int = 0) -> tuple[int, bool]:

@@ -1,6 +1,15 @@
 """The batch-cancel journal: one JSON line per outcome, appended durably, read back on resume.
 
-Format (JSON Lines, UTF-8): every line is one object describing one cancel outcome::
+Format (JSON Lines, UTF-8). The first line of a journal written by this version is a
+header saying which gateway, merchant and operation the journal belongs to
+(:class:`JournalHeader`)::
+
+    {"journal": "freedompay-async", "version": 2, "operation": "cancel",
+     "base_url": "https://api.freedompay.kz", "merchant_id": 1234,
+     "started": "2025-01-31T12:00:00.123+00:00"}
+
+A journal without one (written by an older version) is still read. Every other line
+is one object describing one cancel outcome::
 
     {"payment_id": 123, "state": "cancelled", "final": true, "attempts": 1,
      "elapsed": 0.0123, "revoke_id": 456, "revoke_status": "success",
@@ -53,8 +62,10 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "CREDENTIAL_ERRORS",
+    "HEADER_MAGIC",
     "Journal",
     "JournalError",
+    "JournalHeader",
     "JournalState",
     "journal_final",
     "outcome_record",
@@ -76,8 +87,67 @@ _SETTLED_STATES = OutcomeState.settled_values()
 _STATES = {state.value: state.value for state in OutcomeState}
 
 
+#: The value of the header's ``journal`` key.
+HEADER_MAGIC = "freedompay-async"
+JOURNAL_VERSION = 2
+
+
 class JournalError(Exception):
     """The journal cannot be opened, locked, read or written."""
+
+
+@attrs.frozen
+class JournalHeader:
+    """The first line of a journal: which gateway and merchant its outcomes came from.
+
+    ``base_url`` is a :class:`~freedompay_async.GatewayURL`'s ``base`` (no trailing
+    slash), ``started`` an ISO 8601 UTC time.
+    """
+
+    operation: str
+    base_url: str
+    merchant_id: int
+    started: str = attrs.field(factory=lambda: _now())
+    version: int = JOURNAL_VERSION
+
+    def as_record(self) -> dict[str, Any]:
+        """The header line as a dict."""
+        return {
+            "journal": HEADER_MAGIC,
+            "version": self.version,
+            "operation": self.operation,
+            "base_url": self.base_url,
+            "merchant_id": self.merchant_id,
+            "started": self.started,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JournalHeader | None:
+        """The header a parsed first line holds, or None if it is not a header."""
+        if record.get("journal") != HEADER_MAGIC:
+            return None
+        operation, base_url = record.get("operation"), record.get("base_url")
+        merchant, version = record.get("merchant_id"), record.get("version")
+        if not isinstance(operation, str) or not isinstance(base_url, str):
+            return None
+        if isinstance(merchant, bool) or not isinstance(merchant, int):
+            return None
+        started = record.get("started")
+        return cls(
+            operation=operation,
+            base_url=base_url,
+            merchant_id=merchant,
+            started=started if isinstance(started, str) else "",
+            version=version if isinstance(version, int) else JOURNAL_VERSION,
+        )
+
+    def differs_from(self, other: JournalHeader) -> list[str]:
+        """What makes ``other`` belong to another gateway, merchant or operation."""
+        return [
+            f"{name} {getattr(self, name)!r} (journal) vs {getattr(other, name)!r} (this run)"
+            for name in ("base_url", "merchant_id", "operation")
+            if getattr(self, name) != getattr(other, name)
+        ]
 
 
 def journal_final(outcome: CancelOutcome) -> bool:
@@ -133,8 +203,10 @@ class JournalState:
     is final, and (belt and braces) any id ever recorded as cancelled or already
     cancelled. ``bad_lines`` are line numbers that did not parse (skipped);
     ``repaired_tail`` says whether a torn last line was dropped or completed.
+    ``header`` is the journal's header line (None for a journal without one).
     """
 
+    header: JournalHeader | None = None
     last: dict[int, str] = attrs.field(factory=dict)
     settled: set[int] = attrs.field(factory=set)
     records: int = 0
@@ -188,12 +260,17 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, fsync_interval: float = 1.0
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        header: JournalHeader | None = None,
+        fsync_interval: float = 1.0,
     ) -> tuple[Journal, JournalState]:
         """Open (creating if needed) and lock ``path``, repair a torn tail, and read it.
 
-        Raises :class:`JournalError` if the file cannot be opened, is locked by
-        another run, or cannot be read.
+        ``header`` is written as the first line when the file is new or empty (the
+        returned state's ``header`` is then ``header``). Raises :class:`JournalError`
+        if the file cannot be opened, is locked by another run, or cannot be read.
         """
         journal_path = Path(path)
         existed = journal_path.exists()
@@ -214,6 +291,10 @@ class Journal:
                 raise JournalError(f"journal {str(journal_path)!r} is not a regular file")
             state, tail = cls._read(fd)
             cls._repair_tail(fd, tail)
+            if header is not None and os.fstat(fd).st_size == 0:
+                _write_all(fd, _encode(header.as_record()))
+                os.fsync(fd)
+                state.header = header
             if not existed:
                 _fsync_directory(journal_path)
         except OSError as exc:
@@ -247,6 +328,10 @@ class Journal:
                     break
                 if line.strip() == b"":
                     continue
+                if lineno == 1 and record is not None and "journal" in record:
+                    state.header = JournalHeader.from_record(record)
+                    if state.header is not None:
+                        continue
                 if record is None or not state.add(record):
                     state.bad_lines.append(lineno)
         return state, tail
@@ -266,9 +351,8 @@ class Journal:
         """Write one record as one line, now (one ``os.write``; no process buffering)."""
         if self._fd is None:
             raise JournalError("journal is closed")
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
-            _write_all(self._fd, line.encode("utf-8"))
+            _write_all(self._fd, _encode(record))
         except OSError as exc:
             raise JournalError(f"cannot write journal {str(self.path)!r}: {exc}") from exc
         self._dirty = True
@@ -324,6 +408,10 @@ class Journal:
                 os.fsync(fd)
         finally:
             os.close(fd)  # also releases the flock
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def _write_all(fd: int, data: bytes) -> None:

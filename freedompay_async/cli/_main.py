@@ -20,6 +20,7 @@ from ._options import (
     CancelJob,
     UsageError,
     add_cancel_arguments,
+    configure_logging,
     job_from_args,
 )
 from ._report import EXIT_CODES_TEXT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
@@ -30,11 +31,11 @@ __all__ = ["build_parser", "main"]
 
 
 async def _cancel_main(job: CancelJob, out: TextIO, err: TextIO) -> int:
-    interrupt = Interrupt(err)
+    interrupt = Interrupt(err, grace=job.grace)
     interrupt.install()
     try:
         report = await run_batch(job, interrupt=interrupt, err=err)
-    except (JournalError, InputError) as exc:
+    except (JournalError, InputError, UsageError) as exc:
         print(f"{PROG} cancel: error: {exc}", file=err)
         return EXIT_USAGE
     except asyncio.CancelledError:
@@ -52,6 +53,7 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"{PROG} cancel: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(args.log_level)
     try:
         return asyncio.run(_cancel_main(job, sys.stdout, sys.stderr))
     except asyncio.CancelledError:  # a signal in the last instant, after the summary

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import attrs
 
-from .._argtypes import positive_float, positive_int
+from .._argtypes import non_negative_int, positive_float, positive_int
 from .._config import Credentials, GatewayURL
 from .._exceptions import ConfigurationError
 from .._pacing import Pacing
@@ -28,6 +28,7 @@ __all__ = [
     "CancelJob",
     "UsageError",
     "add_cancel_arguments",
+    "configure_logging",
     "gateway_url",
     "job_from_args",
 ]
@@ -57,6 +58,37 @@ class CancelJob:
     pacing: Pacing | None = None
     progress: str = "auto"
     summary_json: Path | None = None
+    csv_delimiter: str = ","
+    #: Consecutive attempts failing without a gateway answer that stop the run (0: never).
+    fail_fast_after: int = 20
+    #: Seconds a first signal waits for the replies in flight.
+    grace: float = 10.0
+    unsettled_out: Path | None = None
+    #: Move a journal of another gateway or merchant aside and start a new one.
+    start_over: bool = False
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging(level: str | None) -> None:
+    """Show the library's own log lines (the ``freedompay_async`` logger) on stderr."""
+    if level is None:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    library = logging.getLogger("freedompay_async")
+    library.addHandler(handler)
+    library.setLevel(level.upper())
+
+
+def _delimiter(text: str) -> str:
+    value = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ","}.get(text, text)
+    if len(value) != 1 or value in '\r\n"':
+        raise UsageError(f"--csv-delimiter takes one character (or 'tab'), got {text!r}")
+    return value
 
 
 def _credentials(
@@ -133,6 +165,9 @@ def job_from_args(
             pacing = Pacing(args.min_interval)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    delimiter = _delimiter(args.csv_delimiter)
+    if args.csv_delimiter != "," and args.csv_column is None:
+        raise UsageError("--csv-delimiter needs --csv-column")
     return CancelJob(
         credentials=credentials,
         base_url=url,
@@ -144,6 +179,11 @@ def job_from_args(
         pacing=pacing,
         progress=args.progress,
         summary_json=Path(args.summary_json) if args.summary_json else None,
+        csv_delimiter=delimiter,
+        fail_fast_after=args.fail_fast_after,
+        grace=args.grace,
+        unsettled_out=Path(args.unsettled_out) if args.unsettled_out else None,
+        start_over=args.start_over,
     )
 
 
@@ -168,15 +208,22 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
         "-i",
         metavar="PATH",
         default=None,
-        help="file of payment ids, one per line ('#' comments and blank lines ignored); "
-        "'-' or absent: standard input. Malformed lines are reported with their line "
-        "number and skipped; duplicate ids are cancelled once",
+        help="file of payment ids, one per line ('#' comments, also after an id, and "
+        "blank lines ignored; UTF-8, or UTF-16 with a byte-order mark); '-' or absent: "
+        "standard input. Malformed lines are reported with their line number and "
+        "skipped; duplicate ids are cancelled once; an input without any id is an error",
     )
     src.add_argument(
         "--csv-column",
         metavar="NAME",
         default=None,
         help="read the input as CSV with a header row and take ids from column NAME",
+    )
+    src.add_argument(
+        "--csv-delimiter",
+        metavar="C",
+        default=",",
+        help="the CSV field separator: one character, or 'tab' (default ',')",
     )
     jr = parser.add_argument_group("journal and output")
     jr.add_argument(
@@ -190,7 +237,27 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
         "rest (unknown, pending, transient failures, ids never reached)",
     )
     jr.add_argument(
+        "--start-over",
+        action="store_true",
+        help="if the journal belongs to another gateway or merchant, move it aside to "
+        "PATH.<time>.old and start a new one (without this, such a journal is refused "
+        "with exit 2); a journal of this gateway and merchant is resumed as usual",
+    )
+    jr.add_argument(
         "--summary-json", metavar="PATH", default=None, help="also write the summary as JSON"
+    )
+    jr.add_argument(
+        "--unsettled-out",
+        metavar="PATH",
+        default=None,
+        help="write the input ids not settled at the end (one per line) to PATH",
+    )
+    jr.add_argument(
+        "--log-level",
+        choices=_LOG_LEVELS,
+        default=None,
+        help="show the library's log lines at this level on stderr ('info': retries, "
+        "'debug': every attempt); default: none",
     )
     jr.add_argument(
         "--progress",
@@ -278,4 +345,21 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds one id may take, retries and backoff included "
         f"(default {_DEFAULT_RETRY.deadline:g})",
+    )
+    flow.add_argument(
+        "--fail-fast-after",
+        type=non_negative_int,
+        default=20,
+        metavar="N",
+        help="stop (exit 2) after N consecutive HTTP attempts fail without a gateway "
+        "answer: refused connection, DNS, TLS, timeout, HTTP 404/405/5xx, a body that "
+        "is not gateway XML, a reply that fails verification (default 20; 0: never)",
+    )
+    flow.add_argument(
+        "--grace",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="on a first Ctrl-C/SIGTERM/SIGHUP, seconds to wait for the replies in "
+        "flight before abandoning them (default 10); a second signal abandons them at once",
     )

@@ -2,7 +2,9 @@
 
 tqdm is optional (``pip install freedompay_async[cli]``); without it, or when stderr
 is not a terminal, progress is a plain line every ``interval`` seconds and one at
-the end: ``progress: 1200/3000 (40.0%), 812.4/s, eta 2s``.
+the end: ``progress: 1200/3000 (40.0%), 812.4/s, eta 2s``, followed by the problem
+counts and, given a ``status`` callable, the live attempt figures (retries, timeouts,
+requests in flight), so a run whose every request hangs does not look idle.
 """
 
 from __future__ import annotations
@@ -84,8 +86,10 @@ class PlainProgress:
         interval: float = 2.0,
         label: str = "progress",
         clock: Callable[[], float] = time.monotonic,
+        status: Callable[[], str] | None = None,
     ) -> None:
         self.total = total
+        self._status = status
         self.stream = stream
         self.interval = interval
         self.label = label
@@ -110,7 +114,9 @@ class PlainProgress:
         else:
             text = f"{self.label}: {done} done, {rate:.1f}/s"
         problems = self._counts.problem_text()
-        return f"{text} [{problems}]" if problems else text
+        text = f"{text} [{problems}]" if problems else text
+        status = self._status() if self._status is not None else ""
+        return f"{text} ({status})" if status else text
 
     def advance(self, state: str) -> None:
         """Count one outcome (lines are printed by :meth:`tick`)."""
@@ -136,7 +142,16 @@ class PlainProgress:
 class TqdmProgress:
     """A tqdm bar (rate and ETA included) on ``stream``."""
 
-    def __init__(self, tqdm: Any, total: int | None, stream: TextIO, *, label: str) -> None:
+    def __init__(
+        self,
+        tqdm: Any,
+        total: int | None,
+        stream: TextIO,
+        *,
+        label: str,
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        self._status = status
         self._bar: Any = tqdm(
             total=total,
             file=stream,
@@ -155,8 +170,10 @@ class TqdmProgress:
         self._bar.update(1)
 
     def tick(self) -> None:
-        """Refresh the problem counts shown after the bar."""
+        """Refresh the problem counts (and attempt figures) shown after the bar."""
         problems = self._counts.problem_text()
+        status = self._status() if self._status is not None else ""
+        problems = "; ".join(part for part in (problems, status) if part)
         if problems != self._shown:
             self._shown = problems
             self._bar.set_postfix_str(problems, refresh=True)
@@ -193,6 +210,7 @@ def make_progress(
     *,
     label: str = "progress",
     interval: float = 2.0,
+    status: Callable[[], str] | None = None,
 ) -> Progress:
     """The display for ``mode``: "auto" (a bar if ``stream`` is a terminal and tqdm is
     installed, else plain lines), "bar" (tqdm if installed), "plain" or "none".
@@ -202,11 +220,11 @@ def make_progress(
     if mode in ("auto", "bar"):
         tqdm = _load_tqdm() if (mode == "bar" or _is_sized_terminal(stream)) else None
         if tqdm is not None:
-            return TqdmProgress(tqdm, total, stream, label=label)
+            return TqdmProgress(tqdm, total, stream, label=label, status=status)
         if mode == "bar":
             print(
                 "freedompay-async: the progress bar needs the 'cli' extra "
                 "(pip install 'freedompay_async[cli]'); showing plain progress lines",
                 file=stream,
             )
-    return PlainProgress(total, stream, interval=interval, label=label)
+    return PlainProgress(total, stream, interval=interval, label=label, status=status)

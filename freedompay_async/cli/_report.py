@@ -8,12 +8,15 @@ from typing import Any
 import attrs
 
 from .._batch import CancelOutcome, OutcomeState
+from .._exceptions import GatewayError, InvalidRequestSignatureError, UnknownMerchantError
 
 __all__ = [
     "EXIT_CODES_TEXT",
+    "EXIT_FAILED",
     "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_RERUN",
     "EXIT_USAGE",
     "PROG",
     "BatchReport",
@@ -22,23 +25,44 @@ __all__ = [
 PROG = "freedompay-async"
 
 EXIT_OK = 0
-EXIT_INCOMPLETE = 1
+EXIT_FAILED = 1
+EXIT_INCOMPLETE = EXIT_FAILED  # the name other commands use for "did not succeed"
 EXIT_USAGE = 2
+EXIT_RERUN = 3
 EXIT_INTERRUPTED = 130
 
 _STATE_ORDER = [state.value for state in OutcomeState]
 _SETTLED_STATES = OutcomeState.settled_values()
+_EXAMPLE_LENGTH = 160
 
 EXIT_CODES_TEXT = """\
 exit codes:
   0    every input id is cancelled or already cancelled
-  1    some id failed, is unknown or pending, or was not reached; a rerun with the
-       same --journal retries all of them except final failures (such as
-       "payment not found"), which it skips like the cancelled ones
-  2    usage or configuration error (bad option, missing credentials, journal in use,
-       or the gateway refused the credentials)
-  130  interrupted (Ctrl-C / SIGTERM): the journal is flushed; rerun to resume
+  1    some ids failed for good: the gateway refused them (such as "payment not
+       found"); nothing is left to rerun
+  2    usage or environment error: bad option or input, no ids in the input,
+       missing credentials, journal in use or of another gateway/merchant, journal
+       not writable (disk full), the gateway refused the credentials, or the
+       gateway is plainly wrong (--fail-fast-after): fix it and rerun
+  3    some ids remain to rerun (unknown, pending, transient failure, not reached):
+       rerun with the same --journal
+  130  interrupted (Ctrl-C / SIGTERM / SIGHUP): the replies in flight were waited
+       for (--grace) and journaled; rerun with the same --journal to resume
 """
+
+
+def _is_permanent(outcome: CancelOutcome, final: bool) -> bool:
+    """A failure the gateway itself decided: trying again is not expected to help."""
+    if outcome.state is not OutcomeState.FAILED:
+        return False
+    if final:
+        return True
+    error = outcome.error
+    # Unsigned refusals ("payment not found" is documented unsigned) are asked again by
+    # a rerun (they could be forged), but they are refusals, not transient failures.
+    if isinstance(error, (InvalidRequestSignatureError, UnknownMerchantError)):
+        return False  # the run's configuration, not the payment
+    return isinstance(error, GatewayError) and not error.retryable
 
 
 @attrs.define
@@ -48,6 +72,8 @@ class BatchReport:
 
     journal: str
     run: str
+    gateway: str = ""
+    merchant_id: int | None = None
     journal_records: int = 0
     input_ids: int = 0
     duplicates: int = 0
@@ -56,14 +82,20 @@ class BatchReport:
     prior: collections.Counter[str] = attrs.field(factory=collections.Counter)
     outcomes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     errors: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    error_examples: dict[str, str] = attrs.field(factory=dict)
     unsettled: int = 0
     failed_for_good: int = 0
+    refused_unsigned: int = 0
+    transient_failed: int = 0
+    abandoned: int = 0
     attempts: int = 0
     confirmed_on_retry: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
     aborted: str | None = None
-    abort_code: int = EXIT_INCOMPLETE
+    abort_code: int = EXIT_USAGE
+    unsettled_out: str | None = None
+    input_not_listed: bool = False
 
     @property
     def sent(self) -> int:
@@ -80,6 +112,16 @@ class BatchReport:
         """Input ids a rerun with the same journal would send again."""
         return self.unsettled + self.not_reached
 
+    @property
+    def to_rerun(self) -> int:
+        """Input ids whose outcome a rerun can still change (refusals excluded)."""
+        return self.unsettled - self.refused_unsigned + self.not_reached
+
+    @property
+    def permanent(self) -> int:
+        """Input ids the gateway refused: final, this run or before."""
+        return self.prior[OutcomeState.FAILED.value] + self.failed_for_good
+
     def states(self) -> collections.Counter[str]:
         """Current state of every input id reached so far, by state."""
         return self.prior + self.outcomes
@@ -89,21 +131,31 @@ class BatchReport:
         self.outcomes[outcome.state.value] += 1
         self.attempts += outcome.attempts
         self.unsettled += not final
-        self.failed_for_good += final and outcome.state is OutcomeState.FAILED
-        if outcome.error is not None and outcome.state.value not in _SETTLED_STATES:
-            self.errors[type(outcome.error).__name__] += 1
+        if _is_permanent(outcome, final):
+            self.failed_for_good += 1
+            self.refused_unsigned += not final
+        elif outcome.state is OutcomeState.FAILED:
+            self.transient_failed += 1
+        error = outcome.error
+        if error is not None and outcome.state.value not in _SETTLED_STATES:
+            name = type(error).__name__
+            self.errors[name] += 1
+            if name not in self.error_examples:
+                self.error_examples[name] = str(error)[:_EXAMPLE_LENGTH]
         if outcome.result is not None and outcome.result.confirmed_on_retry:
             self.confirmed_on_retry += 1
 
     @property
     def exit_code(self) -> int:
-        """0, 1, 2 or 130: see the module docstring."""
+        """0, 1, 2, 3 or 130: see :data:`EXIT_CODES_TEXT`."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.aborted is not None:
             return self.abort_code
-        if self.not_reached or any(s not in _SETTLED_STATES for s in +self.states()):
-            return EXIT_INCOMPLETE
+        if self.to_rerun:
+            return EXIT_RERUN
+        if self.permanent or any(s not in _SETTLED_STATES for s in +self.states()):
+            return EXIT_FAILED
         return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,6 +163,8 @@ class BatchReport:
         states = self.states()
         return {
             "run": self.run,
+            "gateway": self.gateway,
+            "merchant_id": self.merchant_id,
             "journal": self.journal,
             "journal_records_before": self.journal_records,
             "input_ids": self.input_ids,
@@ -122,9 +176,16 @@ class BatchReport:
             "confirmed_on_retry": self.confirmed_on_retry,
             "states": {state: states[state] for state in _STATE_ORDER},
             "not_reached": self.not_reached,
+            "sent_outcome_unknown": self.abandoned,
             "retry_later": self.retry_later,
+            "to_rerun": self.to_rerun,
+            "failed_for_good": self.permanent,
             "this_run": {state: self.outcomes[state] for state in _STATE_ORDER},
-            "errors_this_run": dict(self.errors.most_common()),
+            "errors_this_run": {
+                name: {"count": count, "example": self.error_examples.get(name, "")}
+                for name, count in self.errors.most_common()
+            },
+            "unsettled_out": self.unsettled_out,
             "elapsed": round(self.elapsed, 3),
             "rate": round(self.sent / self.elapsed, 1) if self.elapsed > 0 else None,
             "interrupted": self.interrupted,
@@ -132,8 +193,9 @@ class BatchReport:
             "exit_code": self.exit_code,
         }
 
-    def render(self) -> str:
-        """The human summary printed at the end of a run."""
+    def render(self, *, exit_line: bool = True) -> str:
+        """The human summary printed at the end of a run (``exit_line``: end with the
+        exit code)."""
         rate = f", {self.sent / self.elapsed:.1f}/s" if self.elapsed > 0 and self.sent else ""
         input_notes = []
         if self.duplicates:
@@ -145,37 +207,61 @@ class BatchReport:
             f", {self.confirmed_on_retry} confirmed on retry" if self.confirmed_on_retry else ""
         )
         states = self.states()
-        lines = [
-            "summary:",
+        lines = ["summary:"]
+        if self.gateway:
+            lines.append(f"  gateway     {self.gateway} (merchant {self.merchant_id})")
+        lines += [
             f"  input       {self.input_ids} unique ids{notes}",
             f"  journal     {self.journal} ({self.journal_records} records before this run)",
             f"  skipped     {self.skipped} ids already settled in the journal",
             f"  this run    {self.sent} ids, {self.attempts} HTTP attempts, "
             f"{self.elapsed:.1f} s{rate}{confirmed}",
         ]
-        if self.errors:
-            shown = ", ".join(f"{name} {count}" for name, count in self.errors.most_common(6))
-            lines.append(f"  errors      {shown}")
+        for index, (name, count) in enumerate(self.errors.most_common(8)):
+            label = "errors" if index == 0 else ""
+            example = self.error_examples.get(name, "")
+            lines.append(f"  {label:<12}{name} {count}" + (f", e.g. {example}" if example else ""))
         lines.append("  state of every input id:")
         lines += [f"    {state:<18}{states[state]:>9}" for state in _STATE_ORDER]
         if self.not_reached:
             lines.append(f"    {'not reached':<18}{self.not_reached:>9}")
+        if self.abandoned:
+            lines.append(
+                f"  in flight   {_count(self.abandoned, 'id')} abandoned in flight: sent, "
+                "outcome unknown (journaled as unknown)"
+            )
         if self.interrupted:
-            lines.append("  interrupted: rerun with the same --journal to resume")
+            lines.append("  interrupted: what is left is for a rerun with the same --journal")
         elif self.aborted is not None:
             lines.append(f"  stopped: {self.aborted}")
-        if self.retry_later and not self.interrupted:
+        if self.to_rerun:
+            parts = [
+                (self.outcomes[OutcomeState.UNKNOWN.value], "unknown"),
+                (self.outcomes[OutcomeState.PENDING.value], "pending"),
+                (self.transient_failed, "transient failure"),
+                (self.not_reached, "not reached"),
+            ]
+            shown = ", ".join(f"{n} {what}" for n, what in parts if n)
             lines.append(
-                f"  {_count(self.retry_later, 'id')} not settled (unknown, pending, transient "
-                "failure or not reached):\n  rerun with the same --journal to retry them"
+                f"  to rerun    {_count(self.to_rerun, 'id')} not settled ({shown}): "
+                "rerun with the same --journal to retry them"
             )
-        final_failures = self.prior[OutcomeState.FAILED.value] + self.failed_for_good
-        if final_failures:
+        if self.permanent:
+            unsigned = (
+                f"; {self.refused_unsigned} of them unsigned refusals, which a rerun asks again"
+                if self.refused_unsigned
+                else "; a rerun skips them"
+            )
             lines.append(
-                f"  {_count(final_failures, 'id')} failed for good (see error_type in the "
-                "journal);\n  a rerun skips them"
+                f"  failed      {_count(self.permanent, 'id')} failed for good: the gateway "
+                f"refused them (see error_type in the journal){unsigned}"
             )
-        lines.append(f"  exit code   {self.exit_code}")
+        if self.unsettled_out is not None:
+            more = " (input not read to the end: unread ids not listed)"
+            more = more if self.input_not_listed else ""
+            lines.append(f"  unsettled   ids still to settle written to {self.unsettled_out}{more}")
+        if exit_line:
+            lines.append(f"  exit code   {self.exit_code}")
         return "\n".join(lines)
 
 

@@ -1,4 +1,17 @@
-"""Running one ``cancel`` job: input in, cancels through ``cancel_many``, journal and report out."""
+"""Running one ``cancel`` job: input in, cancels through ``cancel_many``, journal and report out.
+
+Order of a run, so that nothing is half-done when something is wrong: the output
+paths (``--summary-json``, ``--unsettled-out``) are checked, the input is opened (a
+regular file is read whole: no id in it is an error before any journal exists), then
+the journal is opened and its header checked against this gateway and merchant, and
+only then is anything sent.
+
+Stopping: a gate in front of ``cancel_many`` stops handing out new ids when the
+gateway is plainly wrong (:class:`AttemptWatch`), the credentials are refused, or a
+first signal arrives; the cancels in flight then finish and are journaled. Ids
+abandoned in flight (a second signal, the grace period over) are journaled as
+``unknown``: sent, outcome not known.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +22,67 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .._batch import OutcomeState
+from .._batch import CancelOutcome, OutcomeState
 from .._config import Limits
-from .._exceptions import GatewayError
+from .._exceptions import (
+    ConnectionLostError,
+    FreedomPayError,
+    GatewayError,
+    InvalidRequestSignatureError,
+    SignatureVerificationError,
+)
+from .._retry import RetryMiddleware, RetryPolicy
 from .._session import AsyncSession
-from ._input import Item, StreamSource, open_input, parser_for, read_regular
-from ._journal import CREDENTIAL_ERRORS, Journal, JournalError, JournalState, outcome_record
+from ._flow import Gate, UnsettledOut, check_output_path
+from ._input import InputError, Item, StreamSource, open_input, parser_for, read_regular, why_no_ids
+from ._journal import (
+    CREDENTIAL_ERRORS,
+    Journal,
+    JournalError,
+    JournalHeader,
+    JournalState,
+    outcome_record,
+)
 from ._options import CancelJob
 from ._progress import Progress, make_progress
 from ._report import EXIT_USAGE, PROG, BatchReport
 from ._signals import Interrupt
+from ._watch import AttemptWatch
 
 __all__ = ["run_batch"]
 
 #: At most this many malformed input lines are reported one by one.
 _MAX_LINE_REPORTS = 50
 _TICK = 0.5
+_REFUSED = "the gateway refused the credentials"
+_SETTLED_STATES = OutcomeState.settled_values()
 
 
 class _Selector:
     """Turns parsed input into the ids to send: reports malformed lines, drops
-    duplicates, and skips ids the journal already settled."""
+    duplicates, and (once the journal is read) skips ids it already settled."""
 
-    def __init__(self, state: JournalState, report: BatchReport, err: TextIO) -> None:
-        self._state = state
+    def __init__(self, report: BatchReport, err: TextIO) -> None:
         self._report = report
         self._err = err
         self._seen: set[int] = set()
+        self.first_bad: str | None = None
+        self.unsettled: UnsettledOut | None = None
 
     def take(self, item: Item) -> int | None:
-        """The id to send for this input item, or None."""
+        """The unique id of this input item, or None."""
         lineno, pid, raw = item
         report = self._report
         if pid is None:
             report.malformed += 1
+            if self.first_bad is None:
+                self.first_bad = f"line {lineno}: {raw}"
             if report.malformed <= _MAX_LINE_REPORTS:
-                print(
-                    f"{PROG}: input line {lineno}: {raw} (skipped)",
-                    file=self._err,
-                )
+                print(f"{PROG}: input line {lineno}: {raw} (skipped)", file=self._err)
             elif report.malformed == _MAX_LINE_REPORTS + 1:
                 print(f"{PROG}: more malformed input lines are not shown", file=self._err)
             return None
@@ -60,15 +91,76 @@ class _Selector:
             return None
         self._seen.add(pid)
         report.input_ids += 1
-        if pid in self._state.settled:
-            report.skipped += 1
-            report.prior[self._state.last.get(pid, OutcomeState.CANCELLED.value)] += 1
-            return None
         return pid
+
+    def fresh(self, pid: int, state: JournalState) -> bool:
+        """Whether ``pid`` is to be sent (False: the journal settled it already)."""
+        if pid not in state.settled:
+            return True
+        report = self._report
+        report.skipped += 1
+        last = state.last.get(pid, OutcomeState.CANCELLED.value)
+        report.prior[last] += 1
+        if self.unsettled is not None and last not in _SETTLED_STATES:
+            self.unsettled.add(pid)
+        return False
 
     def forget(self) -> None:
         """Drop the duplicate filter's memory."""
         self._seen = set()
+
+
+def _open_journal(
+    job: CancelJob, header: JournalHeader, err: TextIO
+) -> tuple[Journal, JournalState]:
+    """Open the journal, refusing one of another gateway, merchant or operation."""
+    journal, state = Journal.open(job.journal, header=header)
+    if state.header is None:
+        if state.records:
+            print(
+                f"{PROG}: journal {job.journal}: no header (written by an older version): "
+                "cannot check that it belongs to this gateway and merchant",
+                file=err,
+            )
+        return journal, state
+    differences = state.header.differs_from(header)
+    if not differences:
+        return journal, state
+    if not job.start_over:
+        journal.close()
+        raise JournalError(
+            f"journal {str(job.journal)!r} belongs to another gateway or merchant: "
+            f"{'; '.join(differences)}. Rerun with the journal's own --base-url and "
+            "merchant, or pass another --journal, or --start-over to move this journal "
+            "aside and begin a new one"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = job.journal.with_name(f"{job.journal.name}.{stamp}.old")
+    try:
+        os.rename(job.journal, aside)  # still holding the lock: no run is using it
+    except OSError as exc:
+        journal.close()
+        raise JournalError(f"cannot move journal aside to {str(aside)!r}: {exc}") from exc
+    journal.close()
+    print(f"{PROG}: journal of another gateway or merchant moved aside to {aside}", file=err)
+    return Journal.open(job.journal, header=header)
+
+
+def _credential_refusal(error: FreedomPayError | None) -> int | None:
+    """The code of a credentials refusal, else None.
+
+    A wrong secret key cannot verify the gateway's signed 1100, so that reply arrives as
+    a SignatureVerificationError claiming 1100: stopping on it is the safe side (a
+    forger can only make the run stop, never count a payment as cancelled).
+    """
+    if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
+        return error.code
+    if (
+        isinstance(error, SignatureVerificationError)
+        and error.claimed_code in InvalidRequestSignatureError.codes
+    ):
+        return error.claimed_code
+    return None
 
 
 async def _ticker(progress: Progress) -> None:
@@ -85,12 +177,38 @@ async def run_batch(
     label: str = "cancel",
 ) -> BatchReport:
     """Run one ``cancel`` job to completion, interruption or abort; never raises for a
-    per-id failure. Raises :class:`JournalError` if the journal cannot be opened and
-    :class:`InputError` for unusable input.
+    per-id failure. Raises :class:`UsageError` for an unwritable output path,
+    :class:`InputError` for unusable input (no id at all included) and
+    :class:`JournalError` if the journal cannot be opened or is another gateway's.
     """
-    journal, state = Journal.open(job.journal)
+    check_output_path("--summary-json", job.summary_json)
+    check_output_path("--unsettled-out", job.unsettled_out)
+    header = JournalHeader("cancel", job.base_url.base, job.credentials.merchant_id)
+    report = BatchReport(
+        journal=str(job.journal),
+        run=secrets.token_hex(6),
+        gateway=header.base_url,
+        merchant_id=header.merchant_id,
+    )
+    selector = _Selector(report, err)
+    parse = parser_for(job.csv_column, job.csv_delimiter)
+    fd, regular = open_input(job.input_path, sys.stdin.fileno() if sys.stdin else 0)
+    listed: list[int] | None = None
+    if regular:
+        # A regular file: read and count it first, so the total (and ETA) is known, and
+        # an input without ids is refused before a journal exists.
+        listed = [pid for item in read_regular(fd, parse) if (pid := selector.take(item))]
+        selector.forget()
+        if not listed:
+            raise InputError(why_no_ids(report.malformed, selector.first_bad, job.csv_column))
+    created = not job.journal.exists()
+    try:
+        journal, state = _open_journal(job, header, err)
+    except BaseException:
+        if not regular:
+            os.close(fd)
+        raise
     interrupt.watch(journal)
-    report = BatchReport(journal=str(job.journal), run=secrets.token_hex(6))
     report.journal_records = state.records
     if state.repaired_tail:
         print(f"{PROG}: journal {job.journal}: {state.repaired_tail}", file=err)
@@ -102,58 +220,55 @@ async def run_batch(
             file=err,
         )
     start = time.monotonic()
-    selector = _Selector(state, report, err)
-    parse = parser_for(job.csv_column)
-    streamed: AsyncGenerator[int, None] | None = None
+    unsettled = None
+    if job.unsettled_out is not None:
+        unsettled = selector.unsettled = UnsettledOut(job.unsettled_out)
+        report.unsettled_out = str(job.unsettled_out)
+    gate = Gate()
     source: StreamSource | None = None
+    streams: list[AsyncGenerator[int, None]] = []
     try:
-        fd, regular = open_input(job.input_path, sys.stdin.fileno() if sys.stdin else 0)
-        if os.isatty(fd):
-            print(f"{PROG}: reading payment ids from the terminal; end with Ctrl-D", file=err)
-        ids: list[int] | AsyncIterator[int]
-        total: int | None
-        if regular:
-            # A regular file: read and count it first, so the total (and ETA) is known.
-            ids = [pid for item in read_regular(fd, parse) if (pid := selector.take(item))]
-            selector.forget()
-            total = len(ids)
+        if listed is not None:
+            listed = [pid for pid in listed if selector.fresh(pid, state)]
+            total: int | None = len(listed)
+            gated: Iterator[int] | AsyncGenerator[int, None] = gate.over(listed)
         else:
+            if os.isatty(fd):
+                print(f"{PROG}: reading payment ids from the terminal; end with Ctrl-D", file=err)
             source = reader = StreamSource(fd, parse)
 
             async def stream() -> AsyncGenerator[int, None]:
                 async for item in reader.items():
                     pid = selector.take(item)
-                    if pid is not None:
+                    if pid is not None and selector.fresh(pid, state):
                         yield pid
 
-            ids = streamed = stream()
+            inner = stream()
+            streams += [gate.over_stream(inner), inner]
+            gated = streams[0]
             total = None
-        progress = make_progress(job.progress, total, err, label=label)
-        journal.start()
-        ticker = asyncio.create_task(_ticker(progress))
-        try:
-            await _drive(job, ids, journal, report, progress, err)
-        except asyncio.CancelledError:
-            interrupt.swallow()
-            report.interrupted = True
-        except JournalError as exc:
-            report.aborted = str(exc)
-            print(f"{PROG}: {exc}", file=err)
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            progress.close()
+        await _drive(job, gated, gate, journal, report, total, interrupt, err, label, unsettled)
     except asyncio.CancelledError:
         interrupt.swallow()
         report.interrupted = True
     finally:
-        if streamed is not None:
-            await streamed.aclose()
+        for generator in streams:
+            await generator.aclose()
         if source is not None:
             source.close()  # stops the reader thread
         report.elapsed = time.monotonic() - start
         await journal.aclose()
+    if unsettled is not None:
+        if listed is not None:
+            for pid in listed[gate.pulled :]:
+                unsettled.add(pid)
+        report.input_not_listed = listed is None and not gate.exhausted
+        unsettled.close()
+    if report.input_ids == 0 and not report.interrupted and report.aborted is None:
+        report.aborted = why_no_ids(report.malformed, selector.first_bad, job.csv_column)
+        report.abort_code = EXIT_USAGE
+        if created and journal.lines_written == 0:
+            job.journal.unlink(missing_ok=True)  # nothing happened: leave nothing behind
     if job.summary_json is not None:
         _write_summary_json(job.summary_json, report, err)
     return report
@@ -161,43 +276,128 @@ async def run_batch(
 
 async def _drive(
     job: CancelJob,
-    ids: list[int] | AsyncIterator[int],
+    ids: Iterator[int] | AsyncGenerator[int, None],
+    gate: Gate,
+    journal: Journal,
+    report: BatchReport,
+    total: int | None,
+    interrupt: Interrupt,
+    err: TextIO,
+    label: str,
+    unsettled: UnsettledOut | None,
+) -> None:
+    def trip(reason: str) -> None:
+        if report.aborted is None:
+            report.aborted = f"the gateway looks wrong: {reason}"
+            report.abort_code = EXIT_USAGE
+        gate.stop(reason)
+        print(
+            f"{PROG}: stopping: {reason}; check --base-url. Sending no new ids, "
+            f"letting {len(gate.in_flight)} in flight finish",
+            file=err,
+            flush=True,
+        )
+
+    def drain(signame: str) -> None:
+        report.interrupted = True
+        gate.stop(f"interrupted by {signame}")
+
+    watch = AttemptWatch(job.fail_fast_after, err, on_trip=trip)
+    # Retry is given as a middleware outside the watch (and the session's own retry is
+    # off), so the watch sees every attempt, not every call. The layer order is
+    # otherwise the session's own: retry, in-flight cap, pacing, logging.
+    session = AsyncSession(
+        job.credentials,
+        base_url=job.base_url,
+        retry=RetryPolicy.none(attempt_timeout=job.retry.attempt_timeout),
+        middlewares=[RetryMiddleware(watch.retry_policy(job.retry)), watch],
+        pacing=job.pacing,
+        limits=Limits(max_connections=job.concurrency),
+    )
+    progress = make_progress(job.progress, total, err, label=label, status=watch.status)
+    journal.start()
+    ticker = asyncio.create_task(_ticker(progress))
+    interrupt.draining(drain, lambda: watch.in_flight)
+    try:
+        async with session as fp:
+            outcomes = fp.cancel_many(ids, concurrency=job.concurrency)
+            await _consume(outcomes, gate, journal, report, progress, err, unsettled)
+    except JournalError as exc:  # the journal cannot be written (disk full...): exit 2
+        report.aborted = str(exc)
+        report.abort_code = EXIT_USAGE
+        print(f"{PROG}: {exc}; stopping", file=err)
+        _abandon(gate, None, report, unsettled)
+    except asyncio.CancelledError:
+        _abandon(gate, journal, report, unsettled)
+        raise
+    finally:
+        interrupt.done_draining()
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        progress.close()
+
+
+async def _consume(
+    outcomes: AsyncIterator[CancelOutcome],
+    gate: Gate,
     journal: Journal,
     report: BatchReport,
     progress: Progress,
     err: TextIO,
+    unsettled: UnsettledOut | None,
 ) -> None:
-    session = AsyncSession(
-        job.credentials,
-        base_url=job.base_url,
-        retry=job.retry,
-        pacing=job.pacing,
-        limits=Limits(max_connections=job.concurrency),
-    )
-    async with session as fp:
-        outcomes = fp.cancel_many(ids, concurrency=job.concurrency)
-        try:
-            async for outcome in outcomes:
-                if outcome.payment_id is None:  # pragma: no cover - ids are validated
-                    continue
-                record = outcome_record(outcome, run=report.run)
+    try:
+        async for outcome in outcomes:
+            pid = outcome.payment_id
+            if pid is None:  # pragma: no cover - ids are validated
+                continue
+            record = outcome_record(outcome, run=report.run)
+            journal.append(record)
+            gate.done(pid)
+            report.record(outcome, final=record["final"])
+            progress.advance(outcome.state.value)
+            if unsettled is not None and not outcome.state.settled:
+                unsettled.add(pid)
+            error = outcome.error
+            code = _credential_refusal(error)
+            refused = report.aborted is not None and report.aborted.startswith(_REFUSED)
+            # More telling than a fail-fast stop (a wrong key fails every verification).
+            if code is not None and not refused:
+                report.aborted = (
+                    f"{_REFUSED} ({type(error).__name__}, "
+                    f"code {code}): check the merchant id and secret key"
+                )
+                report.abort_code = EXIT_USAGE
+                gate.stop(report.aborted)
+                print(f"{PROG}: {report.aborted}; stopping", file=err)
+    finally:
+        # Stops the workers (cancel_many is an async generator) and waits for them.
+        aclose = getattr(outcomes, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _abandon(
+    gate: Gate, journal: Journal | None, report: BatchReport, unsettled: UnsettledOut | None
+) -> None:
+    """Count (and journal, if it can still be written) every id abandoned in flight as
+    sent, outcome unknown."""
+    for pid in sorted(gate.in_flight):
+        error = ConnectionLostError(
+            "abandoned in flight when the run was stopped: the gateway may have acted",
+            payment_id=pid,
+        )
+        outcome = CancelOutcome(pid, pid, OutcomeState.UNKNOWN, 1, 0.0, error=error)
+        record = outcome_record(outcome, run=report.run)
+        if journal is not None:
+            with contextlib.suppress(JournalError):
                 journal.append(record)
-                report.record(outcome, final=record["final"])
-                progress.advance(outcome.state.value)
-                error = outcome.error
-                if isinstance(error, GatewayError) and isinstance(error, CREDENTIAL_ERRORS):
-                    report.aborted = (
-                        f"the gateway refused the credentials ({type(error).__name__}, "
-                        f"code {error.code}): check the merchant id and secret key"
-                    )
-                    report.abort_code = EXIT_USAGE
-                    print(f"{PROG}: {report.aborted}; stopping", file=err)
-                    return
-        finally:
-            # Stops the workers (cancel_many is an async generator) and waits for them.
-            aclose = getattr(outcomes, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        report.record(outcome, final=record["final"])
+        report.abandoned += 1
+        if unsettled is not None:
+            unsettled.add(pid)
+    gate.in_flight.clear()
 
 
 def _write_summary_json(path: Path, report: BatchReport, err: TextIO) -> None:

@@ -309,13 +309,16 @@ def test_cyrillic_values_verify() -> None:
 
 def test_merchant_parameters_that_look_like_pg_fields_stay_pg_fields() -> None:
     pairs = sign(redirect_pairs(pg_custom="x", pg_user_id="u1", note="n"), SUCCESS_URL)
-    back = verify_redirect(SUCCESS_URL, pairs, SIGNER)
+    # Unknown pg_ names are refused unless allowed by name (field names are unsigned).
+    with pytest.raises(fp.ValidationError, match="pg_custom"):
+        verify_redirect(SUCCESS_URL, pairs, SIGNER)
+    back = verify_redirect(SUCCESS_URL, pairs, SIGNER, allow_fields=["pg_custom", "pg_user_id"])
     assert back.merchant_params == {"note": "n"}
     assert back.extra == {"pg_custom": "x", "pg_user_id": "u1"}
     # ...and they are signed like everything else.
     tampered = [(k, "y" if k == "pg_custom" else v) for k, v in pairs]
     with pytest.raises(fp.SignatureVerificationError):
-        verify_redirect(SUCCESS_URL, tampered, SIGNER)
+        verify_redirect(SUCCESS_URL, tampered, SIGNER, allow_fields=["pg_custom", "pg_user_id"])
 
 
 def test_bracket_merchant_parameters_are_signed_as_a_tree() -> None:
@@ -349,10 +352,11 @@ def test_a_bad_payment_id_after_a_valid_signature_is_a_validation_error(payment_
     assert not isinstance(info.value, fp.SignatureVerificationError)
 
 
-def test_a_non_numeric_error_code_is_a_validation_error() -> None:
+def test_a_non_numeric_error_code_is_kept_as_text() -> None:
+    # The docs type pg_error_code as a string: a signed "E42" is a failure, not refused.
     pairs = sign(redirect_pairs(pg_error_code="E42"), FAILURE_URL)
-    with pytest.raises(fp.ValidationError, match="pg_error_code"):
-        verify_redirect(FAILURE_URL, pairs, SIGNER)
+    back = verify_redirect(FAILURE_URL, pairs, SIGNER)
+    assert back.error_code == "E42" and not back.succeeded
 
 
 def test_a_missing_order_id_is_a_validation_error() -> None:
@@ -366,7 +370,7 @@ def test_a_signed_failure_redirect() -> None:
         pg_error_code="10000", pg_error_description="Ошибка оплаты. Повторите попытку позже."
     )
     back = verify_redirect(FAILURE_URL, sign(fields, FAILURE_URL), SIGNER, success=False)
-    assert (back.succeeded, back.signed, back.error_code) == (False, True, 10000)
+    assert (back.succeeded, back.signed, back.error_code) == (False, True, "10000")
     assert back.error_description == "Ошибка оплаты. Повторите попытку позже."
     # An error code makes it a failure even when the app did not say which URL it is.
     assert not verify_redirect(FAILURE_URL, sign(fields, FAILURE_URL), SIGNER).succeeded
@@ -404,7 +408,7 @@ def test_an_unsigned_failure_is_refused_without_the_flag() -> None:
 def test_an_unsigned_failure_is_accepted_with_the_flag_and_marked_unsigned() -> None:
     back = verify_redirect(FAILURE_URL, FRAME_FAILURE_UNSIGNED, SIGNER, allow_unsigned_failure=True)
     assert (back.signed, back.succeeded, back.error_code, back.payment_id) == (
-        False, False, 1000, None,
+        False, False, "1000", None,
     )  # fmt: skip
     plain = verify_redirect(
         FAILURE_URL,
@@ -421,7 +425,7 @@ def test_an_empty_pg_sig_placeholder_counts_as_unsigned() -> None:
     with pytest.raises(fp.SignatureVerificationError, match="not signed"):
         verify_redirect(FAILURE_URL, placeholder, SIGNER)
     back = verify_redirect(FAILURE_URL, placeholder, SIGNER, allow_unsigned_failure=True)
-    assert not back.signed and back.error_code == 1000
+    assert not back.signed and back.error_code == "1000"
 
 
 def test_the_flag_never_accepts_an_unsigned_success_or_a_wrong_signature() -> None:
@@ -714,7 +718,7 @@ def test_xml_mode_malformed_documents_are_validation_errors() -> None:
 
 
 def test_fields_must_be_string_pairs() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(fp.ValidationError):  # was TypeError: every refusal is a library error
         verify_redirect(SUCCESS_URL, [("pg_order_id", 1)], SIGNER)  # type: ignore[list-item]
 
 
@@ -757,7 +761,10 @@ def test_a_minimal_result_notification_has_safe_defaults() -> None:
         ("pg_payment_date", "not a date"),
         ("pg_new_field", "kept"),
     ]
-    notify = verify_result_notify(RESULT_URL, sign(pairs, RESULT_URL), SIGNER)
+    signed_pairs = sign(pairs, RESULT_URL)
+    with pytest.raises(fp.ValidationError, match="pg_new_field"):
+        verify_result_notify(RESULT_URL, signed_pairs, SIGNER)
+    notify = verify_result_notify(RESULT_URL, signed_pairs, SIGNER, allow_fields=["pg_new_field"])
     assert not notify.succeeded and not notify.can_reject and not notify.testing_mode
     assert notify.payment_datetime is None and notify.card_pan is None
     assert notify.extra == {"pg_new_field": "kept"}

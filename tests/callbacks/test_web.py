@@ -80,7 +80,9 @@ class Merchant:
 
     async def raw(self, request: web.Request) -> web.StreamResponse:
         try:
-            back = await read_redirect(request, SIGNER, max_body_bytes=RAW_LIMIT)
+            back = await read_redirect(
+                request, SIGNER, max_body_bytes=RAW_LIMIT, allow_fields=["pg_shop_ref"]
+            )
         except fp.FreedomPayError as exc:
             return web.json_response({"error": type(exc).__name__}, status=400)
         return web.json_response(
@@ -198,7 +200,7 @@ async def test_signed_failure_redirect_with_cyrillic_description(
     )
     assert status == 200
     (back,) = shop.redirects
-    assert back.signed and not back.succeeded and back.error_code == 10000
+    assert back.signed and not back.succeeded and back.error_code == "10000"
     assert back.error_description == "Ошибка оплаты. Повторите попытку позже."
 
 

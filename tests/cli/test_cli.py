@@ -83,6 +83,8 @@ def read_journal(path: Path) -> dict[int, list[dict[str, Any]]]:
     assert data == b"" or data.endswith(b"\n")
     for line in data.splitlines():
         record = json.loads(line)
+        if "journal" in record:  # the header line
+            continue
         records.setdefault(record["payment_id"], []).append(record)
     return records
 
@@ -131,7 +133,7 @@ async def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_nothing_sett
     journal = tmp_path / "journal.jsonl"
 
     proc = await start(*cancel_args(url, journal, "-i", str(src), "--rate", "400"))
-    await wait_for_lines(journal, 300, proc)
+    await wait_for_lines(journal, 301, proc)  # the header, then 300 outcomes
     proc.kill()
     killed = await finish(proc)
     assert killed.rc == -signal.SIGKILL
@@ -162,6 +164,8 @@ def read_journal_prefix(path: Path) -> dict[int, list[dict[str, Any]]]:
     records: dict[int, list[dict[str, Any]]] = {}
     for line in path.read_bytes().split(b"\n")[:-1]:
         record = json.loads(line)
+        if "journal" in record:  # the header line
+            continue
         records.setdefault(record["payment_id"], []).append(record)
     return records
 
@@ -179,7 +183,7 @@ async def test_sigint_stops_cleanly_with_a_consistent_journal_and_rerun_complete
     proc = await start(
         *cancel_args(url, journal, "-i", str(src), "--rate", "400", "--summary-json", str(summary))
     )
-    await wait_for_lines(journal, 150, proc)
+    await wait_for_lines(journal, 151, proc)  # the header, then 150 outcomes
     proc.send_signal(signal.SIGINT)
     run = await finish(proc)
     assert run.rc == 130, run.err
@@ -219,7 +223,7 @@ async def test_resume_skips_final_ids_and_retries_the_rest(
     both = write_ids(tmp_path / "b", [*first, *second, missing])
     summary = tmp_path / "summary.json"
     run2 = await cli(*cancel_args(url, journal, "-i", str(both), "--summary-json", str(summary)))
-    assert run2.rc == 1
+    assert run2.rc == 3  # the unknown one is left to rerun
     report = json.loads(summary.read_text())
     assert report["skipped_settled"] == len(first)
     assert report["sent"] == len(second) + 1
@@ -239,7 +243,7 @@ async def test_resume_skips_final_ids_and_retries_the_rest(
 
     total_before = gw.requests_total
     run3 = await cli(*cancel_args(url, journal, "-i", str(both), "--summary-json", str(summary)))
-    assert run3.rc == 1  # the missing payment stays failed
+    assert run3.rc == 1  # the missing payment stays failed, for good: nothing to rerun
     assert gw.requests_total == total_before + 2  # only the unknown and the missing one
     assert gw.ledger[3_000_015].requests == 2
     assert gw.ledger[3_000_015].cancellations == 1

@@ -101,13 +101,14 @@ def test_unsigned_error_replies_are_accepted_and_marked_unsigned() -> None:
     assert info.value.signed is False
 
 
-def test_an_error_reply_with_a_wrong_signature_is_raised_as_unsigned() -> None:
+def test_an_error_reply_with_a_wrong_signature_is_a_signature_error() -> None:
     # A merchant with a wrong key cannot verify the gateway's signed 1100; it still
-    # learns the code, but nothing in such a reply is trusted as signed.
+    # learns the claimed code, but never as a GatewayError class (a forged "already
+    # cancelled" must not be caught as one).
     body = xml_reply([*error_fields(1100), ("pg_salt", "x"), ("pg_sig", "f" * 32)])
-    with pytest.raises(fp.InvalidRequestSignatureError) as info:
+    with pytest.raises(fp.SignatureVerificationError) as info:
         run(body)
-    assert info.value.signed is False
+    assert info.value.claimed_code == 1100
 
 
 @pytest.mark.parametrize(

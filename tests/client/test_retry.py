@@ -147,9 +147,9 @@ async def test_an_unsigned_already_cancelled_never_confirms_a_cancel() -> None:
         200,
         b"<response><pg_status>error</pg_status><pg_error_code>10033</pg_error_code></response>",
     )
-    with pytest.raises(fp.AlreadyCancelledError) as info:
+    with pytest.raises(fp.SignatureVerificationError) as info:
         await cancel_with([fp.ResponseTimeoutError("t"), unsigned], clock)
-    assert info.value.signed is False and info.value.outcome_unknown
+    assert info.value.claimed_code == 10033 and info.value.outcome_unknown
 
 
 async def test_policy_none_makes_one_attempt() -> None:

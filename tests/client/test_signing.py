@@ -197,7 +197,7 @@ def test_php_str_matches_php_string_casts() -> None:
         "10.50",
         "x",
     ]
-    with pytest.raises(TypeError):
+    with pytest.raises(ValidationError):  # was TypeError: every refusal is a library error
         php_str(10.0)
 
 

@@ -23,7 +23,6 @@ from freedompay_async import (
     CancelRequest,
     ConnectionLostError,
     Credentials,
-    InvalidRequestSignatureError,
     MalformedReplyError,
     Md5Signer,
     OutcomeState,
@@ -272,14 +271,13 @@ async def test_bad_signature_is_signed_1100(gateway: SandboxGateway, url: str, h
 
 async def test_wrong_client_key_gets_1100(gateway: SandboxGateway, url: str) -> None:
     # The 1100 reply is signed with the gateway's key, which this client does not hold:
-    # it is believed as a failure only, and marked unsigned.
+    # it is a SignatureVerificationError that keeps the claimed code.
     async with AsyncSession(
         Credentials(MERCHANT, "not-the-key"), base_url=url, retry=RetryPolicy.none()
     ) as fp:
-        with pytest.raises(InvalidRequestSignatureError) as info:
+        with pytest.raises(SignatureVerificationError) as info:
             await fp.cancel(6)
-    assert info.value.code == 1100
-    assert not info.value.signed
+    assert info.value.claimed_code == 1100
     assert gateway.ledger[6] == LedgerEntry(6, "held", None, 0, 0)
     assert gateway.requests_total == 1
 
