@@ -42,13 +42,13 @@ OK = (
         ({"price": "-1"}, "price must be a non-negative decimal number, got '-1'"),
         ({"price": "NaN"}, "price must be a non-negative decimal number, got 'NaN'"),
         ({"price": "Infinity"}, "price must be a non-negative decimal number, got 'Infinity'"),
-        ({"price": [1]}, "price must be a non-negative decimal number, got [1]"),
-        ({"count": 0}, "count must be an integer >= 1, got 0"),
-        ({"count": True}, "count must be an integer >= 1, got True"),
-        ({"count": "2"}, "count must be an integer >= 1, got '2'"),
-        ({"tax_type": "3"}, "expected an integer, got '3'"),
-        ({"tax_type": False}, "expected an integer, got False"),
-        ({"unit_code": 1.0}, "expected an integer, got 1.0"),
+        ({"price": [1]}, "price must be a non-negative decimal number, got '[1]'"),
+        ({"count": 0}, "count must be an integer >= 1, got int"),
+        ({"count": True}, "count must be an integer >= 1, got bool"),
+        ({"count": "2"}, "count must be an integer >= 1, got str"),
+        ({"tax_type": "3"}, "expected a non-negative integer, got str"),
+        ({"tax_type": False}, "expected a non-negative integer, got bool"),
+        ({"unit_code": 1.0}, "expected a non-negative integer, got float"),
     ],
 )
 def test_bad_receipt_positions_are_refused_with_a_clear_message(
@@ -97,13 +97,13 @@ def test_a_position_sends_its_fields_in_documented_order() -> None:
         ("GTIN", "G"),
         ("NTIN", "N"),
     ]
-    zero = ReceiptPosition(1, "", 0, tax_type=0, gtin="")
+    zero = ReceiptPosition(1, "x", 0, tax_type=0, gtin="0")
     assert zero.to_fields() == [
         ("count", "1"),
-        ("name", ""),
+        ("name", "x"),
         ("price", "0"),
         ("tax_type", "0"),
-        ("GTIN", ""),
+        ("GTIN", "0"),
     ]
 
 
