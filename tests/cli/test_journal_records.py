@@ -13,7 +13,15 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import CancelOutcome, CancelResult, OutcomeState, RevokeStatus
-from freedompay_async.cli._journal import Journal, JournalError, journal_final, outcome_record
+from freedompay_async.cli._journal import (
+    HEADER_MAGIC,
+    JOURNAL_VERSION,
+    Journal,
+    JournalError,
+    JournalHeader,
+    journal_final,
+    outcome_record,
+)
 
 NOW = "2026-01-02T03:04:05.678+00:00"
 
@@ -226,3 +234,61 @@ def test_blank_lines_are_skipped_and_garbage_is_counted(tmp_path: Path) -> None:
     journal, state = Journal.open(path)
     journal.close()
     assert state.bad_lines == [4, 5, 6] and state.records == 1
+
+
+# --- the header --------------------------------------------------------------------------
+
+
+def test_the_header_record_and_back() -> None:
+    header = JournalHeader("cancel", "http://gw", 1234, started="2026-01-01T00:00:00.000+00:00")
+    record = header.as_record()
+    assert record == {
+        "journal": HEADER_MAGIC,
+        "version": JOURNAL_VERSION,
+        "operation": "cancel",
+        "base_url": "http://gw",
+        "merchant_id": 1234,
+        "started": "2026-01-01T00:00:00.000+00:00",
+    }
+    assert JournalHeader.from_record(record) == header
+    assert JournalHeader.from_record({**record, "version": 99}) == JournalHeader(
+        "cancel", "http://gw", 1234, started=header.started, version=99
+    )
+
+
+def test_a_header_without_start_or_version_gets_the_defaults() -> None:
+    record = {"journal": HEADER_MAGIC, "operation": "cancel", "base_url": "u", "merchant_id": 5}
+    back = JournalHeader.from_record({**record, "started": 17, "version": "2"})
+    assert back == JournalHeader("cancel", "u", 5, started="", version=JOURNAL_VERSION)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"journal": "something-else"},
+        {"operation": 1},
+        {"base_url": None},
+        {"merchant_id": "5"},
+        {"merchant_id": True},
+    ],
+)
+def test_a_record_that_is_not_a_header(change: dict[str, object]) -> None:
+    record = {"journal": HEADER_MAGIC, "operation": "cancel", "base_url": "u", "merchant_id": 5}
+    assert JournalHeader.from_record({**record, **change}) is None
+    assert JournalHeader.from_record({k: v for k, v in record.items() if k != "journal"}) is None
+
+
+def test_differs_from_names_each_difference() -> None:
+    mine = JournalHeader("cancel", "http://a", 1, started="t1")
+    assert mine.differs_from(JournalHeader("cancel", "http://a", 1, started="t2")) == []
+    other = JournalHeader("refund", "http://b", 2)
+    assert mine.differs_from(other) == [
+        "base_url 'http://a' (journal) vs 'http://b' (this run)",
+        "merchant_id 1 (journal) vs 2 (this run)",
+        "operation 'cancel' (journal) vs 'refund' (this run)",
+    ]
+
+
+def test_a_new_header_is_stamped_now_in_utc() -> None:
+    stamp = JournalHeader("cancel", "u", 1).started
+    assert stamp.endswith("+00:00") and stamp[19] == "." and len(stamp) == 29
