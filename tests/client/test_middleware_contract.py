@@ -8,7 +8,12 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse
-from freedompay_async._middleware import LoggingMiddleware, build_chain, describe_error
+from freedompay_async._middleware import (
+    LoggingMiddleware,
+    build_chain,
+    cut_to_deadline,
+    describe_error,
+)
 
 from ..helpers import ok_fields, signed
 
@@ -109,3 +114,40 @@ async def test_the_session_logs_attempts_on_the_library_logger(
         await s.cancel(7)
     lines = [r.getMessage() for r in caplog.records if r.name == "freedompay_async._middleware"]
     assert len(lines) == 1 and lines[0].startswith("cancel payment=7 attempt=1 ok (")
+
+
+def _with_deadline(deadline: float | None, timeout: float | None) -> fp.GatewayRequest:
+    return fp.GatewayRequest(
+        "cancel", "http://gw", "cancel", 7, (), b"", "x", timeout=timeout, deadline=deadline
+    )
+
+
+@pytest.mark.parametrize(
+    ("deadline", "timeout", "now", "expected"),
+    [
+        (None, 5.0, 100.0, 5.0),  # no deadline: unchanged
+        (110.0, 20.0, 100.0, 10.0),  # less left than the timeout: cut
+        (110.0, 10.0, 100.0, 10.0),  # exactly the timeout left: unchanged
+        (110.0, 5.0, 100.0, 5.0),  # more left: unchanged
+        (110.0, None, 100.0, 10.0),  # no timeout: what is left
+        (110.0, None, 109.5, 0.5),
+    ],
+)
+def test_cut_to_deadline(
+    deadline: float | None, timeout: float | None, now: float, expected: float
+) -> None:
+    request = _with_deadline(deadline, timeout)
+    cut = cut_to_deadline(request, lambda: now, "a slot")
+    assert cut.timeout == expected
+    if expected == timeout:
+        assert cut is request
+
+
+@pytest.mark.parametrize("now", [110.0, 111.0])
+def test_cut_to_deadline_refuses_when_nothing_is_left(now: float) -> None:
+    with pytest.raises(fp.DeadlineExceededError) as info:
+        cut_to_deadline(_with_deadline(110.0, 5.0), lambda: now, "a connection slot")
+    assert str(info.value) == (
+        "the call's deadline passed while waiting for a connection slot; not sent (payment 7)"
+    )
+    assert info.value.payment_id == 7 and not info.value.outcome_unknown
