@@ -141,3 +141,15 @@ def test_badly_framed_bodies_are_refused(data: bytes, boundary: str, message: st
     with pytest.raises(fp.ValidationError) as info:
         parse_multipart(data, boundary)
     assert str(info.value) == message
+
+
+def test_edge_names_and_boundaries() -> None:
+    data = body(
+        part(CD + 'name="a:b"', "1", boundary="x"),
+        part(CD + "name*=utf-8''it's", "2", boundary="x"),
+        boundary="x",
+    )
+    assert multipart_boundary("multipart/form-data; boundary=x") == "x"
+    assert parse_multipart(data, "x") == [("a:b", "1"), ("it's", "2")]
+    long = "y" * 200
+    assert parse_multipart(body(part(CD + 'name="n"', "v", boundary=long), boundary=long), long)
