@@ -292,3 +292,61 @@ def test_differs_from_names_each_difference() -> None:
 def test_a_new_header_is_stamped_now_in_utc() -> None:
     stamp = JournalHeader("cancel", "u", 1).started
     assert stamp.endswith("+00:00") and stamp[19] == "." and len(stamp) == 29
+
+
+def test_a_new_journal_gets_its_header_first_and_private_permissions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.jsonl"
+    header = JournalHeader("cancel", "http://gw", 1234, started="t")
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino), real(fd))[1])
+    journal, state = Journal.open(path, header=header)
+    assert state.header == header and journal.path == path
+    assert journal.fsync_interval == 1.0
+    journal.close()
+    assert path.stat().st_ino in synced  # the header is durable before any outcome
+    assert tmp_path.stat().st_ino in synced  # and so is the new directory entry
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text(encoding="utf-8").splitlines()[0]) == header.as_record()
+    journal, state = Journal.open(path, header=JournalHeader("cancel", "http://other", 1))
+    journal.close()
+    assert state.header == header and state.bad_lines == [] and state.records == 0
+    assert len(path.read_bytes().splitlines()) == 1  # not written twice
+
+
+def test_a_header_only_counts_on_the_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    header = JournalHeader("cancel", "http://gw", 1, started="t").as_record()
+    record = {"payment_id": 1, "state": "cancelled", "final": True}
+    path.write_text(json.dumps(record) + "\n" + json.dumps(header) + "\n", encoding="utf-8")
+    journal, state = Journal.open(path)
+    journal.close()
+    assert state.header is None and state.bad_lines == [2] and state.settled == {1}
+    broken = {**header, "merchant_id": "x"}  # looks like a header but is not one
+    path.write_text(json.dumps(broken) + "\n" + json.dumps(record) + "\n", encoding="utf-8")
+    journal, state = Journal.open(path)
+    journal.close()
+    assert state.header is None and state.bad_lines == [1]
+
+
+def test_a_fifo_is_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    with pytest.raises(JournalError) as info:
+        Journal.open(path)
+    assert str(info.value) == f"journal {str(path)!r} is not a regular file"
+
+
+def test_an_existing_journal_with_a_torn_tail_is_repaired_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"payment_id": 1, "state": "cancelled"}\n{"pay', encoding="utf-8")
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino), real(fd))[1])
+    journal, _ = Journal.open(path)
+    journal.close()
+    assert synced.count(path.stat().st_ino) == 1 and tmp_path.stat().st_ino not in synced

@@ -238,3 +238,43 @@ def test_signed_is_carried_from_the_reply_and_the_error() -> None:
     assert CancelResult.from_reply(unsigned, PID).signed is False
     error = fp.AlreadyCancelledError(10033, "x", payment_id=PID, signed=False)
     assert CancelResult.confirmed_by(error, PID).signed is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": 5}, "name must be a str, got int"),
+        ({"name": None}, "name must be a str, got NoneType"),
+        ({"name": "  "}, "name must be 1 to 1024 characters of text"),
+        ({"name": "x" * 1025}, "name must be 1 to 1024 characters of text"),
+        ({"name": "a\x01"}, "name holds a control character or invalid Unicode (lone surrogate?)"),
+        ({"gtin": ""}, "gtin must be 1 to 64 characters of text"),
+        ({"ntin": "n" * 65}, "ntin must be 1 to 64 characters of text"),
+        ({"gtin": 7}, "gtin must be a str, got int"),
+        ({"price": 10**15}, "price must be a non-negative decimal number, got '1000000000000000'"),
+        ({"price": "1" * 50}, f"price must be a non-negative decimal number, got '{'1' * 40}'"),
+        ({"count": 10**18}, "count must be an integer >= 1, got int"),
+        ({"tax_type": 10**18}, "expected a non-negative integer, got int"),
+        ({"tax_type": -1}, "expected a non-negative integer, got int"),
+    ],
+)
+def test_text_and_range_limits_are_refused(kwargs: dict[str, object], message: str) -> None:
+    values: dict[str, object] = {"count": 1, "name": "n", "price": "1", **kwargs}
+    with pytest.raises(fp.ValidationError) as info:
+        ReceiptPosition(**values)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_the_largest_accepted_values() -> None:
+    top = ReceiptPosition(
+        10**18 - 1,
+        "x" * 1024,
+        Decimal(10**15) - Decimal("0.01"),
+        tax_type=10**18 - 1,
+        unit_code=0,
+        gtin="g" * 64,
+        ntin=None,
+    )
+    assert top.count == 10**18 - 1 and top.tax_type == 10**18 - 1 and top.unit_code == 0
+    assert top.price == Decimal("999999999999999.99") and len(top.name) == 1024
+    assert ReceiptPosition(1, "\tЖЩ", 1).name == "\tЖЩ"  # a tab is text
