@@ -87,10 +87,14 @@ async def test_aclose_fsyncs_what_was_written(
     path = tmp_path / "j.jsonl"
     journal, _ = Journal.open(path, fsync_interval=3600)
     spy = FsyncSpy(monkeypatch)
+    before = asyncio.all_tasks()
     journal.start()  # the background task will not wake within this test
+    journal.start()  # idempotent: still one task
+    assert len(asyncio.all_tasks() - before) == 1
     journal.append(_record(1, OutcomeState.CANCELLED))
     await journal.aclose()
     assert spy.count(path) == 1
+    assert asyncio.all_tasks() == before  # the background task is gone
 
 
 async def test_the_background_task_fsyncs_while_the_journal_is_open(

@@ -189,3 +189,15 @@ def test_retry_after_date_without_date_or_now_uses_the_wall_clock() -> None:
     assert retry_after_seconds(HTTP_DATE) == 0.0  # 2015 is long past
     future = retry_after_seconds("Fri, 01 Jan 2100 00:00:00 GMT")
     assert future is not None and future > 10**9
+
+
+def test_retry_after_digit_and_date_length_bounds() -> None:
+    assert retry_after_seconds("9" * 12) == float("9" * 12)
+    assert retry_after_seconds("9" * 13) == float("inf")
+    assert retry_after_seconds("000" + "9" * 12) == float("9" * 12)  # zeros do not count
+    assert retry_after_seconds("0000") == 0.0
+    padded = HTTP_DATE.replace(" ", " " * 36, 1)  # still a date, 64 characters long
+    assert len(padded) == 64
+    assert retry_after_seconds(padded, now=1445412470.0) == 10.0
+    assert retry_after_seconds(padded + " ", now=1445412470.0) is None
+    assert retry_after_seconds(HTTP_DATE, "Ж, 21 Oct 2015 07:27:00 GMT", 1445412470.0) == 10.0
