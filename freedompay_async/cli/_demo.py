@@ -26,6 +26,7 @@ from .._batch import OutcomeState
 from .._config import Credentials, GatewayURL
 from .._retry import RetryPolicy
 from ._options import CancelJob
+from ._records import decode_record
 from ._report import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -60,7 +61,7 @@ def _read_journal(path: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
     with path.open("rb") as stream:
         for line in stream:
             try:
-                record = json.loads(line)
+                record = decode_record(json.loads(line))
                 if "journal" in record and "payment_id" not in record:
                     continue  # the header line
                 records[int(record["payment_id"])].append(record)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -31,7 +31,7 @@ class Gate:
         """``pid`` has its outcome."""
         self.in_flight.discard(pid)
 
-    def over(self, ids: list[int]) -> Iterator[int]:
+    def over(self, ids: Iterable[int]) -> Iterator[int]:
         """``ids`` until stopped."""
         for pid in ids:
             if self.stopped is not None:

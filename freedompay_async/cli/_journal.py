@@ -9,7 +9,7 @@ header saying which gateway, merchant and operation the journal belongs to
      "started": "2025-01-31T12:00:00.123+00:00"}
 
 A journal without one (written by an older version) is still read. Every other line
-is one object describing one cancel outcome::
+is one outcome; :func:`outcome_record` builds it verbose::
 
     {"payment_id": 123, "state": "cancelled", "final": true, "attempts": 1,
      "elapsed": 0.0123, "revoke_id": 456, "revoke_status": "success",
@@ -17,6 +17,9 @@ is one object describing one cancel outcome::
      "error_description": null, "http_status": null,
      "time": "2025-01-31T12:00:00.123+00:00", "run": "3f2a9c1d7b4e"}
 
+and :meth:`Journal.append` writes it compact (only what is set, short keys: see
+:mod:`._records`), ``{"p":123,"s":"c","e":0.0123,"r":456,"t":1738324800123,"u":"..."}``.
+Older journals hold verbose lines; readers decide by the keys of each line.
 ``state`` is an :class:`~freedompay_async.OutcomeState` value. ``final`` says whether a
 rerun may skip the id: the outcome could not change by trying again (see
 :func:`journal_final`). The journal is append-only; an id may appear several times
@@ -39,12 +42,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
-from .._batch import CancelOutcome, OutcomeState
+from .._batch import CancelOutcome
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
@@ -53,6 +57,17 @@ from .._exceptions import (
     ReplyError,
     SessionClosedError,
     UnknownMerchantError,
+)
+from ._idset import IdMap
+from ._records import (
+    FINAL,
+    LastView,
+    SettledView,
+    encode_record,
+    record_code,
+    scan,
+    state_counts,
+    state_of_code,
 )
 
 try:  # POSIX only; elsewhere the journal is simply not locked.
@@ -83,8 +98,6 @@ _RUN_ERRORS: tuple[type[FreedomPayError], ...] = (
     ConfigurationError,
     SessionClosedError,
 )
-_SETTLED_STATES = OutcomeState.settled_values()
-_STATES = {state.value: state.value for state in OutcomeState}
 
 
 #: The value of the header's ``journal`` key.
@@ -201,43 +214,54 @@ class JournalState:
 
     ``settled`` holds the ids a rerun must not send again: those whose last record
     is final, and (belt and braces) any id ever recorded as cancelled or already
-    cancelled. ``bad_lines`` are line numbers that did not parse (skipped);
-    ``repaired_tail`` says whether a torn last line was dropped or completed.
-    ``header`` is the journal's header line (None for a journal without one).
+    cancelled. ``bad_lines`` are line numbers that did not parse (skipped; the first
+    thousand, ``bad_count`` counts them all); ``repaired_tail`` says whether a torn
+    last line was dropped or completed. ``header`` is the journal's header line (None
+    for a journal without one).
+
+    The states live in an :class:`~._idset.IdMap` (about 3 bytes per id, no Python
+    object per id); ``last`` and ``settled`` are read-only views of it.
     """
 
     header: JournalHeader | None = None
-    last: dict[int, str] = attrs.field(factory=dict)
-    settled: set[int] = attrs.field(factory=set)
+    ids: IdMap = attrs.field(factory=lambda: IdMap(sticky=FINAL))
     records: int = 0
     bad_lines: list[int] = attrs.field(factory=list)
+    bad_count: int = 0
     repaired_tail: str | None = None
 
     def add(self, record: Mapping[str, Any]) -> bool:
-        """Fold one parsed record in; False if it is not an outcome record."""
-        pid = record.get("payment_id")
-        state = record.get("state")
-        if isinstance(pid, bool) or not isinstance(pid, int) or state not in _STATES:
+        """Fold one parsed record (verbose or compact) in; False if it is not one."""
+        pair = record_code(record)
+        if pair is None:
             return False
         self.records += 1
-        final = record.get("final") is True or state in _SETTLED_STATES
-        if final or pid not in self.settled:  # a settled id stays settled
-            self.last[pid] = _STATES[state]
-        if final:
-            self.settled.add(pid)
+        self.ids.add(*pair)
         return True
 
     def state_of(self, payment_id: int) -> str | None:
         """The last recorded state of ``payment_id`` (None if never recorded)."""
-        return self.last.get(payment_id)
+        code = self.ids.get(payment_id)
+        return state_of_code(code) if code else None
 
+    def settled_state(self, payment_id: int) -> str | None:
+        """The state of ``payment_id`` if it is settled (final), else None."""
+        code = self.ids.get(payment_id)
+        return state_of_code(code) if code & FINAL else None
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:  # includes UnicodeDecodeError
-        return None
-    return value if isinstance(value, dict) else None
+    def counts(self) -> dict[str, int]:
+        """How many ids are in each last state, and how many are settled ("final")."""
+        return state_counts(self.ids)
+
+    @property
+    def last(self) -> Mapping[int, str]:
+        """Every id's last state (a read-only view)."""
+        return LastView(self.ids)
+
+    @property
+    def settled(self) -> AbstractSet[int]:
+        """The settled ids (a read-only view)."""
+        return SettledView(self.ids)
 
 
 class Journal:
@@ -289,7 +313,8 @@ class Journal:
                     ) from exc
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise JournalError(f"journal {str(journal_path)!r} is not a regular file")
-            state, tail = cls._read(fd)
+            with os.fdopen(os.dup(fd), "rb") as stream:
+                state, tail = read_state(stream)
             cls._repair_tail(fd, tail)
             if header is not None and os.fstat(fd).st_size == 0:
                 _write_all(fd, _encode(header.as_record()))
@@ -304,37 +329,6 @@ class Journal:
             os.close(fd)
             raise
         return cls(journal_path, fd, fsync_interval=fsync_interval), state
-
-    @staticmethod
-    def _read(fd: int) -> tuple[JournalState, tuple[str, int] | None]:
-        state = JournalState()
-        tail: tuple[str, int] | None = None
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            stream.seek(0)
-            lineno = 0
-            offset = 0
-            for line in stream:
-                lineno += 1
-                start, offset = offset, offset + len(line)
-                record = _parse(line)
-                if not line.endswith(b"\n"):
-                    # The last line, unterminated: its write was cut short by a crash.
-                    if record is not None and state.add(record):
-                        state.repaired_tail = f"line {lineno}: completed an unterminated record"
-                        tail = ("complete", start)
-                    else:
-                        state.repaired_tail = f"line {lineno}: dropped a torn record"
-                        tail = ("drop", start)
-                    break
-                if line.strip() == b"":
-                    continue
-                if lineno == 1 and record is not None and "journal" in record:
-                    state.header = JournalHeader.from_record(record)
-                    if state.header is not None:
-                        continue
-                if record is None or not state.add(record):
-                    state.bad_lines.append(lineno)
-        return state, tail
 
     @staticmethod
     def _repair_tail(fd: int, tail: tuple[str, int] | None) -> None:
@@ -352,7 +346,7 @@ class Journal:
         if self._fd is None:
             raise JournalError("journal is closed")
         try:
-            _write_all(self._fd, _encode(record))
+            _write_all(self._fd, _encode(encode_record(record)))
         except OSError as exc:
             raise JournalError(f"cannot write journal {str(self.path)!r}: {exc}") from exc
         self._dirty = True
@@ -412,6 +406,26 @@ class Journal:
 
 def _encode(record: Mapping[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def read_state(stream: IO[bytes]) -> tuple[JournalState, tuple[str, int] | None]:
+    """Read a journal from ``stream`` (streaming, compact memory) without changing it.
+
+    Returns the state and what to do about a torn last line: ("drop" or "complete",
+    its byte offset), or None.
+    """
+    state = JournalState()
+    found = scan(stream, state.ids.update)
+    state.ids.freeze()
+    state.records = found.records
+    state.bad_lines, state.bad_count = found.bad_lines, found.bad_count
+    if found.header is not None:
+        state.header = JournalHeader.from_record(found.header)
+        if state.header is None:
+            state.bad_count += 1
+            state.bad_lines.insert(0, 1)
+    state.repaired_tail, tail = found.repair()
+    return state, tail
 
 
 def _write_all(fd: int, data: bytes) -> None:

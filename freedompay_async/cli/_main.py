@@ -1,4 +1,4 @@
-"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``sandbox`` and ``demo``."""
+"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``sandbox``, ``demo``, ``journal``."""
 
 from __future__ import annotations
 
@@ -190,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_demo_arguments(demo)
     demo.set_defaults(handler=_cmd_demo)
+
+    from ._journal_tool import add_journal_arguments
+
+    journal = commands.add_parser(
+        "journal",
+        help="read a cancel journal: 'show' it as JSON Lines or print a JSON 'summary'",
+        description="Read a cancel journal (any format version) for people and tools.",
+        allow_abbrev=False,
+    )
+    add_journal_arguments(journal)
     return parser
 
 

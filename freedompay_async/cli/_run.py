@@ -37,8 +37,10 @@ from .._exceptions import (
 )
 from .._retry import RetryMiddleware, RetryPolicy
 from .._session import AsyncSession
+from ._fileids import FileIds
 from ._flow import Gate, UnsettledOut, check_output_path
-from ._input import InputError, Item, StreamSource, open_input, parser_for, read_regular, why_no_ids
+from ._idset import IdSet
+from ._input import InputError, Item, StreamSource, open_input, parser_for, why_no_ids
 from ._journal import (
     CREDENTIAL_ERRORS,
     Journal,
@@ -49,6 +51,7 @@ from ._journal import (
 )
 from ._options import CancelJob
 from ._progress import Progress, make_progress
+from ._records import FINAL, state_of_code
 from ._report import EXIT_USAGE, PROG, BatchReport
 from ._signals import Interrupt
 from ._watch import AttemptWatch
@@ -64,17 +67,18 @@ _SETTLED_STATES = OutcomeState.settled_values()
 
 class _Selector:
     """Turns parsed input into the ids to send: reports malformed lines, drops
-    duplicates, and (once the journal is read) skips ids it already settled."""
+    duplicates, and (once the journal is read) skips ids it already settled. Its
+    memory is a few bytes per unique id (:mod:`._idset`), not a Python object."""
 
     def __init__(self, report: BatchReport, err: TextIO) -> None:
         self._report = report
         self._err = err
-        self._seen: set[int] = set()
+        self._seen = IdSet()
         self.first_bad: str | None = None
         self.unsettled: UnsettledOut | None = None
 
-    def take(self, item: Item) -> int | None:
-        """The unique id of this input item, or None."""
+    def valid(self, item: Item) -> int | None:
+        """The id of this input item, or None (a malformed line, reported)."""
         lineno, pid, raw = item
         report = self._report
         if pid is None:
@@ -85,29 +89,43 @@ class _Selector:
                 print(f"{PROG}: input line {lineno}: {raw} (skipped)", file=self._err)
             elif report.malformed == _MAX_LINE_REPORTS + 1:
                 print(f"{PROG}: more malformed input lines are not shown", file=self._err)
+        return pid
+
+    def take(self, item: Item) -> int | None:
+        """The unique id of this input item, or None."""
+        pid = self.valid(item)
+        if pid is None:
             return None
-        if pid in self._seen:
+        report = self._report
+        if not self._seen.add(pid):
             report.duplicates += 1
             return None
-        self._seen.add(pid)
         report.input_ids += 1
         return pid
 
     def fresh(self, pid: int, state: JournalState) -> bool:
         """Whether ``pid`` is to be sent (False: the journal settled it already)."""
-        if pid not in state.settled:
+        last = state.settled_state(pid)
+        if last is None:
             return True
         report = self._report
         report.skipped += 1
-        last = state.last.get(pid, OutcomeState.CANCELLED.value)
         report.prior[last] += 1
         if self.unsettled is not None and last not in _SETTLED_STATES:
             self.unsettled.add(pid)
         return False
 
-    def forget(self) -> None:
-        """Drop the duplicate filter's memory."""
-        self._seen = set()
+    def fresh_file(self, files: FileIds, state: JournalState) -> int:
+        """Skip the file's ids the journal settled (bulk :meth:`fresh`); how many remain."""
+        report = self._report
+        for code, count in files.select(state.ids).items():
+            if code & FINAL:
+                report.skipped += count
+                report.prior[state_of_code(code)] += count
+        if self.unsettled is not None and report.skipped:
+            for pid in files.skipped_unsettled():
+                self.unsettled.add(pid)
+        return report.input_ids - report.skipped
 
 
 def _open_journal(
@@ -193,19 +211,24 @@ async def run_batch(
     selector = _Selector(report, err)
     parse = parser_for(job.csv_column, job.csv_delimiter)
     fd, regular = open_input(job.input_path, sys.stdin.fileno() if sys.stdin else 0)
-    listed: list[int] | None = None
+    listed: FileIds | None = None
     if regular:
         # A regular file: read and count it first, so the total (and ETA) is known, and
-        # an input without ids is refused before a journal exists.
-        listed = [pid for item in read_regular(fd, parse) if (pid := selector.take(item))]
-        selector.forget()
-        if not listed:
+        # an input without ids is refused before a journal exists. Its ids are kept
+        # compact and read again, lazily, to be sent.
+        listed = FileIds(fd, parse, selector.valid)
+        report.input_ids = listed.unique
+        report.duplicates = listed.valid_ids - listed.unique
+        if not listed.unique:
+            listed.close()
             raise InputError(why_no_ids(report.malformed, selector.first_bad, job.csv_column))
     created = not job.journal.exists()
     try:
         journal, state = _open_journal(job, header, err)
     except BaseException:
-        if not regular:
+        if listed is not None:
+            listed.close()
+        elif not regular:
             os.close(fd)
         raise
     interrupt.watch(journal)
@@ -229,9 +252,8 @@ async def run_batch(
     streams: list[AsyncGenerator[int, None]] = []
     try:
         if listed is not None:
-            listed = [pid for pid in listed if selector.fresh(pid, state)]
-            total: int | None = len(listed)
-            gated: Iterator[int] | AsyncGenerator[int, None] = gate.over(listed)
+            total: int | None = selector.fresh_file(listed, state)
+            gated: Iterator[int] | AsyncGenerator[int, None] = gate.over(listed.remaining())
         else:
             if os.isatty(fd):
                 print(f"{PROG}: reading payment ids from the terminal; end with Ctrl-D", file=err)
@@ -260,10 +282,12 @@ async def run_batch(
         await journal.aclose()
     if unsettled is not None:
         if listed is not None:
-            for pid in listed[gate.pulled :]:
+            for pid in listed.not_handed(gate.pulled):
                 unsettled.add(pid)
         report.input_not_listed = listed is None and not gate.exhausted
         unsettled.close()
+    if listed is not None:
+        listed.close()
     if report.input_ids == 0 and not report.interrupted and report.aborted is None:
         report.aborted = why_no_ids(report.malformed, selector.first_bad, job.csv_column)
         report.abort_code = EXIT_USAGE

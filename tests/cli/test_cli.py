@@ -21,6 +21,7 @@ import pytest
 
 from freedompay_async.cli import main
 from freedompay_async.cli._journal import Journal
+from freedompay_async.cli._records import decode_record
 from freedompay_async.sandbox import Fault, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET
@@ -82,7 +83,7 @@ def read_journal(path: Path) -> dict[int, list[dict[str, Any]]]:
     data = path.read_bytes()
     assert data == b"" or data.endswith(b"\n")
     for line in data.splitlines():
-        record = json.loads(line)
+        record = decode_record(json.loads(line))
         if "journal" in record:  # the header line
             continue
         records.setdefault(record["payment_id"], []).append(record)
@@ -163,7 +164,7 @@ def read_journal_prefix(path: Path) -> dict[int, list[dict[str, Any]]]:
     """Records of the complete lines (a torn last line is ignored)."""
     records: dict[int, list[dict[str, Any]]] = {}
     for line in path.read_bytes().split(b"\n")[:-1]:
-        record = json.loads(line)
+        record = decode_record(json.loads(line))
         if "journal" in record:  # the header line
             continue
         records.setdefault(record["payment_id"], []).append(record)
@@ -429,7 +430,7 @@ def test_journal_drops_a_torn_tail_and_ignores_unreadable_lines(tmp_path: Path) 
     finally:
         journal.close()
     lines = path.read_bytes().splitlines()
-    assert json.loads(lines[-1])["payment_id"] == 8
+    assert decode_record(json.loads(lines[-1]))["payment_id"] == 8
     assert all(line != b'{"payment_id": 9, "state": "canc' for line in lines)
     reopened, state = Journal.open(path)  # the lock was released by close()
     reopened.close()

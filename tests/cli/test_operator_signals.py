@@ -10,6 +10,7 @@ import resource
 import signal
 from pathlib import Path
 
+from freedompay_async.cli._records import decode_record
 from freedompay_async.sandbox import Fault, SandboxGateway
 
 from ..helpers import SECRET
@@ -135,7 +136,7 @@ def read_journal_tolerant(path: Path) -> dict[int, list[dict[str, object]]]:
     records: dict[int, list[dict[str, object]]] = {}
     for line in path.read_bytes().splitlines():
         try:
-            record = json.loads(line)
+            record = decode_record(json.loads(line))
         except ValueError:
             continue
         if "payment_id" in record:

@@ -1,0 +1,137 @@
+"""``freedompay-async journal show|summary PATH``: a journal as JSON, for other tools.
+
+``show`` prints every line as one JSON object per line (JSON Lines): the header as it
+is, every record in its verbose form (every known key, long names, defaults filled
+in; keys outside the table kept), whatever the journal's format. ``summary`` prints
+one JSON object: the header, record and id counts, the last state of every id by
+state, how many a rerun would skip, and any damage (unreadable lines, torn tail).
+
+Both only read: no lock is taken, so a journal in use by a running ``cancel`` can be
+inspected (its last line may then be incomplete and is reported, not repaired).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._journal import read_state
+from ._records import code_of, decode_record, iter_records, record_code, state_counts
+from ._report import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PROG
+
+__all__ = ["add_journal_arguments", "journal_show", "journal_summary"]
+
+_FAILED_FOR_GOOD = code_of("failed", final=True)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def journal_show(path: Path, ids: set[int] | None, out: TextIO, err: TextIO) -> int:
+    """Print the journal as verbose JSON Lines; 1 if some lines were unreadable."""
+    bad = 0
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        print(f"{PROG} journal: cannot open {str(path)!r}: {exc.strerror}", file=err)
+        return EXIT_USAGE
+    with stream:
+        for lineno, record, raw in iter_records(stream):
+            pair = record_code(record) if record is not None else None
+            if pair is None and (record is None or not (lineno == 1 and "journal" in record)):
+                bad += 1
+                shown = "torn last line" if not raw.endswith(b"\n") else "unreadable line"
+                print(f"{PROG} journal: line {lineno}: {shown} skipped", file=err)
+                continue
+            if ids is not None and (pair is None or pair[0] not in ids):
+                continue
+            assert record is not None
+            out.write(_dump(decode_record(record)) + "\n")
+    return EXIT_INCOMPLETE if bad else EXIT_OK
+
+
+def journal_summary(path: Path, out: TextIO, err: TextIO) -> int:
+    """Print the journal's summary as one JSON object."""
+    try:
+        with path.open("rb") as stream:
+            state, _ = read_state(stream)
+            size = stream.tell()
+    except OSError as exc:
+        print(f"{PROG} journal: cannot read {str(path)!r}: {exc.strerror}", file=err)
+        return EXIT_USAGE
+    counts = state_counts(state.ids)
+    final = counts.pop("final")
+    ids = sum(counts.values())
+    header = state.header
+    summary = {
+        "journal": str(path),
+        "header": None
+        if header is None
+        else {
+            "version": header.version,
+            "operation": header.operation,
+            "base_url": header.base_url,
+            "merchant_id": header.merchant_id,
+            "started": header.started,
+        },
+        "records": state.records,
+        "ids": ids,
+        "states": counts,
+        "settled": final,
+        "failed_for_good": state.ids.counts()[_FAILED_FOR_GOOD],
+        "retry": ids - final,
+        "unreadable_lines": state.bad_count,
+        "first_unreadable_lines": state.bad_lines[:10],
+        "torn_tail": state.repaired_tail,
+        "bytes": size,
+        "bytes_per_record": round(size / state.records, 1) if state.records else None,
+    }
+    out.write(json.dumps(summary, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    ids = set(args.id) if args.id else None
+    return journal_show(Path(args.path), ids, sys.stdout, sys.stderr)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    return journal_summary(Path(args.path), sys.stdout, sys.stderr)
+
+
+def add_journal_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``show`` and ``summary`` subcommands of ``journal``."""
+    from .._argtypes import positive_int
+
+    commands = parser.add_subparsers(dest="journal_command", metavar="COMMAND", required=True)
+    show = commands.add_parser(
+        "show",
+        help="print every line as verbose JSON (JSON Lines), whatever the format",
+        description="Print the journal's header and records as JSON Lines, records in "
+        "their verbose form (long key names, defaults filled in). Exit 1 if some lines "
+        "were unreadable (they are reported on stderr and skipped).",
+        allow_abbrev=False,
+    )
+    show.add_argument("path", metavar="PATH", help="the journal file")
+    show.add_argument(
+        "--id",
+        type=positive_int,
+        action="append",
+        metavar="PAYMENT_ID",
+        help="only the records of this payment id (repeatable)",
+    )
+    show.set_defaults(handler=_cmd_show)
+    summary = commands.add_parser(
+        "summary",
+        help="print one JSON object: header, counts by last state, settled, damage",
+        description="Read the journal (streaming, compact memory) and print one JSON "
+        "object: its header, records, ids, the last state of every id by state, how "
+        "many ids a rerun skips (settled) or retries, and unreadable lines.",
+        allow_abbrev=False,
+    )
+    summary.add_argument("path", metavar="PATH", help="the journal file")
+    summary.set_defaults(handler=_cmd_summary)
