@@ -143,13 +143,15 @@ def test_append_writes_one_compact_utf8_line_per_record(tmp_path: Path) -> None:
     assert journal.lines_written == 2
     journal.close()
     journal.close()  # idempotent
-    assert (
-        path.read_bytes()
-        == (
-            '{"payment_id":1,"state":"cancelled","note":"Отмена"}\n'
-            '{"payment_id":2,"state":"unknown"}\n'
-        ).encode()
-    )
+    raw = path.read_bytes().split(b"\n")
+    assert len(raw) == 3 and raw[2] == b""  # two lines, each ended
+    for line in raw[:2]:
+        assert b", " not in line and b'": ' not in line  # compact separators
+        assert isinstance(json.loads(line), dict)
+    assert "Отмена".encode() in raw[0]  # UTF-8, not \\u escapes
+    again, state = Journal.open(path)
+    again.close()
+    assert (state.records, state.state_of(1), state.state_of(2)) == (2, "cancelled", "unknown")
     with pytest.raises(JournalError) as info:
         journal.append({"payment_id": 3, "state": "unknown"})
     assert str(info.value) == "journal is closed"
