@@ -49,6 +49,7 @@ class Sample:
     wall: float
     client_cpu: float
     server_cpu: float | None
+    latencies: list[float] = field(default_factory=list, repr=False)
 
     @property
     def rps(self) -> float:
@@ -58,6 +59,13 @@ class Sample:
     def cpu_us(self) -> float:
         """Client CPU microseconds per request: steadier than req/s on a shared machine."""
         return self.client_cpu / self.requests * 1e6
+
+    def latency_ms(self, quantile: float) -> float:
+        """A latency quantile of this pass in milliseconds (0.0 when none were recorded)."""
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000
 
     @property
     def client_load(self) -> float:
@@ -73,11 +81,14 @@ class Meter:
     """Wall clock, this process's CPU time and the server's CPU time over one pass."""
 
     server: CannedServer
+    #: Per-request latencies of the pass under way (seconds), appended by ``drive``.
+    latencies: list[float] = field(default_factory=list)
     _wall: float = 0.0
     _cpu: float = 0.0
     _server_cpu: float | None = None
 
     def start(self) -> None:
+        self.latencies = []
         self._server_cpu = self.server.cpu_seconds()
         self._cpu = time.process_time()
         self._wall = time.perf_counter()
@@ -87,20 +98,33 @@ class Meter:
         cpu = time.process_time() - self._cpu
         end = self.server.cpu_seconds()
         server = None if end is None or self._server_cpu is None else end - self._server_cpu
-        return Sample(name, requests, wall, cpu, server)
+        return Sample(name, requests, wall, cpu, server, self.latencies)
 
 
 async def drive(
-    call: Callable[[int], Awaitable[None]], ids: Iterable[int], concurrency: int
+    call: Callable[[int], Awaitable[None]],
+    ids: Iterable[int],
+    concurrency: int,
+    latencies: list[float] | None = None,
 ) -> int:
-    """Await ``call(pid)`` for every id from ``concurrency`` tasks sharing one iterator."""
+    """Await ``call(pid)`` for every id from ``concurrency`` tasks sharing one iterator.
+
+    With ``latencies``, each call's duration (seconds) is appended to it: the same two
+    clock reads for every contender.
+    """
     source = iter(ids)
     done = 0
+    clock = time.perf_counter
 
     async def worker() -> None:
         nonlocal done
         for pid in source:
-            await call(pid)
+            if latencies is None:
+                await call(pid)
+            else:
+                start = clock()
+                await call(pid)
+                latencies.append(clock() - start)
             done += 1
 
     async with asyncio.TaskGroup() as group:
@@ -114,7 +138,11 @@ Contender = Callable[[str, Sequence[int], Sequence[int], int, Meter], Awaitable[
 
 
 def library_cancel(
-    name: str, retry: Callable[[], RetryPolicy], *, log_attempts: bool = True
+    name: str,
+    retry: Callable[[], RetryPolicy],
+    *,
+    log_attempts: bool = True,
+    limits: Limits | None = None,
 ) -> Contender:
     """``AsyncSession.cancel(pid)`` from ``concurrency`` worker tasks."""
 
@@ -125,7 +153,7 @@ def library_cancel(
             CREDENTIALS,
             base_url=url,
             retry=retry(),
-            limits=Limits(max_connections=concurrency),
+            limits=limits or Limits(max_connections=concurrency),
             log_attempts=log_attempts,
         ) as fp:
 
@@ -136,7 +164,7 @@ def library_cancel(
 
             await drive(call, warm, concurrency)
             meter.start()
-            done = await drive(call, ids, concurrency)
+            done = await drive(call, ids, concurrency, meter.latencies)
             return meter.stop(name, done)
 
     return run
@@ -216,7 +244,7 @@ async def baseline(
 
         await drive(call, warm, concurrency)
         meter.start()
-        done = await drive(call, ids, concurrency)
+        done = await drive(call, ids, concurrency, meter.latencies)
         return meter.stop(BASELINE_NAME, done)
 
 
@@ -241,7 +269,7 @@ async def floor(
 
         await drive(call, warm, concurrency)
         meter.start()
-        done = await drive(call, ids, concurrency)
+        done = await drive(call, ids, concurrency, meter.latencies)
         return meter.stop(FLOOR_NAME, done)
 
 
@@ -263,11 +291,18 @@ class Tally:
     def median_cpu_us(self, name: str) -> float:
         return statistics.median(s.cpu_us for s in self.samples[name])
 
+    def best_cpu_us(self, name: str) -> float:
+        return min(s.cpu_us for s in self.samples[name])
+
+    def median_latency_ms(self, name: str, quantile: float) -> float:
+        return statistics.median(s.latency_ms(quantile) for s in self.samples[name])
+
     def table(self) -> str:
         width = max(len(name) for name in self.samples)
         lines = [
             f"{'contender':<{width}}  {'median req/s':>12}  {'best req/s':>10}  "
-            f"{'CPU us/req':>10}  {'client CPU':>10}  {'server CPU':>10}"
+            f"{'CPU us/req':>10}  {'client CPU':>10}  {'server CPU':>10}  "
+            f"{'p50 ms':>7}  {'p99 ms':>7}"
         ]
         for name, runs in self.samples.items():
             client = statistics.median(s.client_load for s in runs)
@@ -275,7 +310,13 @@ class Tally:
             server = f"{statistics.median(loads):.0%}" if loads else "n/a"
             lines.append(
                 f"{name:<{width}}  {self.median_rps(name):>12,.0f}  {self.best_rps(name):>10,.0f}  "
-                f"{self.median_cpu_us(name):>10.1f}  {client:>10.0%}  {server:>10}"
+                f"{self.median_cpu_us(name):>10.1f}  {client:>10.0%}  {server:>10}  "
+                + (
+                    f"{self.median_latency_ms(name, 0.5):>7.2f}  "
+                    f"{self.median_latency_ms(name, 0.99):>7.2f}"
+                    if any(s.latencies for s in runs)
+                    else f"{'n/a':>7}  {'n/a':>7}"
+                )
             )
         return "\n".join(lines)
 

@@ -166,8 +166,11 @@ class InFlightLimit:
         """Run the rest of the chain inside a slot."""
         slots = self._slots
         if request.deadline is None or not slots.locked():
-            async with slots:
+            await slots.acquire()  # what `async with` does, without its two coroutines
+            try:
                 return await call_next(request)
+            finally:
+                slots.release()
         left = request.deadline - self._clock()
         timed_out = False
         try:

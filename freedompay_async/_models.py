@@ -247,7 +247,13 @@ class CancelResult:
                 known.setdefault(key, value)
             else:
                 has_extra = True
-        replied_id = _reply_int(known.get("pg_payment_id"), "pg_payment_id", required=True)
+        raw_id = known.get("pg_payment_id")
+        # The common reply repeats the id exactly; anything else is read in full.
+        replied_id = (
+            payment_id
+            if raw_id is not None and raw_id == str(payment_id)
+            else _reply_int(raw_id, "pg_payment_id", required=True)
+        )
         if replied_id != payment_id:
             raise MalformedReplyError(
                 f"cancel reply is for payment {replied_id}, not the one requested",
@@ -264,18 +270,24 @@ class CancelResult:
             extra = MappingProxyType(
                 {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
             )
+        raw_revoke_id = known.get("pg_payment_revoke_id")
+        revoke_id = (
+            int(raw_revoke_id)
+            if raw_revoke_id is not None and raw_revoke_id.isascii() and raw_revoke_id.isdigit()
+            else _reply_int(raw_revoke_id, "pg_payment_revoke_id", required=False)
+        )
+        revoke_status = _REVOKE_BY_VALUE.get(raw_status) or RevokeStatus.parse(raw_status)
         return cls(
-            payment_id=payment_id,
-            revoke_id=_reply_int(
-                known.get("pg_payment_revoke_id"), "pg_payment_revoke_id", required=False
-            ),
-            status=known.get("pg_status", ""),
-            revoke_status=RevokeStatus.parse(raw_status),
-            revoke_status_raw=raw_status,
-            signed=reply.signed,
-            attempts=reply.attempts,
-            earlier_maybe_processed=reply.earlier_maybe_processed,
-            extra=extra,
+            payment_id,
+            revoke_id,
+            known.get("pg_status", ""),
+            revoke_status,
+            raw_status,
+            reply.signed,
+            reply.attempts,
+            False,
+            reply.earlier_maybe_processed,
+            extra,
         )
 
     @classmethod

@@ -99,6 +99,28 @@ class RetryPolicy:
         return delay
 
 
+def attempt_request(
+    request: GatewayRequest, timeout: float | None, attempt: int, deadline: float | None
+) -> GatewayRequest:
+    """``attrs.evolve(request, timeout=, attempt=, deadline=)``, built directly for a plain
+    GatewayRequest: every call sets its deadline, and evolve's introspection costs more
+    than the rest of the retry layer. A test holds the two equal field for field."""
+    if type(request) is not GatewayRequest:
+        return attrs.evolve(request, timeout=timeout, attempt=attempt, deadline=deadline)
+    return GatewayRequest(
+        request.operation,
+        request.url,
+        request.script,
+        request.payment_id,
+        request.fields,
+        request.body,
+        request.content_type,
+        timeout,
+        attempt,
+        deadline,
+    )
+
+
 class RetryMiddleware:
     """Applies a :class:`RetryPolicy`: per-attempt timeouts, backoff, deadline.
 
@@ -125,7 +147,7 @@ class RetryMiddleware:
                 left = deadline - clock()
                 timeout = left if timeout is None else min(timeout, left)
             if attempt > 1 or timeout != request.timeout or deadline != request.deadline:
-                request = attrs.evolve(request, timeout=timeout, attempt=attempt, deadline=deadline)
+                request = attempt_request(request, timeout, attempt, deadline)
             try:
                 reply = await call_next(request)
             except DeadlineExceededError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from types import TracebackType
 from typing import Self
@@ -18,6 +17,8 @@ from ._exceptions import (
     FreedomPayError,
     SessionClosedError,
 )
+from ._fastpath import CancelTemplate, take_salt
+from ._fastreply import ReplyShapes
 from ._fields import FieldValue
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
 from ._models import CancelRequest, CancelResult
@@ -94,6 +95,19 @@ class AsyncSession:
         if log_attempts:
             layers.append(LoggingMiddleware())
         self._chain: Handler = build_chain(self._send, layers)
+        # Fast paths for the default md5 signer (anything else takes the generic path).
+        self._template: CancelTemplate | None = None
+        self._shapes: ReplyShapes | None = None
+        if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
+            key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
+            self._template = CancelTemplate(
+                credentials.merchant_id,
+                self._cancel_url,
+                self._cancel_script,
+                key,
+                self.retry.attempt_timeout,
+            )
+            self._shapes = ReplyShapes(key)
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -137,7 +151,16 @@ class AsyncSession:
 
     async def _send(self, request: GatewayRequest) -> GatewayReply:
         http = await self._transport.send(request)
-        return interpret(request, http, self.signer, self._limits)
+        shapes = self._shapes
+        if shapes is None:
+            return interpret(request, http, self.signer, self._limits)
+        if http.status == 200:
+            fast = shapes.read(request.script, http.body)
+            if fast is not None:
+                return fast
+        reply = interpret(request, http, self.signer, self._limits)
+        shapes.learn(request.script, http.body)
+        return reply
 
     def _prepare(
         self,
@@ -169,16 +192,22 @@ class AsyncSession:
         ``confirmed_on_retry=True``. Otherwise raises a :class:`FreedomPayError`
         subclass; ``error.outcome_unknown`` says whether the gateway may have acted.
         """
-        self._check_open()
-        request = CancelRequest.of(payment)
-        pid = request.payment_id
-        prepared = self._prepare(
-            "cancel",
-            self._cancel_url,
-            self._cancel_script,
-            pid,
-            request.to_fields(self.credentials.merchant_id, secrets.token_hex(8)),
-        )
+        if self._state is not _State.OPENED:
+            self._check_open()
+        template = self._template
+        pid = None if template is None else template.usable_id(payment)
+        if template is not None and pid is not None:
+            prepared = template.request(pid)
+        else:
+            request = CancelRequest.of(payment)
+            pid = request.payment_id
+            prepared = self._prepare(
+                "cancel",
+                self._cancel_url,
+                self._cancel_script,
+                pid,
+                request.to_fields(self.credentials.merchant_id, take_salt()),
+            )
         try:
             reply = await self._chain(prepared)
         except AlreadyCancelledError as exc:

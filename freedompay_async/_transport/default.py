@@ -134,11 +134,21 @@ class AiohttpTransport:
                 timeout=self._timeout_for(request.timeout),
                 allow_redirects=False,
             ) as resp:
-                body = await self._read(resp, request.payment_id)
+                status = resp.status
                 headers = resp.headers
-                return HttpResponse(
-                    resp.status, body, headers.get("Retry-After"), headers.get("Date")
-                )
+                length = resp.content_length
+                if (
+                    length is not None
+                    and length <= self._limits.max_reply_bytes
+                    and headers.get("Content-Encoding", "identity") == "identity"
+                ):
+                    body = await resp.read()  # _read's common case, in line: one await less
+                else:
+                    body = await self._read(resp, request.payment_id)
+                if status == 200:
+                    return HttpResponse(200, body)
+                # Retry-After and Date only matter on a refusal.
+                return HttpResponse(status, body, headers.get("Retry-After"), headers.get("Date"))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise map_error(exc, request) from exc
 

@@ -14,6 +14,7 @@ from typing import TextIO
 from .._argtypes import positive_int, probability
 from ._input import InputError
 from ._journal import JournalError
+from ._loop import event_loop_factory
 from ._options import (
     ENV_MERCHANT_ID,
     ENV_SECRET_KEY,
@@ -55,7 +56,8 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     configure_logging(args.log_level)
     try:
-        return asyncio.run(_cancel_main(job, sys.stdout, sys.stderr))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(_cancel_main(job, sys.stdout, sys.stderr))
     except asyncio.CancelledError:  # a signal in the last instant, after the summary
         return EXIT_INTERRUPTED
 
@@ -80,7 +82,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     try:
-        return asyncio.run(run_demo(args, sys.stdout, sys.stderr))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(run_demo(args, sys.stdout, sys.stderr))
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
@@ -51,6 +52,15 @@ exit codes:
 """
 
 
+def running_loop_name() -> str:
+    """"uvloop" when running on uvloop, else "asyncio" (also outside a running loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "asyncio"
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 def _is_permanent(outcome: CancelOutcome, final: bool) -> bool:
     """A failure the gateway itself decided: trying again is not expected to help."""
     if outcome.state is not OutcomeState.FAILED:
@@ -96,6 +106,7 @@ class BatchReport:
     abort_code: int = EXIT_USAGE
     unsettled_out: str | None = None
     input_not_listed: bool = False
+    event_loop: str = attrs.field(factory=running_loop_name)
 
     @property
     def sent(self) -> int:
@@ -191,6 +202,7 @@ class BatchReport:
             "interrupted": self.interrupted,
             "aborted": self.aborted,
             "exit_code": self.exit_code,
+            "event_loop": self.event_loop,
         }
 
     def render(self, *, exit_line: bool = True) -> str:
@@ -216,6 +228,8 @@ class BatchReport:
             f"  skipped     {self.skipped} ids already settled in the journal",
             f"  this run    {self.sent} ids, {self.attempts} HTTP attempts, "
             f"{self.elapsed:.1f} s{rate}{confirmed}",
+            f"  event loop  {self.event_loop}"
+            + (" (the speed extra)" if self.event_loop == "uvloop" else ""),
         ]
         for index, (name, count) in enumerate(self.errors.most_common(8)):
             label = "errors" if index == 0 else ""
