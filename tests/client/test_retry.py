@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import attrs
 import pytest
 
 import freedompay_async as fp
@@ -158,7 +159,9 @@ async def test_policy_none_makes_one_attempt() -> None:
         CREDS,
         base_url="http://gw",
         transport=transport,
-        retry=fp.RetryPolicy.none(attempt_timeout=3.0),
+        retry=attrs.evolve(
+            fp.RetryPolicy.none(attempt_timeout=3.0), clock=clock, sleep=clock.sleep
+        ),
     ) as s:
         with pytest.raises(fp.ConnectError):
             await s.cancel(7)

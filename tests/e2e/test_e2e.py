@@ -6,11 +6,12 @@ import asyncio
 import logging
 
 import pytest
+from aiohttp import web
 
 import freedompay_async as fp
 from freedompay_async.sandbox import Fault, SandboxGateway
 
-from ..helpers import SECRET, FakeClock
+from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, serve, signed
 
 
 def session(
@@ -94,13 +95,26 @@ async def test_a_forged_reply_is_never_a_success(served: tuple[SandboxGateway, s
     assert outcomes[0].state is fp.OutcomeState.ALREADY_CANCELLED
 
 
-async def test_a_reply_with_a_key_from_rotation_verifies(
-    served: tuple[SandboxGateway, str],
-) -> None:
-    gw, url = served
-    signer = fp.RotatingSigner.md5(SECRET, "the-old-key")
-    async with session(gw, url, signer=signer) as s:
-        assert (await s.cancel(12)).signed
+async def test_a_reply_signed_with_the_previous_key_verifies_during_rotation() -> None:
+    """The gateway still signs with the old key; only the rotating signer believes it."""
+    old = fp.Md5Signer("the-old-key")
+
+    async def handle(request: web.Request) -> web.Response:
+        form = await request.post()
+        pid = int(str(form["pg_payment_id"]))
+        return web.Response(body=signed(ok_fields(pid), signer=old), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/g2g/cancel", handle)
+    creds = fp.Credentials(MERCHANT, SECRET)
+    async with serve(app) as url:
+        rotating = fp.RotatingSigner.md5(SECRET, "the-old-key")
+        async with fp.AsyncSession(creds, base_url=url, signer=rotating) as s:
+            result = await s.cancel(12)
+        assert result.signed and result.payment_id == 12
+        async with fp.AsyncSession(creds, base_url=url, retry=fp.RetryPolicy.none()) as s:
+            with pytest.raises(fp.SignatureVerificationError):
+                await s.cancel(12)  # the current key alone refuses the old key's reply
 
 
 @pytest.mark.parametrize(
