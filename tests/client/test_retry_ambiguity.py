@@ -51,7 +51,11 @@ def _scripted(steps: Sequence[object]) -> MockTransport:
 
 def _session(steps: Sequence[object], clock: FakeClock, attempts: int = 4) -> fp.AsyncSession:
     policy = fp.RetryPolicy(attempts=attempts, clock=clock, sleep=clock.sleep, random=lambda: 0.0)
-    return fp.AsyncSession(CREDS, base_url="http://gw", transport=_scripted(steps), retry=policy)
+    # The chain under test is the retry layer's alone: no per-payment spacing, no
+    # reconciling status queries (tests/client/test_reconcile_rules.py covers those).
+    return fp.AsyncSession(
+        CREDS, base_url="http://gw", transport=_scripted(steps), retry=policy, spacing=None
+    )
 
 
 def _timeout() -> fp.FreedomPayError:
@@ -96,7 +100,7 @@ async def test_cancel_many_outcome_after_timeout_then_refusal_is_unknown(
     clock = FakeClock()
     steps = [_timeout(), _refused(), third()]  # type: ignore[operator]
     async with _session(steps, clock, attempts=3) as s:
-        outcomes = [o async for o in s.cancel_many([PID], concurrency=1)]
+        outcomes = [o async for o in s.cancel_many([PID], concurrency=1, reconcile=False)]
     [outcome] = outcomes
     assert outcome.state is OutcomeState.UNKNOWN
     assert isinstance(outcome.error, error_type)
@@ -110,7 +114,7 @@ async def test_the_control_refusal_then_final_error_is_a_clean_failure() -> None
     async with _session([_refused(), _refused(), _err(11068)], clock) as s:
         with pytest.raises(fp.PaymentNotFoundError) as info:
             await s.cancel(PID)
-        outcomes = [o async for o in s.cancel_many([], concurrency=1)]
+        outcomes = [o async for o in s.cancel_many([], concurrency=1, reconcile=False)]
     assert info.value.attempts == 3
     assert info.value.earlier_maybe_processed is False
     assert info.value.outcome_unknown is False
@@ -120,7 +124,7 @@ async def test_the_control_refusal_then_final_error_is_a_clean_failure() -> None
 async def test_cancel_many_control_chain_is_failed_and_final() -> None:
     clock = FakeClock()
     async with _session([_refused(), _refused(), _err(11068)], clock) as s:
-        [outcome] = [o async for o in s.cancel_many([PID], concurrency=1)]
+        [outcome] = [o async for o in s.cancel_many([PID], concurrency=1, reconcile=False)]
     assert outcome.state is OutcomeState.FAILED
     assert outcome.final
 
@@ -137,7 +141,7 @@ async def test_revoke_error_after_timeout_then_refusal_is_unknown_not_failed() -
     """A revoke status ``error`` on attempt 3 is FAILED only if no attempt may have acted."""
     clock = FakeClock()
     async with _session([_timeout(), _refused(), _ok("error")], clock) as s:
-        [outcome] = [o async for o in s.cancel_many([PID], concurrency=1)]
+        [outcome] = [o async for o in s.cancel_many([PID], concurrency=1, reconcile=False)]
     assert outcome.state is OutcomeState.UNKNOWN
     assert outcome.result is not None and outcome.result.earlier_maybe_processed
 
@@ -237,12 +241,12 @@ async def test_loopback_timeout_refused_final_keeps_outcome_unknown(
     )
     try:
         async with fp.AsyncSession(
-            CREDS, base_url=f"http://127.0.0.1:{acts.port}", retry=policy
+            CREDS, base_url=f"http://127.0.0.1:{acts.port}", retry=policy, spacing=None
         ) as s:
             with pytest.raises(error_type) as info:
                 await s.cancel(PID)
             await acts.replay()
-            [outcome] = [o async for o in s.cancel_many([PID], concurrency=1)]
+            [outcome] = [o async for o in s.cancel_many([PID], concurrency=1, reconcile=False)]
     finally:
         await acts.stop()
     assert info.value.attempts == 3

@@ -37,7 +37,11 @@ async def _run(
 ) -> tuple[fp.CancelResult | fp.FreedomPayError, MockTransport]:
     transport = _scripted(steps)
     policy = fp.RetryPolicy(clock=clock, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
-    async with fp.AsyncSession(CREDS, base_url="http://gw", transport=transport, retry=policy) as s:
+    # The retry layer alone decides here: per-payment spacing is off.
+    session = fp.AsyncSession(
+        CREDS, base_url="http://gw", transport=transport, retry=policy, spacing=None
+    )
+    async with session as s:
         try:
             return await s.cancel(7), transport
         except fp.FreedomPayError as exc:
