@@ -8,7 +8,9 @@ header saying which gateway, merchant and operation the journal belongs to
      "base_url": "https://api.freedompay.kz", "merchant_id": 1234,
      "started": "2025-01-31T12:00:00.123+00:00"}
 
-A journal without one (written by an older version) is still read. Every other line
+A journal without one (written by an older version) is still read, and never given
+one. A first line that looks like a header but cannot be read is an error
+(:class:`JournalError`), unless it is the torn last line of a crash. Every other line
 is one outcome; :func:`outcome_record` builds it verbose::
 
     {"payment_id": 123, "state": "cancelled", "final": true, "attempts": 1,
@@ -58,6 +60,7 @@ from .._exceptions import (
     SessionClosedError,
     UnknownMerchantError,
 )
+from ._header import HEADER_MAGIC, JOURNAL_VERSION, JournalHeader
 from ._idset import IdMap
 from ._records import (
     FINAL,
@@ -78,6 +81,7 @@ except ImportError:  # pragma: no cover
 __all__ = [
     "CREDENTIAL_ERRORS",
     "HEADER_MAGIC",
+    "JOURNAL_VERSION",
     "Journal",
     "JournalError",
     "JournalHeader",
@@ -100,67 +104,8 @@ _RUN_ERRORS: tuple[type[FreedomPayError], ...] = (
 )
 
 
-#: The value of the header's ``journal`` key.
-HEADER_MAGIC = "freedompay-async"
-JOURNAL_VERSION = 2
-
-
 class JournalError(Exception):
     """The journal cannot be opened, locked, read or written."""
-
-
-@attrs.frozen
-class JournalHeader:
-    """The first line of a journal: which gateway and merchant its outcomes came from.
-
-    ``base_url`` is a :class:`~freedompay_async.GatewayURL`'s ``base`` (no trailing
-    slash), ``started`` an ISO 8601 UTC time.
-    """
-
-    operation: str
-    base_url: str
-    merchant_id: int
-    started: str = attrs.field(factory=lambda: _now())
-    version: int = JOURNAL_VERSION
-
-    def as_record(self) -> dict[str, Any]:
-        """The header line as a dict."""
-        return {
-            "journal": HEADER_MAGIC,
-            "version": self.version,
-            "operation": self.operation,
-            "base_url": self.base_url,
-            "merchant_id": self.merchant_id,
-            "started": self.started,
-        }
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> JournalHeader | None:
-        """The header a parsed first line holds, or None if it is not a header."""
-        if record.get("journal") != HEADER_MAGIC:
-            return None
-        operation, base_url = record.get("operation"), record.get("base_url")
-        merchant, version = record.get("merchant_id"), record.get("version")
-        if not isinstance(operation, str) or not isinstance(base_url, str):
-            return None
-        if isinstance(merchant, bool) or not isinstance(merchant, int):
-            return None
-        started = record.get("started")
-        return cls(
-            operation=operation,
-            base_url=base_url,
-            merchant_id=merchant,
-            started=started if isinstance(started, str) else "",
-            version=version if isinstance(version, int) else JOURNAL_VERSION,
-        )
-
-    def differs_from(self, other: JournalHeader) -> list[str]:
-        """What makes ``other`` belong to another gateway, merchant or operation."""
-        return [
-            f"{name} {getattr(self, name)!r} (journal) vs {getattr(other, name)!r} (this run)"
-            for name in ("base_url", "merchant_id", "operation")
-            if getattr(self, name) != getattr(other, name)
-        ]
 
 
 def journal_final(outcome: CancelOutcome) -> bool:
@@ -233,6 +178,7 @@ class JournalState:
     bad_lines: list[int] = attrs.field(factory=list)
     bad_count: int = 0
     repaired_tail: str | None = None
+    header_error: str | None = None
 
     def add(self, record: Mapping[str, Any]) -> bool:
         """Fold one parsed record (verbose or compact) in; False if it is not one."""
@@ -319,6 +265,14 @@ class Journal:
                 raise JournalError(f"journal {str(journal_path)!r} is not a regular file")
             with os.fdopen(os.dup(fd), "rb") as stream:
                 state, tail = read_state(stream)
+            if state.header_error is not None:
+                # Not a torn tail (that is repaired below): the header was damaged
+                # afterwards. Guessing which gateway the journal belongs to is unsafe.
+                raise JournalError(
+                    f"journal {str(journal_path)!r}: {state.header_error} (damaged?): "
+                    "cannot tell which gateway and merchant it belongs to; inspect it "
+                    "with 'journal show', repair line 1, or pass another --journal"
+                )
             cls._repair_tail(fd, tail)
             if header is not None and os.fstat(fd).st_size == 0:
                 _write_all(fd, _encode(header.as_record()))
@@ -423,11 +377,13 @@ def read_state(stream: IO[bytes]) -> tuple[JournalState, tuple[str, int] | None]
     state.ids.freeze()
     state.records = found.records
     state.bad_lines, state.bad_count = found.bad_lines, found.bad_count
+    state.header_error = found.header_error
     if found.header is not None:
         state.header = JournalHeader.from_record(found.header)
         if state.header is None:
             state.bad_count += 1
             state.bad_lines.insert(0, 1)
+            state.header_error = "line 1 looks like a journal header but is not one"
     state.repaired_tail, tail = found.repair()
     return state, tail
 

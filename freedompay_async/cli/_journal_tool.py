@@ -63,6 +63,9 @@ def journal_summary(path: Path, out: TextIO, err: TextIO) -> int:
     except OSError as exc:
         print(f"{PROG} journal: cannot read {str(path)!r}: {exc.strerror}", file=err)
         return EXIT_USAGE
+    if state.header_error is not None:
+        print(f"{PROG} journal: {str(path)!r}: {state.header_error} (damaged?)", file=err)
+        return EXIT_USAGE
     counts = state_counts(state.ids)
     final = counts.pop("final")
     ids = sum(counts.values())

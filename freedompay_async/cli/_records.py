@@ -303,6 +303,8 @@ class Scan:
         self.bad_count = 0
         #: (line number, byte offset, whether that unterminated line is a whole record).
         self.tail: tuple[int, int, bool] | None = None
+        #: Why a first line that looks like a header (``{"journal"``) cannot be read.
+        self.header_error: str | None = None
         self.bytes = 0
 
     def repair(self) -> tuple[str | None, tuple[str, int] | None]:
@@ -339,7 +341,10 @@ def scan(
             if carry:
                 item = parse_line(carry)
                 pair = record_code(item) if item is not None else None
-                result.tail = (lineno + 1, offset, pair is not None)
+                whole_header = lineno == 0 and item is not None and "journal" in item
+                if whole_header:
+                    result.header = item  # a whole header that lost only its newline
+                result.tail = (lineno + 1, offset, pair is not None or whole_header)
                 if pair is not None:
                     result.records += 1
                     feed([pair[0]], bytearray([pair[1]]))
@@ -350,13 +355,17 @@ def scan(
         end = data.rfind(b"\n") + 1
         carry = data[end:]
         start = 0
-        if lineno == 0 and data.startswith(b'\n{"journal"'):
-            first_end = data.index(b"\n", 1) + 1
+        # A first line without its newline yet is left in ``carry``: the next block (or,
+        # at the end, the torn-tail rule) decides it.
+        first_end = data.find(b"\n", 1) + 1
+        if lineno == 0 and first_end and data.startswith(b'\n{"journal"'):
             result.header = parse_line(data[1:first_end])
             if result.header is not None:
                 offset += first_end - 1
                 lineno = 1
                 start = first_end - 1  # keep the newline before the next line
+            else:
+                result.header_error = "line 1 looks like a journal header but is not JSON"
         count = data.count(b"\n", start + 1, end)
         if count and not _fast_block(data, start, end, count, feed):
             _slow_block(data[start + 1 : end], lineno, result, feed, max_bad_lines)

@@ -21,6 +21,7 @@ from freedompay_async.cli._journal import (
     JournalHeader,
     journal_final,
     outcome_record,
+    read_state,
 )
 
 NOW = "2026-01-02T03:04:05.678+00:00"
@@ -329,9 +330,12 @@ def test_a_header_only_counts_on_the_first_line(tmp_path: Path) -> None:
     assert state.header is None and state.bad_lines == [2] and state.settled == {1}
     broken = {**header, "merchant_id": "x"}  # looks like a header but is not one
     path.write_text(json.dumps(broken) + "\n" + json.dumps(record) + "\n", encoding="utf-8")
-    journal, state = Journal.open(path)
-    journal.close()
+    with path.open("rb") as stream:
+        state, _ = read_state(stream)
     assert state.header is None and state.bad_lines == [1]
+    assert state.header_error == "line 1 looks like a journal header but is not one"
+    with pytest.raises(JournalError, match="looks like a journal header but is not one"):
+        Journal.open(path)  # a damaged header is refused, never guessed
 
 
 def test_a_fifo_is_not_a_journal(tmp_path: Path) -> None:
