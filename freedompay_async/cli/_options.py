@@ -69,6 +69,8 @@ class CancelJob:
     unsettled_out: Path | None = None
     #: Move a journal of another gateway or merchant aside and start a new one.
     start_over: bool = False
+    #: Malformed input lines do not stop the run from exiting 0.
+    allow_malformed: bool = False
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -189,6 +191,7 @@ def job_from_args(
         grace=args.grace,
         unsettled_out=Path(args.unsettled_out) if args.unsettled_out else None,
         start_over=args.start_over,
+        allow_malformed=args.allow_malformed,
     )
 
 
@@ -216,7 +219,14 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
         help="file of payment ids, one per line ('#' comments, also after an id, and "
         "blank lines ignored; UTF-8, or UTF-16 with a byte-order mark); '-' or absent: "
         "standard input. Malformed lines are reported with their line number and "
-        "skipped; duplicate ids are cancelled once; an input without any id is an error",
+        "skipped, and make the run exit 1 (see --allow-malformed); duplicate ids are "
+        "cancelled once; an input without any id is an error",
+    )
+    src.add_argument(
+        "--allow-malformed",
+        action="store_true",
+        help="malformed input lines are still reported and counted, but do not keep a "
+        "run whose every id is cancelled from exiting 0",
     )
     src.add_argument(
         "--csv-column",

@@ -38,9 +38,13 @@ _EXAMPLE_LENGTH = 160
 
 EXIT_CODES_TEXT = """\
 exit codes:
-  0    every input id is cancelled or already cancelled
-  1    some ids failed for good: the gateway refused them (such as "payment not
-       found"); nothing is left to rerun
+  0    every input id is cancelled or already cancelled, and every input line
+       was an id (or blank, or a comment)
+  1    some input could not be cancelled for good, and a rerun will not change
+       that: the gateway refused ids (such as "payment not found"), or input lines
+       were malformed (skipped; fix them, or pass --allow-malformed). An unsigned
+       refusal (it could be forged) stays non-final in the journal, so a rerun asks
+       about it again, but the answer is not expected to change
   2    usage or environment error: bad option or input, no ids in the input,
        missing credentials, journal in use or of another gateway/merchant, journal
        not writable (disk full), the gateway refused the credentials, or the
@@ -106,6 +110,7 @@ class BatchReport:
     abort_code: int = EXIT_USAGE
     unsettled_out: str | None = None
     input_not_listed: bool = False
+    allow_malformed: bool = False
     event_loop: str = attrs.field(factory=running_loop_name)
 
     @property
@@ -167,6 +172,8 @@ class BatchReport:
             return EXIT_RERUN
         if self.permanent or any(s not in _SETTLED_STATES for s in +self.states()):
             return EXIT_FAILED
+        if self.malformed and not self.allow_malformed:
+            return EXIT_FAILED  # an id lost to a typo is silent non-work, not success
         return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
@@ -262,13 +269,21 @@ class BatchReport:
             )
         if self.permanent:
             unsigned = (
-                f"; {self.refused_unsigned} of them unsigned refusals, which a rerun asks again"
+                f"; {self.refused_unsigned} of them unsigned refusals: kept non-final in "
+                "the journal (a refusal without a signature could be forged), so a rerun "
+                "asks again, though the answer is not expected to change"
                 if self.refused_unsigned
                 else "; a rerun skips them"
             )
             lines.append(
                 f"  failed      {_count(self.permanent, 'id')} failed for good: the gateway "
                 f"refused them (see error_type in the journal){unsigned}"
+            )
+        if self.malformed:
+            also = " (--allow-malformed: exit 0 allowed)" if self.allow_malformed else ""
+            lines.append(
+                f"  malformed   {_count(self.malformed, 'input line')} skipped, not cancelled: "
+                f"fix the input (see the line numbers above){also}"
             )
         if self.unsettled_out is not None:
             more = " (input not read to the end: unread ids not listed)"

@@ -208,6 +208,7 @@ async def run_batch(
         run=secrets.token_hex(6),
         gateway=header.base_url,
         merchant_id=header.merchant_id,
+        allow_malformed=job.allow_malformed,
     )
     selector = _Selector(report, err)
     parse = parser_for(job.csv_column, job.csv_delimiter)

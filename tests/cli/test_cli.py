@@ -272,7 +272,7 @@ async def test_malformed_lines_are_reported_with_line_numbers_and_skipped(
     journal = tmp_path / "journal.jsonl"
     summary = tmp_path / "summary.json"
     run = await cli(*cancel_args(url, journal, "--summary-json", str(summary)), stdin=text.encode())
-    assert run.rc == 0, run.err
+    assert run.rc == 1, run.err  # every id cancelled, but three lines were not ids
     assert "input line 2: not a payment id: 'abc' (skipped)" in run.err
     assert "input line 5: not a payment id: '12x4' (skipped)" in run.err
     assert "input line 7: not a payment id: '-7' (skipped)" in run.err
@@ -299,7 +299,7 @@ async def test_csv_column_input(served: tuple[SandboxGateway, str], tmp_path: Pa
     )
     journal = tmp_path / "journal.jsonl"
     run = await cli(*cancel_args(url, journal, "-i", str(src), "--csv-column", "payment_id"))
-    assert run.rc == 0, run.err
+    assert run.rc == 1, run.err  # two rows without an id: not a clean run
     assert "input line 5: not a payment id: 'n/a' (skipped)" in run.err
     assert "input line 6: the row has no column 'payment_id' (skipped)" in run.err
     assert set(read_journal(journal)) == {5_000_001, 5_000_002, 5_000_003}
