@@ -153,9 +153,13 @@ class CancelOutcome:
         by = settled.settled_by
         if settled.result is not None:
             outcome = cls.from_result(item, settled.result, elapsed)
-        else:
-            assert settled.error is not None
+        elif settled.error is not None:
             outcome = cls.from_error(item, payment_id, settled.error, elapsed)
+        else:  # neither: a bug in reconciling; the cancel may have gone out
+            error = InternalError("reconciling found neither a result nor an error")
+            error.payment_id = payment_id
+            error.attempts = settled.attempts
+            return cls.from_error(item, payment_id, error, elapsed)
         status = settled.status
         if (
             by is SettledBy.STATUS
@@ -271,10 +275,16 @@ async def run_cancel_many(
                 return CancelOutcome.from_error(item, pid, first, clock() - start)
             return CancelOutcome.from_result(item, first, clock() - start)
         except Exception as exc:  # a bug must not lose an outcome
-            error = InternalError(f"unexpected {type(exc).__name__} while reconciling")
-            error.__cause__ = exc
-            return CancelOutcome.from_error(item, pid, error, clock() - start)
-        return CancelOutcome.from_reconciled(item, pid, settled, clock() - start)
+            return internal(item, pid, exc, start)
+        try:
+            return CancelOutcome.from_reconciled(item, pid, settled, clock() - start)
+        except Exception as exc:  # classifying too: a dead worker would hang the batch
+            return internal(item, pid, exc, start)
+
+    def internal(item: object, pid: int, exc: Exception, start: float) -> CancelOutcome:
+        error = InternalError(f"unexpected {type(exc).__name__} while reconciling")
+        error.__cause__ = exc
+        return CancelOutcome.from_error(item, pid, error, clock() - start)
 
     # ``concurrency`` slots bound the cancels in flight. A worker whose request waits
     # for its payment's spacing slot gives its slot up meanwhile (see PARKING), so a

@@ -8,6 +8,7 @@
     │   └── CallbackBodyTooLargeError an incoming callback body over the size limit
     ├── SessionClosedError            the AsyncSession was used after aclose()
     ├── InternalError                 an unexpected failure inside the client (a bug)
+    ├── NotCancelledError             reconciling: status says captured, refunded or failed
     ├── TransportError                the HTTP exchange itself failed
     │   ├── ConnectError              no connection was made: the request was never sent
     │   ├── ConnectTimeoutError       connecting took too long: never sent
@@ -52,6 +53,7 @@ __all__ = [
     "InternalError",
     "InvalidRequestSignatureError",
     "MalformedReplyError",
+    "NotCancelledError",
     "PaymentNotFoundError",
     "ReplyError",
     "ResponseTimeoutError",
@@ -140,6 +142,24 @@ class InternalError(FreedomPayError):
     """
 
     _acted = True
+
+
+class NotCancelledError(FreedomPayError):
+    """Reconciling an ambiguous cancel: status says the payment is not cancelled.
+
+    The cancel's answers left its outcome open, and ``/g2g/status_v2`` then said the
+    payment is captured, refunded or failed: the hold is gone another way, so this
+    payment is settled as not cancelled. ``payment_status_raw`` is the status's
+    ``pg_payment_status``; ``state`` the derived state's name (``captured``,
+    ``refunded``, ``failed``). The gateway's answer settles it: not an unknown outcome.
+    """
+
+    def __init__(
+        self, message: str, *, payment_id: int | None = None, state: str, payment_status_raw: str
+    ) -> None:
+        super().__init__(message, payment_id=payment_id)
+        self.state = state
+        self.payment_status_raw = payment_status_raw
 
 
 class TransportError(FreedomPayError):

@@ -2,8 +2,8 @@
 
 A cancel whose outcome is unknown (the connection dropped after sending, a timeout, a
 forged or garbled reply) is settled by the payment's status: revoked means cancelled
-("confirmed by status"), still held means the cancel is sent again, not found means
-failed. Only what status cannot settle stays unknown. Every request here goes through
+("confirmed by status"), still held means the cancel is sent again, a signed not found
+means failed. Only what status cannot settle stays unknown. Every request here goes through
 the session's chain, so the per-payment spacing holds for it too.
 """
 
@@ -18,6 +18,7 @@ from ._exceptions import (
     AlreadyCancelledError,
     FreedomPayError,
     MalformedReplyError,
+    NotCancelledError,
     PaymentNotFoundError,
     SignatureVerificationError,
 )
@@ -103,6 +104,17 @@ def confirmed_by_status(status: StatusResult, attempts: int) -> CancelResult:
     )
 
 
+def not_cancelled(status: StatusResult) -> NotCancelledError:
+    """The error a captured, refunded or failed status stands for."""
+    state = status.state.value
+    return NotCancelledError(
+        f"status says the payment is {state} ({status.payment_status_raw!r}), not cancelled",
+        payment_id=status.payment_id,
+        state=state,
+        payment_status_raw=status.payment_status_raw,
+    )
+
+
 async def settle_cancel(
     cancel: CancelCall,
     status: StatusCall,
@@ -115,8 +127,10 @@ async def settle_cancel(
 
     Each round asks status: REVOKED settles it as cancelled; HELD sends the cancel
     again (a clean answer settles it, another ambiguous one starts the next round);
-    not found settles it as failed; CAPTURED, REFUNDED or FAILED settle it as not
-    cancelled (the last ambiguous error is kept). A status query that fails, or
+    a signed not found settles it as failed (an unsigned one, which could be forged,
+    settles nothing: the next round asks again); CAPTURED, REFUNDED or FAILED settle it
+    as not cancelled (the last ambiguous error is kept; if the last answer was a
+    result, a :class:`NotCancelledError` stands for it). A status query that fails, or
     PENDING/UNKNOWN, leaves it unsettled.
     """
     last = first
@@ -127,7 +141,11 @@ async def settle_cancel(
         try:
             seen = await status(query)
         except PaymentNotFoundError as exc:
-            return Reconciled(None, exc, SettledBy.STATUS, None, attempts + exc.attempts)
+            if exc.signed:
+                return Reconciled(None, exc, SettledBy.STATUS, None, attempts + exc.attempts)
+            # An unsigned 11068 could be forged: it settles nothing; the next round asks again.
+            attempts += exc.attempts
+            continue
         except FreedomPayError as exc:
             attempts += exc.attempts
             if exc.retryable or isinstance(exc, SignatureVerificationError):
@@ -140,7 +158,11 @@ async def settle_cancel(
                 confirmed_by_status(seen, attempts), None, SettledBy.STATUS, seen, attempts
             )
         if state in (PaymentState.CAPTURED, PaymentState.REFUNDED, PaymentState.FAILED):
-            error = last if isinstance(last, FreedomPayError) else None
+            # The hold is gone another way: not cancelled. A verified but ambiguous
+            # result (revoke status unknown, or error after an attempt that may have
+            # been acted on) carries no error of its own, so status's answer becomes one.
+            error = last if isinstance(last, FreedomPayError) else not_cancelled(seen)
+            error.attempts = attempts
             return Reconciled(None, error, SettledBy.STATUS, seen, attempts)
         if state is not PaymentState.HELD:
             break

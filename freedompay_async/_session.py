@@ -18,6 +18,7 @@ from ._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
+    InternalError,
     SessionClosedError,
 )
 from ._fastpath import CancelTemplate, take_salt
@@ -287,8 +288,11 @@ class AsyncSession:
 
         With ``reconcile=True`` an ambiguous outcome is settled by asking
         :meth:`status`: revoked gives a result with ``confirmed_by_status=True``, still
-        held sends the cancel again, not found raises PaymentNotFoundError; what status
-        cannot settle raises the last ambiguous error.
+        held sends the cancel again, a signed not found raises PaymentNotFoundError;
+        captured, refunded or failed raises the last ambiguous error, or
+        :class:`NotCancelledError` when the last answer was a verified but ambiguous
+        result; what status cannot settle raises the last ambiguous error (or returns
+        the last ambiguous result).
         """
         if not reconcile:
             return await self._cancel_once(payment)
@@ -309,8 +313,11 @@ class AsyncSession:
         )
         if settled.result is not None:
             return settled.result
-        assert settled.error is not None
-        raise settled.error
+        if settled.error is not None:
+            raise settled.error
+        error = InternalError("reconciling found neither a result nor an error")
+        error.payment_id = request.payment_id
+        raise error
 
     async def _status_once(self, request: StatusRequest) -> StatusResult:
         return await self._call(STATUS, request)

@@ -20,11 +20,14 @@ from ._settlement import (
     RefundResult,
     RefundStatus,
 )
-from ._status import PaymentState, StatusRequest, StatusResult
+from ._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
 
 __all__ = ["settle_clear", "settle_refund"]
 
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
+
+#: Refund entry states that count as finished and successful.
+_DONE = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
 
 
 async def settle_clear(
@@ -34,8 +37,9 @@ async def settle_clear(
     *,
     rounds: int,
 ) -> ClearResult:
-    """Send the clearing; settle an ambiguous attempt by status (CAPTURED: done; HELD:
-    send again; anything else, or status failing: raise the ambiguous error)."""
+    """Send the clearing; settle an ambiguous attempt by status (CAPTURED, with the
+    requested amount as the clearing amount when one was given: done; HELD: send
+    again; anything else, or status failing: raise the ambiguous error)."""
     try:
         return await send(request)
     except FreedomPayError as exc:
@@ -51,6 +55,11 @@ async def settle_clear(
             raise last from None
         attempts += seen.attempts
         if seen.state is PaymentState.CAPTURED:
+            if request.amount is not None and seen.clearing_amount != request.amount:
+                # Captured, but not (or not visibly) by this amount: another clearing,
+                # or this one not counted yet. Neither is proof; re-sending is not safe.
+                last.attempts = attempts
+                raise last
             return ClearResult(
                 payment_id=request.payment_id,
                 amount=seen.amount,
@@ -80,6 +89,14 @@ def _refunded(status: StatusResult) -> Decimal:
     return sum((r.amount or Decimal(0) for r in status.refund_payments), Decimal(0))
 
 
+def _moving(status: StatusResult, known_ids: set[int | None]) -> bool:
+    """Whether status lists a refund not seen before, or one not (yet) successful."""
+    return any(
+        r.payment_id not in known_ids or r.payment_status not in _DONE
+        for r in status.refund_payments
+    )
+
+
 async def settle_refund(
     send: Callable[[RefundRequest], Awaitable[RefundResult]],
     status: StatusCall,
@@ -88,8 +105,9 @@ async def settle_refund(
     rounds: int,
 ) -> RefundResult:
     """Read the refunded total, send the refund, and settle an ambiguous attempt by
-    reading it again: grown by the amount means done, unchanged means send again,
-    anything else raises the ambiguous error. A payment may be refunded in parts, so
+    reading it again: grown by the amount means done; unchanged, with no new refund
+    entry and none in a state other than success, means send again; anything else
+    raises the ambiguous error. A payment may be refunded in parts, so
     only a before/after comparison can tell whether *this* refund happened."""
     try:
         before: StatusResult | None = await status(StatusRequest(request.payment_id))
@@ -123,7 +141,11 @@ async def settle_refund(
                 attempts=attempts,
                 confirmed_by_status=True,
             )
-        if now != base:
+        if now != base or _moving(seen, known_ids):
+            # Something happened or is under way that the total does not show yet (a
+            # new entry, e.g. listed pending before it is counted, or one not
+            # successful): sending again could refund twice.
+            last.attempts = attempts
             raise last
         try:
             return await send(request)

@@ -74,9 +74,11 @@ class PaymentSpacingMiddleware:
     """Holds an attempt until its payment's next slot, then sends it.
 
     Slots are reserved without awaiting (``slot = max(now, next[id])``), so two tasks
-    about one payment can never share a slot. The table only holds payments whose next
-    slot is still in the future (expired entries are dropped as time passes), so its
-    size is bounded by the requests of the last interval. Requests without a payment id
+    about one payment can never share a slot. Expired entries are dropped from the
+    oldest end only (cheap, no scan), so an expired entry stays while an older entry
+    (one payment whose slots were queued further ahead) is still in the future: the
+    table holds at most the distinct payments asked about since the oldest entry still
+    in the future was reserved, not only those of the last interval. Requests without a payment id
     pass straight through. A task cancelled while waiting leaves its slot reserved:
     spacing errs on the slow side.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Callable
 
@@ -9,8 +10,11 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
+from freedompay_async._batch import run_cancel_many
+from freedompay_async._reconcile import Reconciled, SettledBy
+from freedompay_async._xml import render_response
 
-from ..helpers import MERCHANT, SECRET, error_fields, ok_fields, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 
@@ -101,3 +105,106 @@ async def test_a_resend_that_is_lost_again_asks_status_again() -> None:
     outcome = await run(transport)
     assert (outcome.state, outcome.settled_by) == (fp.OutcomeState.CANCELLED, "resent")
     assert (seen["cancel"], seen["status"]) == (3, 2) and outcome.attempts == 5
+
+
+def cancel_reply(revoke_status: str) -> Answer:
+    def answer(request: GatewayRequest) -> HttpResponse:
+        assert request.payment_id is not None
+        return HttpResponse(200, signed(ok_fields(request.payment_id, revoke_status)))
+
+    return answer
+
+
+def status_of(payment_status: str, **extra: str) -> Answer:
+    def answer(request: GatewayRequest) -> HttpResponse:
+        assert request.payment_id is not None
+        return status_reply(request.payment_id, payment_status, **extra)
+
+    return answer
+
+
+GONE = {
+    "captured": status_of("success", pg_captured="1"),
+    "refunded": status_of("success", pg_captured="1", pg_refund_amount="1.00"),
+    "failed": status_of("failed"),
+}
+#: A verified answer that leaves the outcome open: a revoke status nobody knows, or
+#: "error" after a first attempt that was lost after sending (and may have been acted on).
+AMBIGUOUS_RESULTS = {"weird": [cancel_reply("weird")], "error": [lost, cancel_reply("error")]}
+
+
+def retrying_session(transport: MockTransport) -> fp.AsyncSession:
+    clock = FakeClock()
+    return fp.AsyncSession(
+        CREDS, base_url="http://gw", transport=transport, spacing=None,
+        retry=fp.RetryPolicy(sleep=clock.sleep, clock=clock, attempt_timeout=None, deadline=None),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("gone", sorted(GONE))
+@pytest.mark.parametrize("first", sorted(AMBIGUOUS_RESULTS))
+async def test_an_ambiguous_result_then_a_gone_hold_is_not_cancelled(first: str, gone: str) -> None:
+    transport, seen = gateway(AMBIGUOUS_RESULTS[first], [GONE[gone]])
+    async with retrying_session(transport) as s:
+        async with asyncio.timeout(60):  # guards against a hang only; never reached
+            outcomes = [o async for o in s.cancel_many([5], concurrency=1)]
+    [outcome] = outcomes
+    assert (outcome.state, outcome.settled_by) == (fp.OutcomeState.FAILED, "status")
+    assert isinstance(outcome.error, fp.NotCancelledError) and outcome.error.state == gone
+    assert seen["status"] == 1 and seen["cancel"] == len(AMBIGUOUS_RESULTS[first])
+
+
+@pytest.mark.parametrize("gone", sorted(GONE))
+@pytest.mark.parametrize("first", sorted(AMBIGUOUS_RESULTS))
+async def test_a_single_cancel_raises_not_cancelled_when_status_says_so(
+    first: str, gone: str
+) -> None:
+    transport, seen = gateway(AMBIGUOUS_RESULTS[first], [GONE[gone]])
+    async with retrying_session(transport) as s:
+        with pytest.raises(fp.NotCancelledError) as error:
+            await s.cancel(5, reconcile=True)
+    assert error.value.state == gone and error.value.payment_id == 5
+    assert not error.value.outcome_unknown and error.value.attempts == seen["cancel"] + 1
+
+
+async def test_a_batch_of_ambiguous_results_completes() -> None:
+    transport, seen = gateway([cancel_reply("weird")], [GONE["captured"]])
+    async with retrying_session(transport) as s:
+        async with asyncio.timeout(60):  # guards against a hang only; never reached
+            outcomes = [o async for o in s.cancel_many(range(1, 9), concurrency=2)]
+    assert sorted(o.payment_id for o in outcomes) == list(range(1, 9))
+    assert {o.state for o in outcomes} == {fp.OutcomeState.FAILED}
+    assert seen["status"] == 8
+
+
+@pytest.mark.parametrize(
+    "settled",
+    [
+        Reconciled(None, None, SettledBy.STATUS, None, 2),  # neither result nor error
+        Reconciled(None, fp.ConnectionLostError("x"), SettledBy.STATUS, object(), 2),  # type: ignore[arg-type]
+    ],
+)
+async def test_a_broken_reconcile_step_is_an_internal_error_not_a_dead_worker(
+    settled: Reconciled,
+) -> None:
+    async def cancel(request: fp.CancelRequest) -> fp.CancelResult:
+        raise fp.ConnectionLostError("dropped after sending", payment_id=request.payment_id)
+
+    async def settle(request: fp.CancelRequest, first: object) -> Reconciled:
+        return settled
+
+    async with asyncio.timeout(60):  # guards against a hang only; never reached
+        outcomes = [o async for o in run_cancel_many(cancel, [1, 2, 3], concurrency=1,
+                                                     settle=settle)]  # fmt: skip
+    assert [o.payment_id for o in outcomes] == [1, 2, 3]
+    assert all(isinstance(o.error, fp.InternalError) for o in outcomes)
+    assert {o.state for o in outcomes} == {fp.OutcomeState.UNKNOWN}
+
+
+async def test_an_unsigned_not_found_settles_nothing() -> None:
+    unsigned = render_response([*error_fields(11068), ("pg_salt", "s4lt")])
+    transport, seen = gateway([lost], [lambda r: HttpResponse(200, unsigned)])
+    outcome = await run(transport)
+    assert (outcome.state, outcome.settled_by) == (fp.OutcomeState.UNKNOWN, None)
+    assert isinstance(outcome.error, fp.ConnectionLostError)
+    assert (seen["cancel"], seen["status"]) == (1, 3)  # asked each round, never believed
