@@ -144,6 +144,13 @@ def _positions(value: Sequence[ReceiptPosition]) -> tuple[ReceiptPosition, ...]:
     return positions
 
 
+def receipt_positions_field(
+    positions: Sequence[ReceiptPosition],
+) -> tuple[str, FieldValue]:
+    """``pg_receipt_positions`` as a nested field: ``[i][count]``, ``[i][name]``, ..."""
+    return ("pg_receipt_positions", [(str(i), p.to_fields()) for i, p in enumerate(positions)])
+
+
 @attrs.frozen
 class CancelRequest:
     """A ``/g2g/cancel`` of one held two-step payment, optionally with receipt positions.
@@ -168,12 +175,7 @@ class CancelRequest:
             ("pg_payment_id", str(self.payment_id)),
         ]
         if self.receipt_positions:
-            fields.append(
-                (
-                    "pg_receipt_positions",
-                    [(str(i), p.to_fields()) for i, p in enumerate(self.receipt_positions)],
-                )
-            )
+            fields.append(receipt_positions_field(self.receipt_positions))
         fields.append(("pg_salt", salt))
         return fields
 

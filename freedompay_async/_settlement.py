@@ -10,7 +10,7 @@ import attrs
 
 from ._exceptions import MalformedReplyError, ValidationError
 from ._fields import FieldValue, php_str
-from ._models import ReceiptPosition, coerce_payment_id
+from ._models import ReceiptPosition, coerce_payment_id, receipt_positions_field
 from ._replies import GatewayReply
 from ._values import (
     amount_value,
@@ -149,12 +149,7 @@ class RefundRequest:
         if self.currency is not None:
             fields.append(("pg_currency", self.currency))
         if self.receipt_positions:
-            fields.append(
-                (
-                    "pg_receipt_positions",
-                    [(str(i), p.to_fields()) for i, p in enumerate(self.receipt_positions)],
-                )
-            )
+            fields.append(receipt_positions_field(self.receipt_positions))
         fields.append(("pg_salt", salt))
         return fields
 
