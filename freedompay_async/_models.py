@@ -26,7 +26,7 @@ __all__ = [
     "coerce_payment_id",
 ]
 
-_MAX_ID_DIGITS = 20
+MAX_ID_DIGITS = 20
 
 
 def coerce_payment_id(value: object) -> int:
@@ -37,12 +37,12 @@ def coerce_payment_id(value: object) -> int:
         number = value
     elif isinstance(value, str):
         text = value.strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS:
+        if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
             raise ValidationError(f"payment id must be a positive integer, got {value[:40]!r}")
         number = int(text)
     else:
         raise ValidationError(f"payment id must be a positive integer, got {type(value).__name__}")
-    if number <= 0 or number >= 10**_MAX_ID_DIGITS:
+    if number <= 0 or number >= 10**MAX_ID_DIGITS:
         raise ValidationError(f"payment id must be a positive integer, got {number}")
     return number
 
@@ -191,17 +191,17 @@ class RevokeStatus(enum.Enum):
     @classmethod
     def parse(cls, value: str | None) -> RevokeStatus:
         """Map a raw value to a member, UNKNOWN when unrecognised (the raw text is kept)."""
-        member = _REVOKE_BY_VALUE.get(value or "")
+        member = REVOKE_BY_VALUE.get(value or "")
         if member is None:
-            member = _REVOKE_BY_VALUE.get((value or "").strip().lower(), cls.UNKNOWN)
+            member = REVOKE_BY_VALUE.get((value or "").strip().lower(), cls.UNKNOWN)
         return member
 
 
-_REVOKE_BY_VALUE: dict[str, RevokeStatus] = {m.value: m for m in RevokeStatus}
+REVOKE_BY_VALUE: dict[str, RevokeStatus] = {m.value: m for m in RevokeStatus}
 
 
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
-_CANCEL_KNOWN = frozenset(
+CANCEL_KNOWN = frozenset(
     {"pg_payment_id", "pg_payment_revoke_id", "pg_status", "pg_revoke_status", "pg_salt", "pg_sig"}
 )
 
@@ -212,7 +212,8 @@ def _reply_int(raw: str | None, name: str, *, required: bool) -> int | None:
             raise MalformedReplyError(f"cancel reply is missing {name}", http_status=200)
         return None
     text = raw.strip()
-    if not (text.isascii() and text.isdigit()):
+    # The length bound also keeps int() under Python's digit limit (a bare ValueError).
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
         raise MalformedReplyError(f"cancel reply has a non-numeric {name}", http_status=200)
     return int(text)
 
@@ -248,7 +249,7 @@ class CancelResult:
         known: dict[str, str] = {}
         has_extra = False
         for key, value in reply.fields:  # one pass: first value of each known field
-            if key in _CANCEL_KNOWN and isinstance(value, str):
+            if key in CANCEL_KNOWN and isinstance(value, str):
                 known.setdefault(key, value)
             else:
                 has_extra = True
@@ -273,15 +274,18 @@ class CancelResult:
         extra = _NO_EXTRA
         if has_extra:
             extra = MappingProxyType(
-                {k: v for k, v in reply.as_dict().items() if k not in _CANCEL_KNOWN}
+                {k: v for k, v in reply.as_dict().items() if k not in CANCEL_KNOWN}
             )
         raw_revoke_id = known.get("pg_payment_revoke_id")
         revoke_id = (
             int(raw_revoke_id)
-            if raw_revoke_id is not None and raw_revoke_id.isascii() and raw_revoke_id.isdigit()
+            if raw_revoke_id is not None
+            and raw_revoke_id.isascii()
+            and raw_revoke_id.isdigit()
+            and len(raw_revoke_id) <= MAX_ID_DIGITS
             else _reply_int(raw_revoke_id, "pg_payment_revoke_id", required=False)
         )
-        revoke_status = _REVOKE_BY_VALUE.get(raw_status) or RevokeStatus.parse(raw_status)
+        revoke_status = REVOKE_BY_VALUE.get(raw_status) or RevokeStatus.parse(raw_status)
         return cls(
             payment_id,
             revoke_id,

@@ -16,14 +16,14 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from .._models import _MAX_ID_DIGITS
+from .._models import MAX_ID_DIGITS
 from ._input import READ_CHUNK, Item, Parser, read_lines
 
 __all__ = ["plain_blocks"]
 
 _BLOCK = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-_CANONICAL = re.compile(rb"(?:[1-9][0-9]{0,%d}\n)*" % (_MAX_ID_DIGITS - 1))
+_CANONICAL = re.compile(rb"(?:[1-9][0-9]{0,%d}\n)*" % (MAX_ID_DIGITS - 1))
 
 
 def plain_blocks(stream: IO[bytes], parse: Parser) -> Iterator[list[int] | list[Item]]:

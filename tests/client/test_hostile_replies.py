@@ -349,3 +349,32 @@ async def test_header_limits_are_settable_through_limits() -> None:
     assert info.value.outcome_unknown  # something came back: the gateway may have acted
     roomy = fp.Limits(max_field_size=16_384, max_line_size=16_384)
     assert (await cancel_against(big_header, 3, limits=roomy)).payment_id == 3
+
+
+# --- a signed reply with ids too long to be ids ---------------------------------------
+
+
+@pytest.mark.parametrize("field", ["pg_payment_id", "pg_payment_revoke_id"])
+async def test_a_signed_id_of_thousands_of_digits_is_a_malformed_reply(field: str) -> None:
+    """int() of over 4,300 digits raises a bare ValueError; the reader refuses first,
+    on the general path (first reply) and on the learned-shape path (second) alike."""
+    huge = "9" * 5000
+    bodies = [
+        signed(ok_fields(7)),
+        signed([(k, huge if k == field else v) for k, v in ok_fields(7)]),
+    ]
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=bodies.pop(0), content_type="application/xml")
+
+    async with (
+        serve(app_answering(answer)) as url,
+        fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY) as session,
+    ):
+        first = await session.cancel(7)
+        with pytest.raises(fp.FreedomPayError) as info:
+            await session.cancel(7)
+    assert first.revoke_id == 8
+    assert isinstance(info.value, fp.MalformedReplyError | fp.SignatureVerificationError)
+    assert info.value.outcome_unknown
