@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
@@ -19,7 +20,7 @@ from ._exceptions import (
     SessionClosedError,
     ValidationError,
 )
-from ._models import CancelRequest, CancelResult, RevokeStatus
+from ._models import MAX_ID_DIGITS, CancelRequest, CancelResult, RevokeStatus
 from ._reconcile import Reconciled, SettledBy, ambiguous
 from ._spacing import PARKING
 from ._status import PaymentState
@@ -105,11 +106,7 @@ class CancelOutcome:
         A revoke status ``error`` is FAILED, unless an earlier attempt of the call may
         have been acted on: then the payment may be cancelled after all (UNKNOWN).
         """
-        state = {
-            RevokeStatus.SUCCESS: OutcomeState.CANCELLED,
-            RevokeStatus.PENDING: OutcomeState.PENDING,
-            RevokeStatus.ERROR: OutcomeState.FAILED,
-        }.get(result.revoke_status, OutcomeState.UNKNOWN)
+        state = _STATE_BY_REVOKE.get(result.revoke_status, OutcomeState.UNKNOWN)
         if state is OutcomeState.FAILED and result.earlier_maybe_processed:
             state = OutcomeState.UNKNOWN
         by = None
@@ -175,33 +172,100 @@ class CancelOutcome:
         )
 
 
+_STATE_BY_REVOKE = {
+    RevokeStatus.SUCCESS: OutcomeState.CANCELLED,
+    RevokeStatus.PENDING: OutcomeState.PENDING,
+    RevokeStatus.ERROR: OutcomeState.FAILED,
+}
+_MAX_ID = 10**MAX_ID_DIGITS
 _END: Any = object()
 #: Worker tasks per concurrency slot: the extra ones run while others wait for spacing.
 _WORKERS_PER_SLOT = 2
 
 
+class _Pool:
+    """The batch's ``concurrency`` slots, with two lines of waiters.
+
+    Workers back from a spacing wait (``returning``) are served before idle workers
+    waiting to start an item, so a parked request never starves behind new ones. A
+    worker keeps its slot from one item to the next and gives it up only to a
+    returning worker, or while it waits itself: no hand-off per item.
+    """
+
+    __slots__ = ("_free", "_idle", "_returning")
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._returning: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a returning worker waits for a slot."""
+        return bool(self._returning)
+
+    async def take(self, *, returning: bool) -> None:
+        """Take a slot, in the returning or the idle line when none is free."""
+        if self._free > 0 and not self._returning and not self._idle:
+            self._free -= 1
+            return
+        line = self._returning if returning else self._idle
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as the wait was cancelled: pass it on
+            elif waiter in line:
+                line.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Hand a slot to the first returning worker, else the first idle one."""
+        for line in (self._returning, self._idle):
+            while line:
+                waiter = line.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+
 class _Slot:
-    """One worker's hold on a concurrency slot; release and acquire are idempotent."""
+    """One worker's hold on a slot of the pool, lent to the spacing layer as its
+    Parking; release and acquire are idempotent."""
 
-    __slots__ = ("_held", "_semaphore")
+    __slots__ = ("_held", "_pool")
 
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
+    def __init__(self, pool: _Pool) -> None:
+        self._pool = pool
         self._held = False
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
     async def acquire(self) -> None:
+        """Take a slot back after a wait (served before idle workers)."""
         if not self._held:
-            await self._semaphore.acquire()
+            await self._pool.take(returning=True)
+            self._held = True
+
+    async def start(self) -> None:
+        """Take a slot to start an item."""
+        if not self._held:
+            await self._pool.take(returning=False)
             self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._semaphore.release()
+            self._pool.give()
 
 
 async def run_cancel_many(
-    cancel: Callable[[CancelRequest], Awaitable[CancelResult]],
+    cancel: Callable[[CancelRequest | int], Awaitable[CancelResult]],
     items: Iterable[CancelRequest | int | str] | AsyncIterable[CancelRequest | int | str],
     *,
     concurrency: int,
@@ -223,42 +287,48 @@ async def run_cancel_many(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be an integer >= 1")
+    iterator: Any = None  # a plain iterable is read with next(), no coroutine per item
+    pull: Callable[[], Awaitable[Any]] | None = None
     if isinstance(items, AsyncIterable):
         source = aiter(items)
         lock = asyncio.Lock()
 
-        async def pull() -> Any:
+        async def pull_async() -> Any:
             async with lock:
                 return await anext(source, _END)
+
+        pull = pull_async
     else:
         iterator = iter(items)
-
-        async def pull() -> Any:
-            return next(iterator, _END)
 
     outcomes: asyncio.Queue[CancelOutcome | None] = asyncio.Queue(maxsize=concurrency)
     stop: list[BaseException] = []  # the first error that ends the batch
 
     async def one(item: object) -> CancelOutcome:
         start = clock()
-        try:
-            request = CancelRequest.of(item)  # type: ignore[arg-type]
-        except FreedomPayError as exc:
-            return CancelOutcome.from_error(item, None, exc, clock() - start)
+        request: CancelRequest | int
+        if type(item) is int and 0 < item < _MAX_ID:
+            request = pid = item  # a plain id needs no request value (CancelRequest(item))
+        else:
+            try:
+                request = CancelRequest.of(item)  # type: ignore[arg-type]
+            except FreedomPayError as exc:
+                return CancelOutcome.from_error(item, None, exc, clock() - start)
+            pid = request.payment_id
         try:
             result = await cancel(request)
         except FreedomPayError as exc:
             if isinstance(exc, SessionClosedError):
                 stop.append(exc)
             elif settle is not None and ambiguous(exc):
-                return await reconcile(item, request, exc, start)
-            return CancelOutcome.from_error(item, request.payment_id, exc, clock() - start)
+                return await reconcile(item, CancelRequest.of(request), exc, start)
+            return CancelOutcome.from_error(item, pid, exc, clock() - start)
         except Exception as exc:  # a bug must not lose an outcome: the cancel may have gone out
             error = InternalError(f"unexpected {type(exc).__name__} during cancel")
             error.__cause__ = exc
-            return CancelOutcome.from_error(item, request.payment_id, error, clock() - start)
+            return CancelOutcome.from_error(item, pid, error, clock() - start)
         if settle is not None and ambiguous(result):
-            return await reconcile(item, request, result, start)
+            return await reconcile(item, CancelRequest.of(request), result, start)
         return CancelOutcome.from_result(item, result, clock() - start)
 
     async def reconcile(
@@ -289,24 +359,39 @@ async def run_cancel_many(
     # ``concurrency`` slots bound the cancels in flight. A worker whose request waits
     # for its payment's spacing slot gives its slot up meanwhile (see PARKING), so a
     # second set of workers can keep other payments moving: waiting is not work.
-    active = asyncio.Semaphore(concurrency)
+    pool = _Pool(concurrency)
 
     async def worker() -> None:
-        slot = _Slot(active)
+        # A worker keeps its slot from one item to the next: it gives it up only while
+        # parked, so the extra workers run only while others wait for spacing.
+        slot = _Slot(pool)
         PARKING.set(slot)
         while not stop:
-            await slot.acquire()
-            if stop:
-                break
-            try:
-                item = await pull()
-            except Exception as exc:  # the input failed: finish what was started, then raise
-                stop.append(exc)
-                break
+            if pool.wanted:  # a worker back from a spacing wait goes first
+                slot.release()
+            if not slot.held:
+                await slot.start()
+                if stop:
+                    break
+            if pull is None:
+                try:
+                    item = next(iterator, _END)
+                except Exception as exc:  # the input failed: finish what was started, then raise
+                    stop.append(exc)
+                    break
+            else:
+                try:
+                    item = await pull()
+                except Exception as exc:
+                    stop.append(exc)
+                    break
             if item is _END:
                 break
-            await outcomes.put(await one(item))
-            slot.release()
+            outcome = await one(item)
+            if outcomes.full():
+                await outcomes.put(outcome)
+            else:
+                outcomes.put_nowait(outcome)
         slot.release()
         await outcomes.put(None)
 
@@ -315,7 +400,7 @@ async def run_cancel_many(
     try:
         running = total
         while running:
-            got = await outcomes.get()
+            got = outcomes.get_nowait() if not outcomes.empty() else await outcomes.get()
             if got is None:
                 running -= 1
             else:

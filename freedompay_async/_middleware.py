@@ -14,6 +14,7 @@ hold the signature) and never anything from a Signer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -116,6 +117,10 @@ class LoggingMiddleware:
         self._logger = logger
         self._clock = clock
 
+    def enabled(self) -> bool:
+        """Whether attempts are logged now (the logger is enabled for DEBUG)."""
+        return self._logger.isEnabledFor(logging.DEBUG)
+
     def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
         """Time the attempt and log its outcome; with DEBUG off, hand straight through."""
         if not self._logger.isEnabledFor(logging.DEBUG):
@@ -146,6 +151,58 @@ class LoggingMiddleware:
         return reply
 
 
+class _Slots:
+    """A FIFO counting semaphore whose uncontended take is a plain call, not an await.
+
+    ``asyncio.Semaphore.acquire`` is a coroutine and its ``locked()`` scans the waiters
+    on every call; the hot path of a cancel takes and gives one slot, so this one does
+    that in a few operations. Waiters are served first come, first served; a slot
+    handed to a waiter that is cancelled at that moment is passed on.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody is queued for one."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    def locked(self) -> bool:
+        """Whether a take would have to wait."""
+        return self._free <= 0 or bool(self._waiters)
+
+    async def take(self) -> None:
+        """Take a slot, waiting in line for one when none is free."""
+        if self.try_take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as the wait was cancelled: pass it on
+            elif waiter in self._waiters:  # a give() may have dropped it already
+                self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Give a slot back: to the first waiter still waiting, else to the pool."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class InFlightLimit:
     """Holds each attempt until one of ``limit`` slots is free; inner layers run in the slot.
 
@@ -159,23 +216,32 @@ class InFlightLimit:
     """
 
     def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = _Slots(limit)
         self._clock = clock
+        #: Take a slot without waiting (True) or leave it (False); ``give`` returns one.
+        #: For the session's direct cancel path, which must never wait here.
+        self.try_take = self._slots.try_take
+        self.give = self._slots.give
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run the rest of the chain inside a slot."""
         slots = self._slots
-        if request.deadline is None or not slots.locked():
-            await slots.acquire()  # what `async with` does, without its two coroutines
+        if slots.try_take():
             try:
                 return await call_next(request)
             finally:
-                slots.release()
+                slots.give()
+        if request.deadline is None:
+            await slots.take()
+            try:
+                return await call_next(request)
+            finally:
+                slots.give()
         left = request.deadline - self._clock()
         timed_out = False
         try:
             async with asyncio.timeout(max(left, 0.0)):
-                await slots.acquire()
+                await slots.take()
         except TimeoutError:
             timed_out = True
         if timed_out:
@@ -187,4 +253,4 @@ class InFlightLimit:
             request = cut_to_deadline(request, self._clock, "a connection slot")
             return await call_next(request)
         finally:
-            slots.release()
+            slots.give()

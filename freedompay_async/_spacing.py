@@ -9,8 +9,8 @@ attempts, each about a different payment, are never held.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -74,11 +74,12 @@ class PaymentSpacingMiddleware:
     """Holds an attempt until its payment's next slot, then sends it.
 
     Slots are reserved without awaiting (``slot = max(now, next[id])``), so two tasks
-    about one payment can never share a slot. Expired entries are dropped from the
-    oldest end only (cheap, no scan), so an expired entry stays while an older entry
-    (one payment whose slots were queued further ahead) is still in the future: the
-    table holds at most the distinct payments asked about since the oldest entry still
-    in the future was reserved, not only those of the last interval. Requests without a payment id
+    about one payment can never share a slot. The table is two generations of plain
+    dicts, each covering one interval: a lookup reads the newer, then the older, and a
+    reservation writes the newer. Every interval the older generation is dropped whole
+    (no per-request expiry work), so the table holds the payments asked about in the
+    last two intervals, plus any whose slot was queued further ahead (those are carried
+    over, never dropped while still in the future). Requests without a payment id
     pass straight through. A task cancelled while waiting leaves its slot reserved:
     spacing errs on the slow side.
     """
@@ -87,25 +88,62 @@ class PaymentSpacingMiddleware:
         self, spacing: PaymentSpacing, *, deadline_clock: Callable[[], float] | None = None
     ) -> None:
         self.spacing = spacing
-        self._next: collections.OrderedDict[int, float] = collections.OrderedDict()
+        self._interval = spacing.min_interval
+        self._clock = spacing.clock
+        # The newer and the older generation: payment id -> end of its last slot.
+        self._new: dict[int, float] = {}
+        self._old: dict[int, float] = {}
+        self._new_last = -math.inf  # the latest slot end in each generation
+        self._old_last = -math.inf
+        self._turn = -math.inf  # when the newer generation becomes the older one
         #: The clock ``request.deadline`` is measured on (the session passes its retry
         #: policy's); the wait itself is measured on ``spacing.clock``.
         self._deadline_clock = deadline_clock or spacing.clock
+
+    def _rotate(self, now: float) -> None:
+        new, new_last = self._new, self._new_last
+        if self._old_last > now:  # a slot queued far ahead is still in the future: keep it
+            for pid, end in self._old.items():
+                if end > now and pid not in new:
+                    new[pid] = end
+            new_last = max(new_last, self._old_last)
+        if new_last > now:
+            self._old, self._old_last = new, new_last
+        else:  # everything in it has passed
+            self._old, self._old_last = {}, -math.inf
+        self._new, self._new_last = {}, -math.inf
+        self._turn = now + self._interval
+
+    def try_now(self, payment_id: int) -> bool:
+        """Reserve ``payment_id``'s slot and say True when it is free now; when the
+        request would have to wait, reserve nothing and say False."""
+        now = self._clock()
+        if now >= self._turn:
+            self._rotate(now)
+        end = self._new.get(payment_id)
+        if end is None:
+            end = self._old.get(payment_id)
+        if end is not None and end > now:
+            return False
+        end = now + self._interval
+        self._new[payment_id] = end
+        if end > self._new_last:
+            self._new_last = end
+        return True
 
     def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
         """Send now if this payment's slot is free, else wait for it first."""
         pid = request.payment_id
         if pid is None:
             return call_next(request)
-        spacing = self.spacing
-        now = spacing.clock()
-        table = self._next
-        while table:  # drop expired entries from the oldest end
-            first = next(iter(table))
-            if table[first] > now:
-                break
-            del table[first]
-        slot = max(now, table.get(pid, now))
+        now = self._clock()
+        if now >= self._turn:
+            self._rotate(now)
+        slot = self._new.get(pid)
+        if slot is None:
+            slot = self._old.get(pid)
+        if slot is None or slot <= now:
+            slot = now
         wait = slot - now
         deadline = request.deadline
         if wait > 0 and deadline is not None and self._deadline_clock() + wait >= deadline:
@@ -113,8 +151,10 @@ class PaymentSpacingMiddleware:
                 "the call's deadline would pass before its payment's spacing slot; not sent",
                 payment_id=pid,
             )
-        table.pop(pid, None)
-        table[pid] = slot + spacing.min_interval
+        end = slot + self._interval
+        self._new[pid] = end
+        if end > self._new_last:
+            self._new_last = end
         if wait <= 0:
             return call_next(request)
         return self._later(wait, request, call_next)
@@ -133,4 +173,5 @@ class PaymentSpacingMiddleware:
         return await call_next(request)
 
     def __len__(self) -> int:
-        return len(self._next)
+        """Entries held (a payment in both generations counts twice)."""
+        return len(self._new) + len(self._old)

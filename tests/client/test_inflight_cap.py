@@ -100,3 +100,31 @@ async def test_the_cap_is_a_cap_not_a_serialiser() -> None:
         assert gate.peak == CALLERS
         gate.open.set()
         await asyncio.gather(*tasks)
+
+
+async def test_slots_go_first_come_first_served_and_a_cancelled_waiter_passes_its_on() -> None:
+    from freedompay_async._middleware import _Slots
+
+    slots = _Slots(1)
+    assert slots.try_take() and not slots.try_take() and slots.locked()
+    got: list[int] = []
+
+    async def wait(n: int) -> None:
+        await slots.take()
+        got.append(n)
+
+    a, b, c, d = (asyncio.create_task(wait(n)) for n in (1, 2, 3, 4))
+    await asyncio.sleep(0)
+    a.cancel()  # gone from the line before any slot came
+    await asyncio.sleep(0)
+    slots.give()  # to b
+    b.cancel()  # handed a slot, cancelled before it ran: the slot goes on to c
+    await asyncio.gather(a, b, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert got == [3]
+    slots.give()  # to d
+    await asyncio.sleep(0)
+    assert got == [3, 4] and not slots.try_take()
+    slots.give()
+    assert slots.try_take()  # nobody waiting: the slot was back in the pool
+    assert a.cancelled() and b.cancelled() and c.done() and d.done()

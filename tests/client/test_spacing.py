@@ -206,3 +206,63 @@ async def test_a_wait_that_would_outlast_the_deadline_is_refused_unsent() -> Non
     in_time = attrs.evolve(first, deadline=clock() + 2.0, timeout=5.0)
     await middleware(in_time, call_next)
     assert len(sent) == 2 and sent[1].timeout is not None and sent[1].timeout <= 2.0
+
+
+async def test_a_slot_queued_far_ahead_outlives_the_tables_turnover() -> None:
+    """Five requests about payment 7 at once queue to 1006.0 (their last slot ends at
+    1007.5); the table turns over every interval, and the slot still holds."""
+    clock = FakeClock()
+    middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock, sleep=clock.sleep))
+    never = asyncio.Event()
+
+    async def call_next(request: GatewayRequest) -> fp.GatewayReply:
+        await never.wait()
+        return fp.GatewayReply(())
+
+    def request(pid: int) -> GatewayRequest:
+        return GatewayRequest("cancel", "http://gw", "cancel", pid, (), b"", "x")
+
+    queued = [asyncio.ensure_future(middleware(request(7), call_next)) for _ in range(5)]
+    for other, now in enumerate((1001.6, 1003.2, 1004.8, 1006.4), start=100):
+        clock.now = now  # each of these turns the table over
+        assert middleware.try_now(other)  # another payment is never held
+        assert not middleware.try_now(7), f"payment 7's queued slot was forgotten at {now}"
+    clock.now = 1007.5
+    assert middleware.try_now(7)
+    for task in queued:
+        task.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
+
+
+async def test_a_worker_back_from_a_spacing_wait_goes_before_new_items() -> None:
+    """concurrency=1, 20 payments: payment 1's retry waits for its slot; once the wait
+    is over it is sent next, not after every other payment of the batch."""
+    clock = FakeClock()
+    answered: list[int] = []
+    two_others = asyncio.Event()
+
+    async def respond(request: GatewayRequest) -> HttpResponse:
+        pid = request.payment_id
+        assert pid is not None
+        await asyncio.sleep(0)
+        if pid == 1 and request.attempt == 1:
+            raise fp.ConnectionLostError("lost after sending", payment_id=pid)
+        answered.append(pid)
+        if len(answered) >= 2:
+            two_others.set()
+        if pid == 1:
+            return HttpResponse(200, signed(error_fields(10033)))
+        return HttpResponse(200, signed(ok_fields(pid)))
+
+    async def wait_for_two(_seconds: float) -> None:
+        await two_others.wait()
+
+    retry = fp.RetryPolicy(attempts=2, wait_initial=0.0, deadline=None, sleep=clock.sleep)
+    spacing = PaymentSpacing(1.5, clock=clock, sleep=wait_for_two)
+    async with fp.AsyncSession(
+        CREDS, base_url="http://gw", transport=MockTransport(respond), retry=retry,
+        spacing=spacing,
+    ) as s:  # fmt: skip
+        outcomes = [o async for o in s.cancel_many(range(1, 21), concurrency=1, reconcile=False)]
+    assert len(outcomes) == 20
+    assert answered.index(1) <= 3, answered  # two others, at most one more in flight, then 1
