@@ -19,6 +19,7 @@ from freedompay_async import (
     Credentials,
     Limits,
     OutcomeState,
+    PaymentSpacing,
     RetryPolicy,
     RevokeStatus,
 )
@@ -178,8 +179,14 @@ def library_cancel(
     return run
 
 
-def library_cancel_many(name: str, retry: Callable[[], RetryPolicy]) -> Contender:
-    """``AsyncSession.cancel_many(ids, concurrency=C)``, consuming every outcome."""
+def library_cancel_many(
+    name: str, retry: Callable[[], RetryPolicy], *, spacing: PaymentSpacing | None = None
+) -> Contender:
+    """``AsyncSession.cancel_many(ids, concurrency=C)``, consuming every outcome.
+
+    ``spacing`` is off by default (see the note above library_cancel); pass a
+    PaymentSpacing only with warm-up ids distinct from the timed ones.
+    """
 
     async def run(
         url: str, warm: Sequence[int], ids: Sequence[int], concurrency: int, meter: Meter
@@ -189,7 +196,7 @@ def library_cancel_many(name: str, retry: Callable[[], RetryPolicy]) -> Contende
             base_url=url,
             retry=retry(),
             limits=Limits(max_connections=concurrency),
-            spacing=None,  # see the note above library_cancel
+            spacing=spacing,
         ) as fp:
 
             async def consume(batch: Sequence[int]) -> int:

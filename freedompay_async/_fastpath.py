@@ -16,6 +16,7 @@ salts, each handed out once, instead of a system call per request.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import random
@@ -81,6 +82,10 @@ take_salt = _POOL.take
 _MAX_ID = 10**20  # coerce_payment_id's bound
 
 
+class _Default(enum.Enum):
+    SESSION = "the session's attempt timeout"
+
+
 def _head(dash: str, name: str) -> str:
     return f'{dash}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
 
@@ -142,8 +147,17 @@ class CancelTemplate:
             return payment
         return None
 
-    def request(self, payment_id: int, salt: str | None = None) -> GatewayRequest:
-        """The signed request for ``payment_id`` (a valid id) with ``salt`` (default: pooled)."""
+    def request(
+        self,
+        payment_id: int,
+        salt: str | None = None,
+        *,
+        timeout: float | _Default | None = _Default.SESSION,
+        deadline: float | None = None,
+    ) -> GatewayRequest:
+        """The signed request for ``payment_id`` (a valid id) with ``salt`` (default:
+        pooled), sent within ``timeout`` (default: the session's attempt timeout) and,
+        when given, the call's ``deadline`` (absolute, on the retry policy's clock)."""
         pid = str(payment_id)
         if salt is None:
             salt = take_salt()
@@ -167,5 +181,6 @@ class CancelTemplate:
             ),
             body,
             self._content_type,
-            timeout=self._timeout,
+            timeout=self._timeout if timeout is _Default.SESSION else timeout,
+            deadline=deadline,
         )

@@ -21,6 +21,7 @@ import hmac
 import re
 
 from ._fastpath import new_md5
+from ._models import CANCEL_KNOWN, MAX_ID_DIGITS, REVOKE_BY_VALUE, CancelResult
 from ._replies import GatewayReply
 from ._signing import signature_string
 from ._xml import _FLAT_CHILD, _FLAT_DOC
@@ -34,8 +35,36 @@ _MAX_SHAPES = 8
 _SENTINEL = "\x00"
 
 
+class _CancelIndex:
+    """Where a plain cancel reply's values stand in its shape (no fields beyond the
+    known ones, so its result has no ``extra``)."""
+
+    __slots__ = ("payment", "revoke_id", "revoke_status")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.payment = names.index("pg_payment_id")
+        self.revoke_status = names.index("pg_revoke_status")
+        revoke_id = "pg_payment_revoke_id"
+        self.revoke_id = names.index(revoke_id) if revoke_id in names else -1
+
+    def result(self, values: tuple[str, ...], payment_id: int) -> CancelResult | None:
+        """The result ``CancelResult.from_reply`` builds, for the common values; None
+        for anything it reads in full (the general builder then decides)."""
+        raw_status = values[self.revoke_status]
+        revoke_status = REVOKE_BY_VALUE.get(raw_status)
+        if revoke_status is None or values[self.payment] != str(payment_id):
+            return None
+        revoke_id = None
+        if self.revoke_id >= 0:
+            raw_id = values[self.revoke_id]
+            if not (raw_id.isdigit() and len(raw_id) <= MAX_ID_DIGITS):  # ASCII: the pattern's
+                return None
+            revoke_id = int(raw_id)
+        return CancelResult(payment_id, revoke_id, "ok", revoke_status, raw_status)
+
+
 class _Shape:
-    __slots__ = ("names", "order", "pattern", "sig_index", "status_index")
+    __slots__ = ("cancel", "names", "order", "pattern", "sig_index", "status_index")
 
     def __init__(self, pattern: re.Pattern[str], names: tuple[str, ...], order: tuple[int, ...],
                  sig_index: int, status_index: int) -> None:  # fmt: skip
@@ -44,6 +73,8 @@ class _Shape:
         self.order = order
         self.sig_index = sig_index
         self.status_index = status_index
+        plain = set(names) <= CANCEL_KNOWN and {"pg_payment_id", "pg_revoke_status"} <= set(names)
+        self.cancel = _CancelIndex(names) if plain else None
 
 
 def _text_spans(body: str) -> list[tuple[str, int, int]] | None:
@@ -100,6 +131,29 @@ class ReplyShapes:
 
     def read(self, script: str, body: bytes) -> GatewayReply | None:
         """The verified ok reply in ``body`` if it has the last shape seen, else None."""
+        found = self._match(script, body)
+        if found is None:
+            return None
+        shape, values = found
+        return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
+
+    def read_cancel(
+        self, script: str, body: bytes, payment_id: int
+    ) -> CancelResult | GatewayReply | None:
+        """``read``, then, for a plain cancel reply about ``payment_id``, its
+        :class:`CancelResult` built straight from the matched values (what
+        ``CancelResult.from_reply`` makes of that reply); else the reply or None."""
+        found = self._match(script, body)
+        if found is None:
+            return None
+        shape, values = found
+        if shape.cancel is not None:
+            result = shape.cancel.result(values, payment_id)
+            if result is not None:
+                return result
+        return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
+
+    def _match(self, script: str, body: bytes) -> tuple[_Shape, tuple[str, ...]] | None:
         shape = self._last.get(script)
         if shape is None:
             return None
@@ -119,7 +173,7 @@ class ReplyShapes:
         expected = digest.hexdigest().encode()
         if not hmac.compare_digest(expected, values[shape.sig_index].lower().encode()):
             return None
-        return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
+        return shape, values
 
     def learn(self, script: str, body: bytes) -> None:
         """Remember the shape of ``body``, a reply the general reader has just accepted."""

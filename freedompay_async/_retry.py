@@ -133,51 +133,78 @@ class RetryMiddleware:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
 
+    def first_limits(self) -> tuple[float | None, float | None]:
+        """``(timeout, deadline)`` of a call's first attempt, starting now: the timeout
+        is the attempt timeout cut to the deadline, the deadline absolute on the clock."""
+        policy = self.policy
+        if policy.deadline is None:
+            return policy.attempt_timeout, None
+        timeout = policy.attempt_timeout
+        if timeout is None or policy.deadline < timeout:
+            timeout = policy.deadline
+        return timeout, policy.clock() + policy.deadline
+
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run attempts until one succeeds, the error is final, or the budget is spent."""
+        timeout, deadline = self.first_limits()
+        if request.attempt != 1 or timeout != request.timeout or deadline != request.deadline:
+            request = attempt_request(request, timeout, 1, deadline)
+        try:
+            return await call_next(request)
+        except FreedomPayError as exc:
+            return await self.resume(request, call_next, exc)
+
+    async def resume(
+        self, request: GatewayRequest, call_next: Handler, error: FreedomPayError
+    ) -> GatewayReply:
+        """Carry on after ``request`` (attempt 1, with the call's deadline set) failed
+        with ``error``: retry per the policy, or raise the final error.
+
+        ``__call__`` runs the first attempt and then this; the session's direct cancel
+        path runs its own first attempt and then this, so both retry alike.
+        """
         policy = self.policy
         clock = policy.clock
-        deadline = None if policy.deadline is None else clock() + policy.deadline
+        deadline = request.deadline
         earlier_maybe_processed = False
-        attempt = 0
+        attempt = request.attempt
+        exc = error
         while True:
+            if isinstance(exc, DeadlineExceededError):
+                exc.attempts = attempt - 1  # this attempt was never sent
+                exc.earlier_maybe_processed = earlier_maybe_processed
+                raise exc
+            exc.attempts = attempt
+            exc.earlier_maybe_processed = earlier_maybe_processed
+            if attempt >= policy.attempts or not policy.on(exc):
+                raise exc
+            delay = policy.backoff(attempt, exc)
+            if delay > policy.max_retry_after:
+                raise exc
+            if deadline is not None and clock() + delay + policy.min_attempt_time > deadline:
+                raise exc
+            earlier_maybe_processed = earlier_maybe_processed or exc.maybe_processed
+            logger.info(
+                "%s payment=%s attempt %d/%d failed (%s); retrying in %.2fs",
+                request.operation,
+                request.payment_id,
+                attempt,
+                policy.attempts,
+                describe_error(exc),
+                delay,
+            )
+            await policy.sleep(delay)
             attempt += 1
             timeout = policy.attempt_timeout
             if deadline is not None:
                 left = deadline - clock()
                 timeout = left if timeout is None else min(timeout, left)
-            if attempt > 1 or timeout != request.timeout or deadline != request.deadline:
-                request = attempt_request(request, timeout, attempt, deadline)
+            request = attempt_request(request, timeout, attempt, deadline)
             try:
                 reply = await call_next(request)
-            except DeadlineExceededError as exc:
-                exc.attempts = attempt - 1  # this attempt was never sent
-                exc.earlier_maybe_processed = earlier_maybe_processed
-                raise
-            except FreedomPayError as exc:
-                exc.attempts = attempt
-                exc.earlier_maybe_processed = earlier_maybe_processed
-                if attempt >= policy.attempts or not policy.on(exc):
-                    raise
-                delay = policy.backoff(attempt, exc)
-                if delay > policy.max_retry_after:
-                    raise
-                if deadline is not None and clock() + delay + policy.min_attempt_time > deadline:
-                    raise
-                earlier_maybe_processed = earlier_maybe_processed or exc.maybe_processed
-                logger.info(
-                    "%s payment=%s attempt %d/%d failed (%s); retrying in %.2fs",
-                    request.operation,
-                    request.payment_id,
-                    attempt,
-                    policy.attempts,
-                    describe_error(exc),
-                    delay,
-                )
-                await policy.sleep(delay)
+            except FreedomPayError as failed:
+                exc = failed
                 continue
-            if attempt == 1:
-                return reply
             return attrs.evolve(
                 reply, attempts=attempt, earlier_maybe_processed=earlier_maybe_processed
             )

@@ -24,6 +24,7 @@ from ._exceptions import (
 from ._fastpath import CancelTemplate, take_salt
 from ._fastreply import ReplyShapes
 from ._fields import FieldValue
+from ._lane import CancelLane, cancel_result, confirmed
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
 from ._models import CancelRequest, CancelResult, ReceiptPosition
 from ._multipart import render_multipart
@@ -54,6 +55,14 @@ __all__ = ["AsyncSession"]
 
 CANCEL_PATH = CANCEL.path
 _DEFAULT_SPACING = PaymentSpacing()
+
+
+def _plain_id(payment: object) -> int | None:
+    """The payment id when ``payment`` can take the request template: a plain int in
+    range, or a CancelRequest without receipt positions; else None."""
+    if type(payment) is CancelRequest:
+        return None if payment.receipt_positions else payment.payment_id
+    return CancelTemplate.usable_id(payment)
 
 
 class _State(enum.Enum):
@@ -127,27 +136,36 @@ class AsyncSession:
         # Inner layers are shared by every operation (one in-flight cap, one spacing
         # table); only the retry layer differs by the operation's retry rule.
         inner: list[Middleware] = []
+        spacer = None
         if spacing is not None:
-            inner.append(PaymentSpacingMiddleware(spacing, deadline_clock=self.retry.clock))
-        inner.append(InFlightLimit(limits.max_connections, clock=self.retry.clock))
+            spacer = PaymentSpacingMiddleware(spacing, deadline_clock=self.retry.clock)
+            inner.append(spacer)
+        inflight = InFlightLimit(limits.max_connections, clock=self.retry.clock)
+        inner.append(inflight)
         if pacing is not None:
             inner.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
-        if log_attempts:
-            inner.append(LoggingMiddleware())
+        log = LoggingMiddleware() if log_attempts else None
+        if log is not None:
+            inner.append(log)
         core = build_chain(self._send, inner)
         self._chains: dict[RetryRule, Handler] = {}
+        cancel_retry: RetryMiddleware | None = None
         for rule in RetryRule:
             outer: list[Middleware] = list(middlewares)
             if self.retry.retries or self.retry.deadline is not None:
                 policy = self.retry  # the retry layer also sets the call's deadline
                 if rule is not RetryRule.CONFIRMING:
                     policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
-                outer.append(RetryMiddleware(policy))
+                retrying = RetryMiddleware(policy)
+                if rule is CANCEL.retry:
+                    cancel_retry = retrying
+                outer.append(retrying)
             self._chains[rule] = build_chain(core, outer)
         self._chain: Handler = self._chains[RetryRule.CONFIRMING]
         # Fast paths for the default md5 signer (anything else takes the generic path).
         self._template: CancelTemplate | None = None
         self._shapes: ReplyShapes | None = None
+        self._lane: CancelLane | None = None
         if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
             key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
             cancel_url, cancel_script = self._targets[CANCEL.name]
@@ -155,6 +173,20 @@ class AsyncSession:
                 credentials.merchant_id, cancel_url, cancel_script, key, self.retry.attempt_timeout
             )
             self._shapes = ReplyShapes(key)
+            if not middlewares and pacing is None:  # the lane does the built-in layers' work
+                self._lane = CancelLane(
+                    template=self._template,
+                    shapes=self._shapes,
+                    transport=self._transport,
+                    signer=self.signer,
+                    limits=limits,
+                    retry=cancel_retry,
+                    attempt_timeout=self.retry.attempt_timeout,
+                    spacing=spacer,
+                    inflight=inflight,
+                    log=log,
+                    core=core,
+                )
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -252,28 +284,35 @@ class AsyncSession:
             raise
 
     async def _cancel_once(self, payment: CancelRequest | int | str) -> CancelResult:
-        """One cancel on the shared send path; a plain int id takes the request template."""
+        """One cancel on the shared send path; a plain id takes the request template,
+        and the direct lane when nothing makes it wait."""
         template = self._template
-        pid = None if template is None else template.usable_id(payment)
-        try:
-            if template is None or pid is None:
-                request = CancelRequest.of(payment)
-                pid = request.payment_id
+        pid = None if template is None else _plain_id(payment)
+        if template is None or pid is None:
+            request = CancelRequest.of(payment)
+            pid = request.payment_id
+            try:
                 return await self._call(CANCEL, request)
-            if self._state is not _State.OPENED:
-                self._check_open()
+            except AlreadyCancelledError as exc:
+                result = confirmed(exc, pid)
+                if result is None:
+                    raise
+                return result
+        if self._state is not _State.OPENED:
+            self._check_open()
+        lane = self._lane
+        if lane is not None:
+            first = lane.start(pid)
+            if first is not None:
+                return await lane.run(first, pid)
+        try:
             reply = await self._chains[CANCEL.retry](template.request(pid))
         except AlreadyCancelledError as exc:
-            if exc.earlier_maybe_processed and exc.signed:
-                assert pid is not None
-                return CancelResult.confirmed_by(exc, pid)
-            raise
-        try:
-            return CANCEL.parse(reply, pid)
-        except FreedomPayError as exc:
-            exc.attempts = reply.attempts
-            exc.earlier_maybe_processed = reply.earlier_maybe_processed
-            raise
+            result = confirmed(exc, pid)
+            if result is None:
+                raise
+            return result
+        return cancel_result(reply, pid)
 
     async def cancel(
         self, payment: CancelRequest | int | str, *, reconcile: bool = False
@@ -295,6 +334,12 @@ class AsyncSession:
         the last ambiguous result).
         """
         if not reconcile:
+            lane = self._lane
+            if lane is not None and type(payment) is int and self._state is _State.OPENED:
+                pid = _plain_id(payment)
+                direct = None if pid is None else lane.start(pid)
+                if direct is not None:
+                    return await lane.run(direct, payment)
             return await self._cancel_once(payment)
         self._check_open()
         request = CancelRequest.of(payment)

@@ -1,0 +1,158 @@
+"""The direct path of the common cancel: one coroutine from the template to the result.
+
+A cancel of a plain payment id, signed by the default md5 signer, in a session with no
+middleware of the caller's and no pacing, takes this path whenever nothing would make
+its first attempt wait: a connection slot is free, its payment's spacing slot is free
+and DEBUG logging of attempts is off. It does what the chain's layers do for such an
+attempt (the retry layer's deadline and attempt timeout, the spacing reservation, the
+in-flight slot, the send, the reply read by the shape fast path or the general reader),
+without a coroutine and a request copy per layer, and builds the
+:class:`~freedompay_async.CancelResult` straight from the matched reply.
+
+Whatever the first attempt does not settle (an error, a reply to read in full) goes to
+the retry layer's ``resume``, whose attempts run through the whole chain: every retry,
+wait and error is decided where it always is. When the path cannot be taken,
+:meth:`CancelLane.start` says so before anything is reserved, and the cancel takes the
+chain from the start.
+"""
+
+from __future__ import annotations
+
+from ._config import Limits
+from ._exceptions import AlreadyCancelledError, FreedomPayError
+from ._fastpath import CancelTemplate
+from ._fastreply import ReplyShapes
+from ._middleware import Handler, InFlightLimit, LoggingMiddleware
+from ._models import CancelResult
+from ._replies import GatewayReply, interpret
+from ._retry import RetryMiddleware
+from ._signing import Signer
+from ._spacing import PaymentSpacingMiddleware
+from ._transport.base import GatewayRequest, Transport
+
+__all__ = ["CancelLane", "cancel_result"]
+
+
+def cancel_result(reply: GatewayReply, payment_id: int) -> CancelResult:
+    """The cancel's result from its verified ok reply; a parse error carries the
+    reply's attempt count and ambiguity, as errors from the chain do."""
+    try:
+        return CancelResult.from_reply(reply, payment_id)
+    except FreedomPayError as exc:
+        exc.attempts = reply.attempts
+        exc.earlier_maybe_processed = reply.earlier_maybe_processed
+        raise
+
+
+def confirmed(exc: AlreadyCancelledError, payment_id: int) -> CancelResult | None:
+    """The result an "already cancelled" answer gives after an ambiguous attempt (a
+    signed answer only), else None: then the error stands."""
+    if exc.earlier_maybe_processed and exc.signed:
+        return CancelResult.confirmed_by(exc, payment_id)
+    return None
+
+
+class CancelLane:
+    """A session's direct cancel path (see the module docstring).
+
+    ``core`` is the chain below the retry layer (spacing, in-flight cap, logging,
+    send): what ``retry.resume`` runs its later attempts through. Holds the template
+    and the reply shapes, and so the key's bytes: never put it in a repr or a log line.
+    """
+
+    __slots__ = (
+        "_core",
+        "_inflight",
+        "_limits",
+        "_log",
+        "_retry",
+        "_shapes",
+        "_signer",
+        "_spacing",
+        "_template",
+        "_timeout",
+        "_transport",
+    )
+
+    def __init__(
+        self,
+        *,
+        template: CancelTemplate,
+        shapes: ReplyShapes,
+        transport: Transport,
+        signer: Signer,
+        limits: Limits,
+        retry: RetryMiddleware | None,
+        attempt_timeout: float | None,
+        spacing: PaymentSpacingMiddleware | None,
+        inflight: InFlightLimit,
+        log: LoggingMiddleware | None,
+        core: Handler,
+    ) -> None:
+        self._template = template
+        self._shapes = shapes
+        self._transport = transport
+        self._signer = signer
+        self._limits = limits
+        self._retry = retry
+        self._timeout = attempt_timeout
+        self._spacing = spacing
+        self._inflight = inflight
+        self._log = log
+        self._core = core
+
+    def __repr__(self) -> str:
+        return "<CancelLane>"
+
+    def start(self, payment_id: int) -> GatewayRequest | None:
+        """The first attempt's request, its connection and spacing slots taken, when
+        it can go now; None (nothing taken) when the chain must take the cancel."""
+        log = self._log
+        if log is not None and log.enabled():
+            return None
+        inflight = self._inflight
+        if not inflight.try_take():
+            return None
+        spacing = self._spacing
+        if spacing is not None and not spacing.try_now(payment_id):
+            inflight.give()
+            return None
+        retry = self._retry
+        if retry is None:
+            return self._template.request(payment_id, timeout=self._timeout)
+        timeout, deadline = retry.first_limits()
+        return self._template.request(payment_id, timeout=timeout, deadline=deadline)
+
+    async def run(self, request: GatewayRequest, payment_id: int) -> CancelResult:
+        """Send a request from :meth:`start` (its connection slot is given back here)
+        and return the cancel's result, or raise its error, as the chain would."""
+        error: FreedomPayError | None = None
+        try:
+            try:
+                http = await self._transport.send(request)
+            finally:
+                self._inflight.give()
+            reply: GatewayReply | None = None
+            if http.status == 200:
+                found = self._shapes.read_cancel(request.script, http.body, payment_id)
+                if isinstance(found, CancelResult):
+                    return found
+                reply = found
+            if reply is None:
+                reply = interpret(request, http, self._signer, self._limits)
+                self._shapes.learn(request.script, http.body)
+        except FreedomPayError as exc:
+            error = exc  # resumed below, outside this handler: no chained context
+        if error is not None:
+            retry = self._retry
+            if retry is None:
+                raise error
+            try:
+                reply = await retry.resume(request, self._core, error)
+            except AlreadyCancelledError as exc:
+                result = confirmed(exc, payment_id)
+                if result is None:
+                    raise
+                return result
+        assert reply is not None  # set unless an error was raised or resumed
+        return cancel_result(reply, payment_id)
