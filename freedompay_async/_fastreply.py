@@ -18,7 +18,9 @@ error comes from one place.
 from __future__ import annotations
 
 import hmac
+import operator
 import re
+from collections.abc import Callable
 
 from ._fastpath import new_md5
 from ._models import CANCEL_KNOWN, MAX_ID_DIGITS, REVOKE_BY_VALUE, CancelResult
@@ -64,13 +66,17 @@ class _CancelIndex:
 
 
 class _Shape:
-    __slots__ = ("cancel", "names", "order", "pattern", "sig_index", "status_index")
+    __slots__ = ("cancel", "names", "order", "pattern", "sig_index", "signed", "status_index")
 
     def __init__(self, pattern: re.Pattern[str], names: tuple[str, ...], order: tuple[int, ...],
                  sig_index: int, status_index: int) -> None:  # fmt: skip
         self.pattern = pattern
         self.names = names
         self.order = order
+        #: The values in signature order, as a tuple (``order`` as one C call).
+        self.signed: Callable[[tuple[str, ...]], tuple[str, ...]] = (
+            operator.itemgetter(*order) if len(order) > 1 else lambda v: (v[order[0]],)
+        )
         self.sig_index = sig_index
         self.status_index = status_index
         plain = set(names) <= CANCEL_KNOWN and {"pg_payment_id", "pg_revoke_status"} <= set(names)
@@ -167,11 +173,10 @@ class ReplyShapes:
         values = match.groups()
         if values[shape.status_index] != "ok":
             return None
-        pre = ";".join([script, *[values[i] for i in shape.order], ""]).encode()
-        digest = new_md5(pre)
+        digest = new_md5(";".join((script, *shape.signed(values), "")).encode())
         digest.update(self._key)  # never joined into a pre-image
-        expected = digest.hexdigest().encode()
-        if not hmac.compare_digest(expected, values[shape.sig_index].lower().encode()):
+        # Both ASCII (the pattern admits nothing else), so compare_digest takes the str.
+        if not hmac.compare_digest(digest.hexdigest(), values[shape.sig_index].lower()):
             return None
         return shape, values
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import aiohttp
+from aiohttp import hdrs
+from multidict import CIMultiDict
 
 from .._config import Limits
 from .._exceptions import (
@@ -34,6 +36,7 @@ from .base import GatewayRequest, HttpResponse
 __all__ = ["AiohttpTransport", "map_error"]
 
 _Describe = Callable[[BaseException, GatewayRequest], str]
+_IDENTITY = (hdrs.ACCEPT_ENCODING, "identity")  # replies are small: no compression asked
 
 
 def _lost(exc: BaseException, _request: GatewayRequest) -> str:
@@ -98,6 +101,10 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = session
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._limits.connect_timeout)
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        # Request headers per content type, built once: a session's cancels share one
+        # boundary. An owned session sends Accept-Encoding as a default header.
+        self._headers: dict[str, CIMultiDict[str]] = {}
+        self._fixed: tuple[tuple[str, str], ...] = () if session is None else (_IDENTITY,)
         self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
@@ -112,6 +119,7 @@ class AiohttpTransport:
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             middlewares=self._middlewares,
+            headers=(_IDENTITY,),
             raise_for_status=False,
             auto_decompress=True,
             max_line_size=self._limits.max_line_size,
@@ -126,21 +134,22 @@ class AiohttpTransport:
         if self._closed:
             raise SessionClosedError("transport is closed")
         session = self._session or self._open()
+        headers = self._headers.get(request.content_type) or self._headers_for(request)
         try:
             async with session.post(
                 request.url,
                 data=request.body,
-                headers={"Content-Type": request.content_type, "Accept-Encoding": "identity"},
+                headers=headers,
                 timeout=self._timeout_for(request.timeout),
                 allow_redirects=False,
             ) as resp:
                 status = resp.status
-                headers = resp.headers
+                got = resp.headers
                 length = resp.content_length
                 if (
                     length is not None
                     and length <= self._limits.max_reply_bytes
-                    and headers.get("Content-Encoding", "identity") == "identity"
+                    and got.get(hdrs.CONTENT_ENCODING, "identity") == "identity"
                 ):
                     body = await resp.read()  # _read's common case, in line: one await less
                 else:
@@ -148,9 +157,18 @@ class AiohttpTransport:
                 if status == 200:
                     return HttpResponse(200, body)
                 # Retry-After and Date only matter on a refusal.
-                return HttpResponse(status, body, headers.get("Retry-After"), headers.get("Date"))
+                return HttpResponse(status, body, got.get(hdrs.RETRY_AFTER), got.get(hdrs.DATE))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise map_error(exc, request) from exc
+
+    def _headers_for(self, request: GatewayRequest) -> CIMultiDict[str]:
+        """The request's headers, kept per content type (at most 8: generic requests
+        each draw their own boundary, so the cache is cleared when it fills)."""
+        if len(self._headers) >= 8:
+            self._headers.clear()
+        headers = CIMultiDict(((hdrs.CONTENT_TYPE, request.content_type), *self._fixed))
+        self._headers[request.content_type] = headers
+        return headers
 
     def _timeout_for(self, seconds: float | None) -> aiohttp.ClientTimeout:
         """The attempt's limit as aiohttp's ``total`` (connect to last body byte).
