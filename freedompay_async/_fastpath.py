@@ -151,7 +151,6 @@ class CancelTemplate:
         self,
         payment_id: int,
         salt: str | None = None,
-        *,
         timeout: float | _Default | None = _Default.SESSION,
         deadline: float | None = None,
     ) -> GatewayRequest:
@@ -181,6 +180,7 @@ class CancelTemplate:
             ),
             body,
             self._content_type,
-            timeout=self._timeout if timeout is _Default.SESSION else timeout,
-            deadline=deadline,
+            self._timeout if timeout is _Default.SESSION else timeout,
+            1,
+            deadline,
         )

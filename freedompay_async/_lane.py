@@ -18,6 +18,9 @@ chain from the start.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from ._config import Limits
 from ._exceptions import AlreadyCancelledError, FreedomPayError
 from ._fastpath import CancelTemplate
@@ -61,10 +64,12 @@ class CancelLane:
     """
 
     __slots__ = (
+        "_clock",
         "_core",
+        "_deadline_after",
+        "_debug",
         "_inflight",
         "_limits",
-        "_log",
         "_retry",
         "_shapes",
         "_signer",
@@ -95,10 +100,12 @@ class CancelLane:
         self._signer = signer
         self._limits = limits
         self._retry = retry
-        self._timeout = attempt_timeout
+        self._timeout = attempt_timeout if retry is None else retry.first_timeout
+        self._deadline_after = None if retry is None else retry.deadline_after
+        self._clock = time.monotonic if retry is None else retry.policy.clock
         self._spacing = spacing
         self._inflight = inflight
-        self._log = log
+        self._debug = None if log is None else log.logger.isEnabledFor
         self._core = core
 
     def __repr__(self) -> str:
@@ -107,8 +114,8 @@ class CancelLane:
     def start(self, payment_id: int) -> GatewayRequest | None:
         """The first attempt's request, its connection and spacing slots taken, when
         it can go now; None (nothing taken) when the chain must take the cancel."""
-        log = self._log
-        if log is not None and log.enabled():
+        debug = self._debug
+        if debug is not None and debug(logging.DEBUG):
             return None
         inflight = self._inflight
         if not inflight.try_take():
@@ -117,11 +124,10 @@ class CancelLane:
         if spacing is not None and not spacing.try_now(payment_id):
             inflight.give()
             return None
-        retry = self._retry
-        if retry is None:
-            return self._template.request(payment_id, timeout=self._timeout)
-        timeout, deadline = retry.first_limits()
-        return self._template.request(payment_id, timeout=timeout, deadline=deadline)
+        # What RetryMiddleware.first_limits gives, from the values it keeps.
+        after = self._deadline_after
+        deadline = None if after is None else self._clock() + after
+        return self._template.request(payment_id, None, self._timeout, deadline)
 
     async def run(self, request: GatewayRequest, payment_id: int) -> CancelResult:
         """Send a request from :meth:`start` (its connection slot is given back here)

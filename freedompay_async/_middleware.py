@@ -117,9 +117,10 @@ class LoggingMiddleware:
         self._logger = logger
         self._clock = clock
 
-    def enabled(self) -> bool:
-        """Whether attempts are logged now (the logger is enabled for DEBUG)."""
-        return self._logger.isEnabledFor(logging.DEBUG)
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger attempts go to (at DEBUG)."""
+        return self._logger
 
     def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
         """Time the attempt and log its outcome; with DEBUG off, hand straight through."""

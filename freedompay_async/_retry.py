@@ -132,17 +132,20 @@ class RetryMiddleware:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
+        #: A call's first attempt: its timeout (the attempt timeout cut to the
+        #: deadline) and the deadline's distance from the call's start (None: none).
+        self.first_timeout = policy.attempt_timeout
+        if policy.deadline is not None and (
+            self.first_timeout is None or policy.deadline < self.first_timeout
+        ):
+            self.first_timeout = policy.deadline
+        self.deadline_after = policy.deadline
 
     def first_limits(self) -> tuple[float | None, float | None]:
         """``(timeout, deadline)`` of a call's first attempt, starting now: the timeout
         is the attempt timeout cut to the deadline, the deadline absolute on the clock."""
-        policy = self.policy
-        if policy.deadline is None:
-            return policy.attempt_timeout, None
-        timeout = policy.attempt_timeout
-        if timeout is None or policy.deadline < timeout:
-            timeout = policy.deadline
-        return timeout, policy.clock() + policy.deadline
+        after = self.deadline_after
+        return self.first_timeout, None if after is None else self.policy.clock() + after
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run attempts until one succeeds, the error is final, or the budget is spent."""

@@ -26,7 +26,7 @@ from ._fastreply import ReplyShapes
 from ._fields import FieldValue
 from ._lane import CancelLane, cancel_result, confirmed
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
-from ._models import CancelRequest, CancelResult, ReceiptPosition
+from ._models import MAX_ID_DIGITS, CancelRequest, CancelResult, ReceiptPosition
 from ._multipart import render_multipart
 from ._operations import (
     CANCEL,
@@ -55,6 +55,7 @@ __all__ = ["AsyncSession"]
 
 CANCEL_PATH = CANCEL.path
 _DEFAULT_SPACING = PaymentSpacing()
+_MAX_ID = 10**MAX_ID_DIGITS
 
 
 def _plain_id(payment: object) -> int | None:
@@ -335,9 +336,13 @@ class AsyncSession:
         """
         if not reconcile:
             lane = self._lane
-            if lane is not None and type(payment) is int and self._state is _State.OPENED:
-                pid = _plain_id(payment)
-                direct = None if pid is None else lane.start(pid)
+            if (
+                lane is not None
+                and type(payment) is int
+                and 0 < payment < _MAX_ID
+                and self._state is _State.OPENED
+            ):
+                direct = lane.start(payment)
                 if direct is not None:
                     return await lane.run(direct, payment)
             return await self._cancel_once(payment)
