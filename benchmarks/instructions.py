@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from freedompay_async import PaymentSpacing, RetryPolicy
+from freedompay_async import RetryPolicy
 
 from ._common import Contender, baseline, floor, library_cancel, library_cancel_many
 from .canned_server import CannedServer
@@ -30,10 +30,10 @@ from .canned_server import CannedServer
 CONTENDERS: dict[str, Contender] = {
     "library": library_cancel("library: cancel(), default middleware", RetryPolicy),
     "library-no-retry": library_cancel("library: RetryPolicy.none()", RetryPolicy.none),
-    "batch": library_cancel_many(
-        "library: cancel_many(), spacing 1.5 s", RetryPolicy, spacing=PaymentSpacing()
+    "batch": library_cancel_many("library: cancel_many(), spacing 1.5 s", RetryPolicy),
+    "batch-no-spacing": library_cancel_many(
+        "library: cancel_many(), spacing=None", RetryPolicy, spacing=None
     ),
-    "batch-no-spacing": library_cancel_many("library: cancel_many(), spacing=None", RetryPolicy),
     "baseline": baseline,
     "floor": floor,
 }

@@ -40,7 +40,7 @@ async def run(
     tally = Tally()
     paired: list[float] = []
     paired_cpu: list[float] = []
-    with CannedServer(prefill=n) as server:
+    with CannedServer(prefill=n + warmup) as server:
         meter = Meter(server)
         # One untimed pass of each first, so neither pays for the process warming up.
         for contender in (chain, lean):

@@ -70,11 +70,11 @@ async def run(
 ) -> Tally:
     warm, ids = id_ranges(n, warmup)
     tally = Tally()
-    with CannedServer(prefill=n) as server:
+    with CannedServer(prefill=n + warmup) as server:
         meter = Meter(server)
         # One untimed pass of each first, so no contender pays for the process warming up.
         for contender in chosen:
-            await contender(server.url, warm, warm, concurrency, meter)
+            await contender(server.url, warm, ids[: len(warm)], concurrency, meter)
         for round_no in range(rounds):
             shift = round_no % len(chosen)
             for contender in chosen[shift:] + chosen[:shift]:
