@@ -117,17 +117,24 @@ class CancelLane:
         debug = self._debug
         if debug is not None and debug(logging.DEBUG):
             return None
+        # What RetryMiddleware.first_limits gives, from the values it keeps; read
+        # before any slot is taken, so an injected clock that raises leaks none.
+        after = self._deadline_after
+        deadline = None if after is None else self._clock() + after
         inflight = self._inflight
         if not inflight.try_take():
             return None
         spacing = self._spacing
-        if spacing is not None and not spacing.try_now(payment_id):
+        try:
+            free = spacing is None or spacing.try_now(payment_id)
+            request = self._template.request(payment_id, None, self._timeout, deadline)
+        except BaseException:
+            inflight.give()
+            raise
+        if not free:
             inflight.give()
             return None
-        # What RetryMiddleware.first_limits gives, from the values it keeps.
-        after = self._deadline_after
-        deadline = None if after is None else self._clock() + after
-        return self._template.request(payment_id, None, self._timeout, deadline)
+        return request
 
     async def run(self, request: GatewayRequest, payment_id: int) -> CancelResult:
         """Send a request from :meth:`start` (its connection slot is given back here)

@@ -131,7 +131,7 @@ class RetryMiddleware:
     """
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+        self._policy = policy
         #: A call's first attempt: its timeout (the attempt timeout cut to the
         #: deadline) and the deadline's distance from the call's start (None: none).
         self.first_timeout = policy.attempt_timeout
@@ -141,11 +141,17 @@ class RetryMiddleware:
             self.first_timeout = policy.deadline
         self.deadline_after = policy.deadline
 
+    @property
+    def policy(self) -> RetryPolicy:
+        """The policy applied (fixed at construction: the first attempt's limits are
+        worked out from it once)."""
+        return self._policy
+
     def first_limits(self) -> tuple[float | None, float | None]:
         """``(timeout, deadline)`` of a call's first attempt, starting now: the timeout
         is the attempt timeout cut to the deadline, the deadline absolute on the clock."""
         after = self.deadline_after
-        return self.first_timeout, None if after is None else self.policy.clock() + after
+        return self.first_timeout, None if after is None else self._policy.clock() + after
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run attempts until one succeeds, the error is final, or the budget is spent."""
@@ -155,7 +161,9 @@ class RetryMiddleware:
         try:
             return await call_next(request)
         except FreedomPayError as exc:
-            return await self.resume(request, call_next, exc)
+            error = exc
+        # Resumed outside the handler, so later errors do not carry this one as context.
+        return await self.resume(request, call_next, error)
 
     async def resume(
         self, request: GatewayRequest, call_next: Handler, error: FreedomPayError
@@ -166,7 +174,7 @@ class RetryMiddleware:
         ``__call__`` runs the first attempt and then this; the session's direct cancel
         path runs its own first attempt and then this, so both retry alike.
         """
-        policy = self.policy
+        policy = self._policy
         clock = policy.clock
         deadline = request.deadline
         earlier_maybe_processed = False

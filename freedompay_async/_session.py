@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-import attrs
 
 from ._batch import CancelOutcome, run_cancel_many
 from ._config import Credentials, GatewayURL, Limits
@@ -24,8 +23,8 @@ from ._exceptions import (
 from ._fastpath import CancelTemplate, take_salt
 from ._fastreply import ReplyShapes
 from ._fields import FieldValue
-from ._lane import CancelLane, cancel_result, confirmed
-from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
+from ._lane import cancel_result, confirmed
+from ._middleware import Handler, Middleware
 from ._models import MAX_ID_DIGITS, CancelRequest, CancelResult, ReceiptPosition
 from ._multipart import render_multipart
 from ._operations import (
@@ -37,16 +36,16 @@ from ._operations import (
     Req,
     Res,
     RetryRule,
-    retry_predicate,
 )
-from ._pacing import Pacing, PacingMiddleware
+from ._pacing import Pacing
+from ._pipeline import FastParts, build_pipeline
 from ._reconcile import DEFAULT_RECONCILE_ROUNDS, ambiguous, settle_cancel
 from ._replies import GatewayReply, interpret
-from ._retry import RetryMiddleware, RetryPolicy
+from ._retry import RetryPolicy
 from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
 from ._settling import settle_clear, settle_refund
 from ._signing import Md5Signer, Signer, script_name
-from ._spacing import PaymentSpacing, PaymentSpacingMiddleware
+from ._spacing import PaymentSpacing
 from ._status import StatusRequest, StatusResult
 from ._transport.base import GatewayRequest, Transport
 from ._transport.default import AiohttpTransport
@@ -134,39 +133,10 @@ class AsyncSession:
             for op in (CANCEL, STATUS, CLEARING, REFUND)
             for url in (self.base_url.url(op.path),)
         }
-        # Inner layers are shared by every operation (one in-flight cap, one spacing
-        # table); only the retry layer differs by the operation's retry rule.
-        inner: list[Middleware] = []
-        spacer = None
-        if spacing is not None:
-            spacer = PaymentSpacingMiddleware(spacing, deadline_clock=self.retry.clock)
-            inner.append(spacer)
-        inflight = InFlightLimit(limits.max_connections, clock=self.retry.clock)
-        inner.append(inflight)
-        if pacing is not None:
-            inner.append(PacingMiddleware(pacing, deadline_clock=self.retry.clock))
-        log = LoggingMiddleware() if log_attempts else None
-        if log is not None:
-            inner.append(log)
-        core = build_chain(self._send, inner)
-        self._chains: dict[RetryRule, Handler] = {}
-        cancel_retry: RetryMiddleware | None = None
-        for rule in RetryRule:
-            outer: list[Middleware] = list(middlewares)
-            if self.retry.retries or self.retry.deadline is not None:
-                policy = self.retry  # the retry layer also sets the call's deadline
-                if rule is not RetryRule.CONFIRMING:
-                    policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
-                retrying = RetryMiddleware(policy)
-                if rule is CANCEL.retry:
-                    cancel_retry = retrying
-                outer.append(retrying)
-            self._chains[rule] = build_chain(core, outer)
-        self._chain: Handler = self._chains[RetryRule.CONFIRMING]
         # Fast paths for the default md5 signer (anything else takes the generic path).
         self._template: CancelTemplate | None = None
         self._shapes: ReplyShapes | None = None
-        self._lane: CancelLane | None = None
+        fast = None
         if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
             key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
             cancel_url, cancel_script = self._targets[CANCEL.name]
@@ -174,20 +144,18 @@ class AsyncSession:
                 credentials.merchant_id, cancel_url, cancel_script, key, self.retry.attempt_timeout
             )
             self._shapes = ReplyShapes(key)
-            if not middlewares and pacing is None:  # the lane does the built-in layers' work
-                self._lane = CancelLane(
-                    template=self._template,
-                    shapes=self._shapes,
-                    transport=self._transport,
-                    signer=self.signer,
-                    limits=limits,
-                    retry=cancel_retry,
-                    attempt_timeout=self.retry.attempt_timeout,
-                    spacing=spacer,
-                    inflight=inflight,
-                    log=log,
-                    core=core,
-                )
+            fast = FastParts(self._template, self._shapes, self._transport, self.signer)
+        self._chains, self._lane = build_pipeline(
+            self._send,
+            retry=self.retry,
+            spacing=spacing,
+            pacing=pacing,
+            limits=limits,
+            log_attempts=log_attempts,
+            middlewares=middlewares,
+            fast=fast,
+        )
+        self._chain: Handler = self._chains[RetryRule.CONFIRMING]
         self._state = _State.UNOPENED
 
     def __repr__(self) -> str:
@@ -284,9 +252,12 @@ class AsyncSession:
             exc.earlier_maybe_processed = reply.earlier_maybe_processed
             raise
 
-    async def _cancel_once(self, payment: CancelRequest | int | str) -> CancelResult:
+    async def _cancel_once(
+        self, payment: CancelRequest | int | str, *, lane_declined: bool = False
+    ) -> CancelResult:
         """One cancel on the shared send path; a plain id takes the request template,
-        and the direct lane when nothing makes it wait."""
+        and the direct lane when nothing makes it wait (``lane_declined``: the caller
+        has just asked it, and it declined)."""
         template = self._template
         pid = None if template is None else _plain_id(payment)
         if template is None or pid is None:
@@ -302,7 +273,7 @@ class AsyncSession:
         if self._state is not _State.OPENED:
             self._check_open()
         lane = self._lane
-        if lane is not None:
+        if lane is not None and not lane_declined:
             first = lane.start(pid)
             if first is not None:
                 return await lane.run(first, pid)
@@ -345,6 +316,7 @@ class AsyncSession:
                 direct = lane.start(payment)
                 if direct is not None:
                     return await lane.run(direct, payment)
+                return await self._cancel_once(payment, lane_declined=True)
             return await self._cancel_once(payment)
         self._check_open()
         request = CancelRequest.of(payment)

@@ -206,3 +206,43 @@ async def test_the_direct_path_keeps_each_payments_spacing() -> None:
         await session.cancel(3)
         await session.cancel(3)
     assert sent == [1000.0, 1001.5, 1003.0]
+
+
+async def test_a_retried_calls_final_error_carries_no_earlier_error_as_context() -> None:
+    def respond(request: GatewayRequest) -> HttpResponse:
+        raise fp.ConnectionLostError("lost", payment_id=request.payment_id)
+
+    clock = FakeClock()
+    seen = []
+    for chain in (False, True):
+        retry = fp.RetryPolicy(attempts=2, wait_initial=0.0, clock=clock, sleep=clock.sleep)
+        async with make(MockTransport(respond), chain=chain, retry=retry) as session:
+            with pytest.raises(fp.ConnectionLostError) as caught:
+                await session.cancel(9)
+        seen.append((caught.value.attempts, caught.value.__context__))
+    assert seen == [(2, None), (2, None)]
+
+
+async def test_a_clock_that_raises_leaks_no_connection_slot() -> None:
+    """The direct path takes a connection slot before it reads the spacing clock; a
+    clock that raises must give the slot back, or the next cancel waits forever."""
+    fail = [True]
+
+    def clock() -> float:
+        if fail.pop() if fail else False:
+            raise RuntimeError("clock failed")
+        return 1000.0
+
+    body = signed([("pg_payment_id", "2"), ("pg_status", "ok"), ("pg_revoke_status", "success")])
+    async with fp.AsyncSession(
+        CREDS,
+        base_url="http://gw",
+        transport=MockTransport(lambda request: HttpResponse(200, body)),
+        limits=fp.Limits(max_connections=1),
+        spacing=fp.PaymentSpacing(clock=clock),
+        retry=fp.RetryPolicy(deadline=None),
+    ) as session:
+        with pytest.raises(RuntimeError):
+            await session.cancel(1)
+        result = await asyncio.wait_for(session.cancel(2), timeout=10)  # a hang guard only
+    assert result.revoke_status is fp.RevokeStatus.SUCCESS

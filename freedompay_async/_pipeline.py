@@ -1,0 +1,95 @@
+"""The session's middleware chains (one per retry rule) and its direct cancel lane.
+
+The inner layers are shared by every operation (one spacing table, one in-flight cap,
+pacing, the DEBUG logging layer); only the retry layer differs by the operation's
+:class:`~freedompay_async._operations.RetryRule`. The caller's middlewares run
+outermost. The direct lane (see ``_lane.py``) is built from the same layer objects,
+so both paths share their state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from ._config import Limits
+from ._fastpath import CancelTemplate
+from ._fastreply import ReplyShapes
+from ._lane import CancelLane
+from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
+from ._operations import CANCEL, RetryRule, retry_predicate
+from ._pacing import Pacing, PacingMiddleware
+from ._retry import RetryMiddleware, RetryPolicy
+from ._signing import Signer
+from ._spacing import PaymentSpacing, PaymentSpacingMiddleware
+from ._transport.base import Transport
+
+__all__ = ["FastParts", "build_pipeline"]
+
+
+@attrs.frozen
+class FastParts:
+    """What the direct lane needs besides the layers (default md5 signer only)."""
+
+    template: CancelTemplate
+    shapes: ReplyShapes
+    transport: Transport
+    signer: Signer
+
+
+def build_pipeline(
+    send: Handler,
+    *,
+    retry: RetryPolicy,
+    spacing: PaymentSpacing | None,
+    pacing: Pacing | None,
+    limits: Limits,
+    log_attempts: bool,
+    middlewares: Sequence[Middleware],
+    fast: FastParts | None,
+) -> tuple[dict[RetryRule, Handler], CancelLane | None]:
+    """The chain for each retry rule, ending in ``send``, and the direct cancel lane
+    (None unless ``fast`` is given and there is no caller middleware and no pacing)."""
+    inner: list[Middleware] = []
+    spacer = None
+    if spacing is not None:
+        spacer = PaymentSpacingMiddleware(spacing, deadline_clock=retry.clock)
+        inner.append(spacer)
+    inflight = InFlightLimit(limits.max_connections, clock=retry.clock)
+    inner.append(inflight)
+    if pacing is not None:
+        inner.append(PacingMiddleware(pacing, deadline_clock=retry.clock))
+    log = LoggingMiddleware() if log_attempts else None
+    if log is not None:
+        inner.append(log)
+    core = build_chain(send, inner)
+    chains: dict[RetryRule, Handler] = {}
+    cancel_retry: RetryMiddleware | None = None
+    for rule in RetryRule:
+        outer: list[Middleware] = list(middlewares)
+        if retry.retries or retry.deadline is not None:
+            policy = retry  # the retry layer also sets the call's deadline
+            if rule is not RetryRule.CONFIRMING:
+                policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
+            retrying = RetryMiddleware(policy)
+            if rule is CANCEL.retry:
+                cancel_retry = retrying
+            outer.append(retrying)
+        chains[rule] = build_chain(core, outer)
+    if fast is None or middlewares or pacing is not None:
+        return chains, None
+    lane = CancelLane(
+        template=fast.template,
+        shapes=fast.shapes,
+        transport=fast.transport,
+        signer=fast.signer,
+        limits=limits,
+        retry=cancel_retry,
+        attempt_timeout=retry.attempt_timeout,
+        spacing=spacer,
+        inflight=inflight,
+        log=log,
+        core=core,
+    )
+    return chains, lane
