@@ -7,15 +7,17 @@ Spacing only ever holds a request about a payment that had a request less than t
 interval ago; a batch's first attempts are each about a different payment, so its
 throughput must not change. Both contenders run ``cancel_many`` over the same ids
 against the canned server, in interleaved rounds, each pass in a fresh session (a
-fresh spacing table) after a warm-up on other ids. The verdict is the ratio of best
-passes, on against off (target >= 0.95); the ratio of client CPU per cancel is printed
-beside it, as other load on the machine distorts req/s far more than CPU time.
+fresh spacing table) after a warm-up on other ids. The verdict is the median over the
+rounds of each round's on / off ratio (target >= 0.95): the two passes of a round run
+back to back, so a drift in the machine's speed cancels. The ratios of best and median
+passes and of client CPU per cancel are printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 from collections.abc import Sequence
 
@@ -90,12 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     print(tally.table())
     best = tally.best_rps(ON) / tally.best_rps(OFF)
     median = tally.median_rps(ON) / tally.median_rps(OFF)
-    verdict = "met" if best >= TARGET else "NOT met"
-    print(f"\nspacing on / off, best passes   = {best:5.2f}  (target >= {TARGET}: {verdict})")
-    print(f"spacing on / off, median passes = {median:5.2f}")
+    # Each round runs both back to back, so a machine whose speed drifts (a shared VM)
+    # slows both passes of a round alike: the median of the per-round ratios cancels
+    # that drift, where the ratio of best passes compares passes minutes apart.
+    paired = statistics.median(
+        on.rps / off.rps for on, off in zip(tally.samples[ON], tally.samples[OFF], strict=True)
+    )
+    verdict = "met" if paired >= TARGET else "NOT met"
+    print(f"\nspacing on / off, per-round pairs (median) = {paired:5.2f}"
+          f"  (target >= {TARGET}: {verdict})")  # fmt: skip
+    print(f"spacing on / off, best passes              = {best:5.2f}")
+    print(f"spacing on / off, median passes            = {median:5.2f}")
     cpu = tally.median_cpu_us(OFF) / tally.median_cpu_us(ON)
-    print(f"client CPU per cancel, off / on = {cpu:5.2f}  (steadier than req/s on a busy machine)")
-    return 1 if args.check and best < TARGET else 0
+    print(f"client CPU per cancel, off / on            = {cpu:5.2f}")
+    return 1 if args.check and paired < TARGET else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import itertools
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
@@ -266,3 +268,24 @@ async def test_a_worker_back_from_a_spacing_wait_goes_before_new_items() -> None
         outcomes = [o async for o in s.cancel_many(range(1, 21), concurrency=1, reconcile=False)]
     assert len(outcomes) == 20
     assert answered.index(1) <= 3, answered  # two others, at most one more in flight, then 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(1, 3), st.floats(0, 2.0)), max_size=60))
+def test_the_direct_check_never_lets_a_payment_in_early_nor_much_late(
+    steps: list[tuple[int, float]],
+) -> None:
+    """``try_now`` at random times: accepted requests of one payment are at least the
+    interval apart, and one is refused only within the interval plus one tick."""
+    clock = FakeClock()
+    middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock, sleep=clock.sleep))
+    last: dict[int, float] = {}
+    for pid, dt in steps:
+        clock.now += dt
+        accepted = middleware.try_now(pid)
+        previous = last.get(pid)
+        if accepted:
+            assert previous is None or clock.now - previous >= 1.5
+            last[pid] = clock.now
+        else:
+            assert previous is not None and clock.now - previous < 1.5 + 1.5 / 200 + 1e-9
