@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
@@ -20,8 +19,9 @@ from ._exceptions import (
     SessionClosedError,
     ValidationError,
 )
-from ._models import MAX_ID_DIGITS, CancelRequest, CancelResult, RevokeStatus
+from ._models import MAX_PAYMENT_ID, CancelRequest, CancelResult, RevokeStatus
 from ._reconcile import Reconciled, SettledBy, ambiguous
+from ._slots import Slots
 from ._spacing import PARKING
 from ._status import PaymentState
 
@@ -177,59 +177,9 @@ _STATE_BY_REVOKE = {
     RevokeStatus.PENDING: OutcomeState.PENDING,
     RevokeStatus.ERROR: OutcomeState.FAILED,
 }
-_MAX_ID = 10**MAX_ID_DIGITS
 _END: Any = object()
 #: Worker tasks per concurrency slot: the extra ones run while others wait for spacing.
 _WORKERS_PER_SLOT = 2
-
-
-class _Pool:
-    """The batch's ``concurrency`` slots, with two lines of waiters.
-
-    Workers back from a spacing wait (``returning``) are served before idle workers
-    waiting to start an item, so a parked request never starves behind new ones. A
-    worker keeps its slot from one item to the next and gives it up only to a
-    returning worker, or while it waits itself: no hand-off per item.
-    """
-
-    __slots__ = ("_free", "_idle", "_returning")
-
-    def __init__(self, slots: int) -> None:
-        self._free = slots
-        self._returning: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    @property
-    def wanted(self) -> bool:
-        """Whether a returning worker waits for a slot."""
-        return bool(self._returning)
-
-    async def take(self, *, returning: bool) -> None:
-        """Take a slot, in the returning or the idle line when none is free."""
-        if self._free > 0 and not self._returning and not self._idle:
-            self._free -= 1
-            return
-        line = self._returning if returning else self._idle
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        line.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.give()  # handed a slot just as the wait was cancelled: pass it on
-            elif waiter in line:
-                line.remove(waiter)
-            raise
-
-    def give(self) -> None:
-        """Hand a slot to the first returning worker, else the first idle one."""
-        for line in (self._returning, self._idle):
-            while line:
-                waiter = line.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
-        self._free += 1
 
 
 class _Slot:
@@ -238,7 +188,7 @@ class _Slot:
 
     __slots__ = ("_held", "_pool")
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: Slots) -> None:
         self._pool = pool
         self._held = False
 
@@ -249,13 +199,13 @@ class _Slot:
     async def acquire(self) -> None:
         """Take a slot back after a wait (served before idle workers)."""
         if not self._held:
-            await self._pool.take(returning=True)
+            await self._pool.take(first=True)
             self._held = True
 
     async def start(self) -> None:
         """Take a slot to start an item."""
         if not self._held:
-            await self._pool.take(returning=False)
+            await self._pool.take()
             self._held = True
 
     def release(self) -> None:
@@ -307,7 +257,7 @@ async def run_cancel_many(
     async def one(item: object) -> CancelOutcome:
         start = clock()
         request: CancelRequest | int
-        if type(item) is int and 0 < item < _MAX_ID:
+        if type(item) is int and 0 < item < MAX_PAYMENT_ID:
             request = pid = item  # a plain id needs no request value (CancelRequest(item))
         else:
             try:
@@ -359,7 +309,9 @@ async def run_cancel_many(
     # ``concurrency`` slots bound the cancels in flight. A worker whose request waits
     # for its payment's spacing slot gives its slot up meanwhile (see PARKING), so a
     # second set of workers can keep other payments moving: waiting is not work.
-    pool = _Pool(concurrency)
+    # Workers back from a spacing wait take the first line: a parked request never
+    # starves behind new items, and a worker keeps its slot from item to item.
+    pool = Slots(concurrency)
 
     async def worker() -> None:
         # A worker keeps its slot from one item to the next: it gives it up only while
@@ -367,24 +319,17 @@ async def run_cancel_many(
         slot = _Slot(pool)
         PARKING.set(slot)
         while not stop:
-            if pool.wanted:  # a worker back from a spacing wait goes first
+            if pool.first_waiting:  # a worker back from a spacing wait goes first
                 slot.release()
             if not slot.held:
                 await slot.start()
                 if stop:
                     break
-            if pull is None:
-                try:
-                    item = next(iterator, _END)
-                except Exception as exc:  # the input failed: finish what was started, then raise
-                    stop.append(exc)
-                    break
-            else:
-                try:
-                    item = await pull()
-                except Exception as exc:
-                    stop.append(exc)
-                    break
+            try:
+                item = next(iterator, _END) if pull is None else await pull()
+            except Exception as exc:  # the input failed: finish what was started, then raise
+                stop.append(exc)
+                break
             if item is _END:
                 break
             outcome = await one(item)

@@ -23,6 +23,7 @@ import random
 from collections.abc import Callable
 from typing import Any, cast
 
+from ._models import MAX_PAYMENT_ID
 from ._transport.base import GatewayRequest
 
 __all__ = ["CancelTemplate", "SaltPool", "new_md5", "take_salt"]
@@ -79,7 +80,6 @@ _POOL = SaltPool()
 os.register_at_fork(after_in_child=_POOL.refill)
 take_salt = _POOL.take
 
-_MAX_ID = 10**20  # coerce_payment_id's bound
 
 
 class _Default(enum.Enum):
@@ -143,7 +143,7 @@ class CancelTemplate:
     @staticmethod
     def usable_id(payment: object) -> int | None:
         """``payment`` when it is a plain int in the valid id range, else None."""
-        if type(payment) is int and 0 < payment < _MAX_ID:
+        if type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
             return payment
         return None
 

@@ -82,6 +82,10 @@ class _Shape:
         plain = set(names) <= CANCEL_KNOWN and {"pg_payment_id", "pg_revoke_status"} <= set(names)
         self.cancel = _CancelIndex(names) if plain else None
 
+    def reply(self, values: tuple[str, ...]) -> GatewayReply:
+        """The verified reply these matched values make."""
+        return GatewayReply(list(zip(self.names, values, strict=True)), 200, signed=True)
+
 
 def _text_spans(body: str) -> list[tuple[str, int, int]] | None:
     """``(name, start, end)`` of each element text, for a document the flat reader takes."""
@@ -141,7 +145,7 @@ class ReplyShapes:
         if found is None:
             return None
         shape, values = found
-        return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
+        return shape.reply(values)
 
     def read_cancel(
         self, script: str, body: bytes, payment_id: int
@@ -157,7 +161,7 @@ class ReplyShapes:
             result = shape.cancel.result(values, payment_id)
             if result is not None:
                 return result
-        return GatewayReply(list(zip(shape.names, values, strict=True)), 200, signed=True)
+        return shape.reply(values)
 
     def _match(self, script: str, body: bytes) -> tuple[_Shape, tuple[str, ...]] | None:
         shape = self._last.get(script)

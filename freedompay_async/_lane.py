@@ -27,24 +27,14 @@ from ._fastpath import CancelTemplate
 from ._fastreply import ReplyShapes
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware
 from ._models import CancelResult
+from ._operations import CANCEL
 from ._replies import GatewayReply, interpret
 from ._retry import RetryMiddleware
 from ._signing import Signer
 from ._spacing import PaymentSpacingMiddleware
 from ._transport.base import GatewayRequest, Transport
 
-__all__ = ["CancelLane", "cancel_result"]
-
-
-def cancel_result(reply: GatewayReply, payment_id: int) -> CancelResult:
-    """The cancel's result from its verified ok reply; a parse error carries the
-    reply's attempt count and ambiguity, as errors from the chain do."""
-    try:
-        return CancelResult.from_reply(reply, payment_id)
-    except FreedomPayError as exc:
-        exc.attempts = reply.attempts
-        exc.earlier_maybe_processed = reply.earlier_maybe_processed
-        raise
+__all__ = ["CancelLane", "confirmed"]
 
 
 def confirmed(exc: AlreadyCancelledError, payment_id: int) -> CancelResult | None:
@@ -168,4 +158,4 @@ class CancelLane:
                     raise
                 return result
         assert reply is not None  # set unless an error was raised or resumed
-        return cancel_result(reply, payment_id)
+        return CANCEL.result(reply, payment_id)

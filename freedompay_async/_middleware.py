@@ -14,7 +14,6 @@ hold the signature) and never anything from a Signer.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +23,7 @@ import attrs
 
 from ._exceptions import DeadlineExceededError, FreedomPayError, GatewayError, ReplyError
 from ._replies import GatewayReply
+from ._slots import Slots
 from ._transport.base import GatewayRequest
 
 __all__ = [
@@ -152,58 +152,6 @@ class LoggingMiddleware:
         return reply
 
 
-class _Slots:
-    """A FIFO counting semaphore whose uncontended take is a plain call, not an await.
-
-    ``asyncio.Semaphore.acquire`` is a coroutine and its ``locked()`` scans the waiters
-    on every call; the hot path of a cancel takes and gives one slot, so this one does
-    that in a few operations. Waiters are served first come, first served; a slot
-    handed to a waiter that is cancelled at that moment is passed on.
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, slots: int) -> None:
-        self._free = slots
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def try_take(self) -> bool:
-        """Take a slot if one is free and nobody is queued for one."""
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return True
-        return False
-
-    def locked(self) -> bool:
-        """Whether a take would have to wait."""
-        return self._free <= 0 or bool(self._waiters)
-
-    async def take(self) -> None:
-        """Take a slot, waiting in line for one when none is free."""
-        if self.try_take():
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.give()  # handed a slot just as the wait was cancelled: pass it on
-            elif waiter in self._waiters:  # a give() may have dropped it already
-                self._waiters.remove(waiter)
-            raise
-
-    def give(self) -> None:
-        """Give a slot back: to the first waiter still waiting, else to the pool."""
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
-
-
 class InFlightLimit:
     """Holds each attempt until one of ``limit`` slots is free; inner layers run in the slot.
 
@@ -217,7 +165,7 @@ class InFlightLimit:
     """
 
     def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._slots = _Slots(limit)
+        self._slots = Slots(limit)
         self._clock = clock
         #: Take a slot without waiting (True) or leave it (False); ``give`` returns one.
         #: For the session's direct cancel path, which must never wait here.

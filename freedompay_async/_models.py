@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 MAX_ID_DIGITS = 20
+#: Payment ids are below this (at most MAX_ID_DIGITS digits).
+MAX_PAYMENT_ID = 10**MAX_ID_DIGITS
 
 
 def coerce_payment_id(value: object) -> int:
@@ -42,7 +44,7 @@ def coerce_payment_id(value: object) -> int:
         number = int(text)
     else:
         raise ValidationError(f"payment id must be a positive integer, got {type(value).__name__}")
-    if number <= 0 or number >= 10**MAX_ID_DIGITS:
+    if number <= 0 or number >= MAX_PAYMENT_ID:
         raise ValidationError(f"payment id must be a positive integer, got {number}")
     return number
 

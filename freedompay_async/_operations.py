@@ -102,6 +102,16 @@ class Operation(Generic[Req, Res]):
         """The request's unsigned fields."""
         return request.to_fields(merchant_id, salt)
 
+    def result(self, reply: GatewayReply, payment_id: int) -> Res:
+        """``parse`` the verified reply; a parse error carries the reply's attempt count
+        and ambiguity, as errors from the chain do."""
+        try:
+            return self.parse(reply, payment_id)
+        except FreedomPayError as exc:
+            exc.attempts = reply.attempts
+            exc.earlier_maybe_processed = reply.earlier_maybe_processed
+            raise
+
 
 CANCEL: Operation[CancelRequest, CancelResult] = Operation(
     "cancel", "/g2g/cancel", CancelRequest, CancelResult.from_reply, RetryRule.CONFIRMING

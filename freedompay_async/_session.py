@@ -23,9 +23,9 @@ from ._exceptions import (
 from ._fastpath import CancelTemplate, take_salt
 from ._fastreply import ReplyShapes
 from ._fields import FieldValue
-from ._lane import cancel_result, confirmed
+from ._lane import confirmed
 from ._middleware import Handler, Middleware
-from ._models import MAX_ID_DIGITS, CancelRequest, CancelResult, ReceiptPosition
+from ._models import MAX_PAYMENT_ID, CancelRequest, CancelResult, ReceiptPosition
 from ._multipart import render_multipart
 from ._operations import (
     CANCEL,
@@ -54,7 +54,6 @@ __all__ = ["AsyncSession"]
 
 CANCEL_PATH = CANCEL.path
 _DEFAULT_SPACING = PaymentSpacing()
-_MAX_ID = 10**MAX_ID_DIGITS
 
 
 def _plain_id(payment: object) -> int | None:
@@ -244,13 +243,7 @@ class AsyncSession:
             pid,
             operation.fields(request, self.credentials.merchant_id, take_salt()),
         )
-        reply = await self._chains[operation.retry](prepared)
-        try:
-            return operation.parse(reply, pid)
-        except FreedomPayError as exc:
-            exc.attempts = reply.attempts
-            exc.earlier_maybe_processed = reply.earlier_maybe_processed
-            raise
+        return operation.result(await self._chains[operation.retry](prepared), pid)
 
     async def _cancel_once(
         self, payment: CancelRequest | int | str, *, lane_declined: bool = False
@@ -284,7 +277,7 @@ class AsyncSession:
             if result is None:
                 raise
             return result
-        return cancel_result(reply, pid)
+        return CANCEL.result(reply, pid)
 
     async def cancel(
         self, payment: CancelRequest | int | str, *, reconcile: bool = False
@@ -310,7 +303,7 @@ class AsyncSession:
             if (
                 lane is not None
                 and type(payment) is int
-                and 0 < payment < _MAX_ID
+                and 0 < payment < MAX_PAYMENT_ID
                 and self._state is _State.OPENED
             ):
                 direct = lane.start(payment)

@@ -11,6 +11,7 @@ import asyncio
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
+from freedompay_async._slots import Slots
 
 from ..helpers import MERCHANT, SECRET, ok_fields, signed
 
@@ -103,9 +104,7 @@ async def test_the_cap_is_a_cap_not_a_serialiser() -> None:
 
 
 async def test_slots_go_first_come_first_served_and_a_cancelled_waiter_passes_its_on() -> None:
-    from freedompay_async._middleware import _Slots
-
-    slots = _Slots(1)
+    slots = Slots(1)
     assert slots.try_take() and not slots.try_take() and slots.locked()
     got: list[int] = []
 
@@ -128,3 +127,25 @@ async def test_slots_go_first_come_first_served_and_a_cancelled_waiter_passes_it
     slots.give()
     assert slots.try_take()  # nobody waiting: the slot was back in the pool
     assert a.cancelled() and b.cancelled() and c.done() and d.done()
+
+
+async def test_a_first_line_waiter_is_served_before_earlier_waiters() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    got: list[str] = []
+
+    async def wait(name: str, *, first: bool = False) -> None:
+        await slots.take(first=first)
+        got.append(name)
+
+    idle = asyncio.create_task(wait("idle"))
+    await asyncio.sleep(0)
+    back = asyncio.create_task(wait("back", first=True))
+    await asyncio.sleep(0)
+    assert slots.first_waiting and slots.locked()
+    slots.give()
+    await asyncio.sleep(0)
+    assert got == ["back"] and not slots.first_waiting
+    slots.give()
+    await asyncio.gather(idle, back)
+    assert got == ["back", "idle"]
