@@ -26,7 +26,10 @@ from typing import Any, cast
 from ._models import MAX_PAYMENT_ID
 from ._transport.base import GatewayRequest
 
-__all__ = ["CancelTemplate", "SaltPool", "new_md5", "take_salt"]
+__all__ = ["CancelTemplate", "Parts", "SaltPool", "new_md5", "take_salt"]
+
+#: A signed cancel's ``(payment id text, salt, signature, body)``.
+Parts = tuple[str, str, str, bytes]
 
 
 def _openssl_md5(data: bytes = b"") -> Any:
@@ -147,16 +150,24 @@ class CancelTemplate:
             return payment
         return None
 
-    def request(
-        self,
-        payment_id: int,
-        salt: str | None = None,
-        timeout: float | _Default | None = _Default.SESSION,
-        deadline: float | None = None,
-    ) -> GatewayRequest:
-        """The signed request for ``payment_id`` (a valid id) with ``salt`` (default:
-        pooled), sent within ``timeout`` (default: the session's attempt timeout) and,
-        when given, the call's ``deadline`` (absolute, on the retry policy's clock)."""
+    @property
+    def url(self) -> str:
+        """Where the requests go."""
+        return self._url
+
+    @property
+    def script(self) -> str:
+        """The script name the requests are signed for."""
+        return self._script
+
+    @property
+    def content_type(self) -> str:
+        """The requests' ``Content-Type`` (with the template's boundary)."""
+        return self._content_type
+
+    def parts(self, payment_id: int, salt: str | None = None) -> Parts:
+        """``(payment id text, salt, signature, body)`` of the signed request for
+        ``payment_id`` (a valid id) with ``salt`` (default: pooled)."""
         pid = str(payment_id)
         if salt is None:
             salt = take_salt()
@@ -167,6 +178,26 @@ class CancelTemplate:
         digest.update(self._key)
         sig = digest.hexdigest()
         body = b"".join((self._p1, pid_b, self._p2, salt_b, self._p3, sig.encode(), self._end))
+        return pid, salt, sig, body
+
+    def request(
+        self,
+        payment_id: int,
+        salt: str | None = None,
+        timeout: float | _Default | None = _Default.SESSION,
+        deadline: float | None = None,
+    ) -> GatewayRequest:
+        """The signed request for ``payment_id`` (a valid id) with ``salt`` (default:
+        pooled), sent within ``timeout`` (default: the session's attempt timeout) and,
+        when given, the call's ``deadline`` (absolute, on the retry policy's clock)."""
+        limit = self._timeout if timeout is _Default.SESSION else timeout
+        return self.wrap(self.parts(payment_id, salt), payment_id, limit, deadline)
+
+    def wrap(
+        self, parts: Parts, payment_id: int, timeout: float | None, deadline: float | None
+    ) -> GatewayRequest:
+        """The request value of ``parts`` (from :meth:`parts` for ``payment_id``)."""
+        pid, salt, sig, body = parts
         return GatewayRequest(
             "cancel",
             self._url,
@@ -180,7 +211,7 @@ class CancelTemplate:
             ),
             body,
             self._content_type,
-            self._timeout if timeout is _Default.SESSION else timeout,
+            timeout,
             1,
             deadline,
         )

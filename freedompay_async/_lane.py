@@ -23,7 +23,7 @@ import time
 
 from ._config import Limits
 from ._exceptions import AlreadyCancelledError, FreedomPayError
-from ._fastpath import CancelTemplate
+from ._fastpath import CancelTemplate, Parts
 from ._fastreply import ReplyShapes
 from ._middleware import Handler, InFlightLimit, LoggingMiddleware
 from ._models import CancelResult
@@ -32,9 +32,13 @@ from ._replies import GatewayReply, interpret
 from ._retry import RetryMiddleware
 from ._signing import Signer
 from ._spacing import PaymentSpacingMiddleware
-from ._transport.base import GatewayRequest, Transport
+from ._transport.base import GatewayRequest, HttpResponse, Transport
+from ._transport.default import AiohttpTransport
 
-__all__ = ["CancelLane", "confirmed"]
+__all__ = ["CancelLane", "Prepared", "confirmed"]
+
+#: What :meth:`CancelLane.start` prepares: the signed parts and the call's deadline.
+Prepared = tuple[Parts, float | None]
 
 
 def confirmed(exc: AlreadyCancelledError, payment_id: int) -> CancelResult | None:
@@ -58,6 +62,7 @@ class CancelLane:
         "_core",
         "_deadline_after",
         "_debug",
+        "_exchange",
         "_inflight",
         "_limits",
         "_retry",
@@ -87,6 +92,8 @@ class CancelLane:
         self._template = template
         self._shapes = shapes
         self._transport = transport
+        # The default transport's body-only exchange; any other transport gets requests.
+        self._exchange = transport._exchange if isinstance(transport, AiohttpTransport) else None
         self._signer = signer
         self._limits = limits
         self._retry = retry
@@ -101,9 +108,10 @@ class CancelLane:
     def __repr__(self) -> str:
         return "<CancelLane>"
 
-    def start(self, payment_id: int) -> GatewayRequest | None:
-        """The first attempt's request, its connection and spacing slots taken, when
-        it can go now; None (nothing taken) when the chain must take the cancel."""
+    def start(self, payment_id: int) -> Prepared | None:
+        """The first attempt's signed parts and deadline, its connection and spacing
+        slots taken, when it can go now; None (nothing taken) when the chain must take
+        the cancel."""
         debug = self._debug
         if debug is not None and debug(logging.DEBUG):
             return None
@@ -117,39 +125,72 @@ class CancelLane:
         spacing = self._spacing
         try:
             free = spacing is None or spacing.try_now(payment_id)
-            request = self._template.request(payment_id, None, self._timeout, deadline)
+            parts = self._template.parts(payment_id)
         except BaseException:
             inflight.give()
             raise
         if not free:
             inflight.give()
             return None
-        return request
+        return parts, deadline
 
-    async def run(self, request: GatewayRequest, payment_id: int) -> CancelResult:
-        """Send a request from :meth:`start` (its connection slot is given back here)
-        and return the cancel's result, or raise its error, as the chain would."""
+    def _request(self, prepared: Prepared, payment_id: int) -> GatewayRequest:
+        parts, deadline = prepared
+        return self._template.wrap(parts, payment_id, self._timeout, deadline)
+
+    async def run(self, prepared: Prepared, payment_id: int) -> CancelResult:
+        """Send what :meth:`start` prepared (its connection slot is given back here)
+        and return the cancel's result, or raise its error, as the chain would.
+
+        With the default transport the common case builds no request or response
+        value: the body goes out and the reply's bytes come back; the request value
+        is made only when something must read it (the general reader, a retry)."""
+        request: GatewayRequest | None = None
         error: FreedomPayError | None = None
+        template = self._template
         try:
             try:
-                http = await self._transport.send(request)
+                exchange = self._exchange
+                if exchange is not None:
+                    got: bytes | HttpResponse = await exchange(
+                        template.url,
+                        prepared[0][3],
+                        template.content_type,
+                        self._timeout,
+                        payment_id,
+                    )
+                else:
+                    request = self._request(prepared, payment_id)
+                    got = await self._transport.send(request)
             finally:
                 self._inflight.give()
+            if isinstance(got, HttpResponse):  # a refusal, or another transport's answer
+                http: HttpResponse | None = got
+                body = got.body if got.status == 200 else None
+            else:
+                http, body = None, got
             reply: GatewayReply | None = None
-            if http.status == 200:
-                found = self._shapes.read_cancel(request.script, http.body, payment_id)
+            if body is not None:
+                found = self._shapes.read_cancel(template.script, body, payment_id)
                 if isinstance(found, CancelResult):
                     return found
                 reply = found
             if reply is None:
+                if request is None:
+                    request = self._request(prepared, payment_id)
+                if http is None:
+                    assert body is not None  # no response value only for a 200's bytes
+                    http = HttpResponse(200, body)
                 reply = interpret(request, http, self._signer, self._limits)
-                self._shapes.learn(request.script, http.body)
+                self._shapes.learn(template.script, http.body)
         except FreedomPayError as exc:
             error = exc  # resumed below, outside this handler: no chained context
         if error is not None:
             retry = self._retry
             if retry is None:
                 raise error
+            if request is None:
+                request = self._request(prepared, payment_id)
             try:
                 reply = await retry.resume(request, self._core, error)
             except AlreadyCancelledError as exc:

@@ -35,11 +35,11 @@ from .base import GatewayRequest, HttpResponse
 
 __all__ = ["AiohttpTransport", "map_error"]
 
-_Describe = Callable[[BaseException, GatewayRequest], str]
+_Describe = Callable[[BaseException, float | None], str]
 _IDENTITY = (hdrs.ACCEPT_ENCODING, "identity")  # replies are small: no compression asked
 
 
-def _lost(exc: BaseException, _request: GatewayRequest) -> str:
+def _lost(exc: BaseException, _timeout: float | None) -> str:
     return f"connection lost: {type(exc).__name__}"
 
 
@@ -48,36 +48,39 @@ def _lost(exc: BaseException, _request: GatewayRequest) -> str:
 #: request was never sent; the others may follow a request the gateway received.
 _ERROR_MAP: tuple[tuple[type[BaseException], type[FreedomPayError], _Describe], ...] = (
     (aiohttp.ConnectionTimeoutError, ConnectTimeoutError,
-     lambda exc, req: "timed out connecting to the gateway"),
-    (TimeoutError, ResponseTimeoutError, lambda exc, req: f"no reply within {req.timeout}s"),
+     lambda exc, _: "timed out connecting to the gateway"),
+    (TimeoutError, ResponseTimeoutError, lambda exc, timeout: f"no reply within {timeout}s"),
     (aiohttp.ClientConnectorError, ConnectError,
-     lambda exc, req: f"cannot connect to the gateway: {getattr(exc, 'strerror', None) or exc}"),
-    (aiohttp.ClientPayloadError, MalformedReplyError, lambda exc, req: "reply body truncated"),
+     lambda exc, _: f"cannot connect to the gateway: {getattr(exc, 'strerror', None) or exc}"),
+    (aiohttp.ClientPayloadError, MalformedReplyError, lambda exc, _: "reply body truncated"),
     # With raise_for_status off, aiohttp raises this only when it cannot parse the reply's
     # status line or headers (e.g. over Limits.max_line_size / max_field_size / max_headers).
     (aiohttp.ClientResponseError, MalformedReplyError,
-     lambda exc, req: "reply headers unreadable or over the Limits header limits"),
+     lambda exc, _: "reply headers unreadable or over the Limits header limits"),
     (aiohttp.ServerDisconnectedError, ConnectionLostError, _lost),
     (aiohttp.ClientOSError, ConnectionLostError, _lost),
     (ConnectionError, ConnectionLostError, _lost),
-    (aiohttp.InvalidURL, ConfigurationError, lambda exc, req: f"invalid gateway URL: {exc}"),
+    (aiohttp.InvalidURL, ConfigurationError, lambda exc, _: f"invalid gateway URL: {exc}"),
     (aiohttp.ClientError, ConnectionLostError,
-     lambda exc, req: f"HTTP exchange failed: {type(exc).__name__}"),
+     lambda exc, _: f"HTTP exchange failed: {type(exc).__name__}"),
     (OSError, ConnectionLostError, _lost),
 )  # fmt: skip
 
 
-def map_error(exc: BaseException, request: GatewayRequest) -> FreedomPayError:
-    """The library error for an aiohttp/OS failure of ``request`` (first matching row)."""
+def map_error(
+    exc: BaseException, timeout: float | None, payment_id: int | None
+) -> FreedomPayError:
+    """The library error for an aiohttp/OS failure of an attempt limited to ``timeout``
+    seconds about ``payment_id`` (the first matching row)."""
     target: type[FreedomPayError] = ConnectionLostError
-    message = _lost(exc, request)  # not reached: OSError, TimeoutError, ClientError have rows
+    message = _lost(exc, timeout)  # not reached: OSError, TimeoutError, ClientError have rows
     for source, error_class, describe in _ERROR_MAP:
         if isinstance(exc, source):
-            target, message = error_class, describe(exc, request)
+            target, message = error_class, describe(exc, timeout)
             break
     if target is ConfigurationError:
         return ConfigurationError(message)
-    return target(message, payment_id=request.payment_id)
+    return target(message, payment_id=payment_id)
 
 
 class AiohttpTransport:
@@ -131,21 +134,33 @@ class AiohttpTransport:
 
     async def send(self, request: GatewayRequest) -> HttpResponse:
         """POST the request's bytes; map every aiohttp/OS failure to a library error."""
+        got = await self._exchange(
+            request.url, request.body, request.content_type, request.timeout, request.payment_id
+        )
+        return got if isinstance(got, HttpResponse) else HttpResponse(200, got)
+
+    async def _exchange(
+        self,
+        url: str,
+        body: bytes,
+        content_type: str,
+        limit: float | None,
+        payment_id: int | None,
+    ) -> bytes | HttpResponse:
+        """``send`` from the request's parts (``limit``: its timeout): the body alone
+        for a 200 reply, else the whole response. The session's direct cancel path
+        calls this, so its common case builds neither a request nor a response value."""
         if self._closed:
             raise SessionClosedError("transport is closed")
         session = self._session or self._open()
-        headers = self._headers.get(request.content_type) or self._headers_for(request)
-        timeout = self._timeouts.get(request.timeout) or self._timeout_for(request.timeout)
+        headers = self._headers.get(content_type) or self._headers_for(content_type)
+        timeout = self._timeouts.get(limit) or self._timeout_for(limit)
         try:
             # Awaited, not `async with`: that adds three coroutines per request. The
             # finally below does what its exit does (the body is read whole by then,
             # so the request writer has nothing left to send).
             resp = await session.post(
-                request.url,
-                data=request.body,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
             try:
                 status = resp.status
@@ -156,25 +171,25 @@ class AiohttpTransport:
                     and length <= self._limits.max_reply_bytes
                     and got.get(hdrs.CONTENT_ENCODING, "identity") == "identity"
                 ):
-                    body = await resp.read()  # _read's common case, in line: one await less
+                    data = await resp.read()  # _read's common case, in line: one await less
                 else:
-                    body = await self._read(resp, request.payment_id)
+                    data = await self._read(resp, payment_id)
             finally:
                 resp.release()
             if status == 200:
-                return HttpResponse(200, body)
+                return data
             # Retry-After and Date only matter on a refusal.
-            return HttpResponse(status, body, got.get(hdrs.RETRY_AFTER), got.get(hdrs.DATE))
+            return HttpResponse(status, data, got.get(hdrs.RETRY_AFTER), got.get(hdrs.DATE))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise map_error(exc, request) from exc
+            raise map_error(exc, limit, payment_id) from exc
 
-    def _headers_for(self, request: GatewayRequest) -> CIMultiDict[str]:
+    def _headers_for(self, content_type: str) -> CIMultiDict[str]:
         """The request's headers, kept per content type (at most 8: generic requests
         each draw their own boundary, so the cache is cleared when it fills)."""
         if len(self._headers) >= 8:
             self._headers.clear()
-        headers = CIMultiDict(((hdrs.CONTENT_TYPE, request.content_type), *self._fixed))
-        self._headers[request.content_type] = headers
+        headers = CIMultiDict(((hdrs.CONTENT_TYPE, content_type), *self._fixed))
+        self._headers[content_type] = headers
         return headers
 
     def _timeout_for(self, seconds: float | None) -> aiohttp.ClientTimeout:

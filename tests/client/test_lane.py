@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 import pytest
+from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
 from freedompay_async._lane import CancelLane
 
-from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, serve, signed
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 
@@ -246,3 +247,56 @@ async def test_a_clock_that_raises_leaks_no_connection_slot() -> None:
             await session.cancel(1)
         result = await asyncio.wait_for(session.cancel(2), timeout=10)  # a hang guard only
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
+
+
+Reply = tuple[int, bytes, dict[str, str]]
+OK_FIELDS = [("pg_payment_id", "7"), ("pg_status", "ok"), ("pg_revoke_status", "success")]
+OK_7 = signed(OK_FIELDS)
+#: (status, body, headers) of a second reply, after an ok one has taught the shape.
+LOOPBACK_REPLIES: dict[str, Reply] = {
+    "ok": (200, OK_7, {}),
+    "ok with an unknown field": (
+        200,
+        signed([*OK_FIELDS[:2], ("pg_revoke_status", "pending"), ("pg_x", "1")]),
+        {},
+    ),
+    "another payment's ok": (200, OK_7.replace(b">7<", b">8<"), {}),
+    "forged ok": (200, OK_7.replace(b"success", b"pending"), {}),
+    "signed already cancelled": (200, signed(error_fields(10033)), {}),
+    "garbage": (200, b"<html>busy</html>", {}),
+    "503 with Retry-After": (503, b"busy", {"Retry-After": "0"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOOPBACK_REPLIES))
+async def test_over_loopback_the_direct_path_gives_the_chains_answer(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default transport the direct path sends the body and reads the reply's
+    bytes without request or response values; every answer must still be the chain's."""
+    status, body, headers = LOOPBACK_REPLIES[case]
+    taken = counting(monkeypatch)
+    answers: list[object] = []
+    for chain in (False, True):
+        replies = [(200, OK_7, {}), (status, body, headers)]
+
+        async def reply(request: web.Request, replies: list[Reply] = replies) -> web.Response:
+            code, text, extra = replies.pop(0) if replies else (200, OK_7, {})
+            return web.Response(status=code, body=text, headers=extra)
+
+        app = web.Application()
+        app.router.add_post("/g2g/cancel", reply)
+        async with serve(app) as url, fp.AsyncSession(
+            CREDS,
+            base_url=url,
+            middlewares=[through] if chain else [],
+            spacing=None,
+            retry=fp.RetryPolicy(attempts=1),
+        ) as session:
+            await session.cancel(7)
+            try:
+                answers.append(await session.cancel(7))
+            except fp.FreedomPayError as exc:
+                answers.append((type(exc), exc.payment_id, exc.outcome_unknown))
+    assert answers[0] == answers[1]
+    assert taken == [7, 7]  # both cancels of the first session took the direct path
