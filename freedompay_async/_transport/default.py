@@ -9,10 +9,15 @@ counted **after decompression**, with or without a ``Content-Length`` (a 1 MB gz
 body that unpacks to 1,000 MiB is refused after the first MiB). No compression is
 offered (``Accept-Encoding: identity``: replies are a few hundred bytes); a gateway that
 compresses anyway is unpacked by aiohttp in bounded steps as the stream is read.
+
+Each attempt's time limit (``GatewayRequest.timeout``, connect to last body byte) is
+kept by the transport's :class:`~freedompay_async._transport._timer.AttemptTimer`, one
+loop timer for all requests in flight, instead of aiohttp's per-request timer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import aiohttp
@@ -31,6 +36,7 @@ from .._exceptions import (
     SessionClosedError,
     excerpt,
 )
+from ._timer import AttemptTimer
 from .base import GatewayRequest, HttpResponse
 
 __all__ = ["AiohttpTransport", "map_error"]
@@ -103,7 +109,7 @@ class AiohttpTransport:
         self._middlewares = tuple(middlewares)
         self._session: aiohttp.ClientSession | None = session
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._limits.connect_timeout)
-        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._timer = AttemptTimer()
         # Request headers per content type, built once: a session's cancels share one
         # boundary. An owned session sends Accept-Encoding as a default header.
         self._headers: dict[str, CIMultiDict[str]] = {}
@@ -154,13 +160,15 @@ class AiohttpTransport:
             raise SessionClosedError("transport is closed")
         session = self._session or self._open()
         headers = self._headers.get(content_type) or self._headers_for(content_type)
-        timeout = self._timeouts.get(limit) or self._timeout_for(limit)
+        timer = self._timer
+        task = None if limit is None else timer.start(limit)
         try:
             # Awaited, not `async with`: that adds three coroutines per request. The
             # finally below does what its exit does (the body is read whole by then,
-            # so the request writer has nothing left to send).
+            # so the request writer has nothing left to send). The time limit is the
+            # AttemptTimer's: aiohttp's own total timeout is off (see _timer.py).
             resp = await session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             )
             try:
                 status = resp.status
@@ -180,8 +188,17 @@ class AiohttpTransport:
                 return data
             # Retry-After and Date only matter on a refusal.
             return HttpResponse(status, data, got.get(hdrs.RETRY_AFTER), got.get(hdrs.DATE))
+        except asyncio.CancelledError:
+            if task is not None and timer.expired(task):
+                raise ResponseTimeoutError(
+                    f"no reply within {limit}s", payment_id=payment_id
+                ) from None
+            raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise map_error(exc, limit, payment_id) from exc
+        finally:
+            if task is not None:
+                timer.stop(task)
 
     def _headers_for(self, content_type: str) -> CIMultiDict[str]:
         """The request's headers, kept per content type (at most 8: generic requests
@@ -191,22 +208,6 @@ class AiohttpTransport:
         headers = CIMultiDict(((hdrs.CONTENT_TYPE, content_type), *self._fixed))
         self._headers[content_type] = headers
         return headers
-
-    def _timeout_for(self, seconds: float | None) -> aiohttp.ClientTimeout:
-        """The attempt's limit as aiohttp's ``total`` (connect to last body byte).
-
-        One ClientTimeout per distinct value, kept in a small cache: retries cut to a
-        deadline produce arbitrary values, so the cache is cleared when it fills.
-        """
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            if len(self._timeouts) >= 64:
-                self._timeouts.clear()
-            timeout = aiohttp.ClientTimeout(
-                total=seconds, sock_connect=self._limits.connect_timeout
-            )
-            self._timeouts[seconds] = timeout
-        return timeout
 
     async def _read(self, resp: aiohttp.ClientResponse, pid: int | None) -> bytes:
         """The body, capped after decompression: read whole only when uncompressed and
@@ -239,6 +240,7 @@ class AiohttpTransport:
         if self._closed:
             return
         self._closed = True
+        self._timer.close()
         session, self._session = self._session, None
         if session is not None and session is not self._borrowed:
             await session.close()
