@@ -93,7 +93,14 @@ class CancelLane:
         self._shapes = shapes
         self._transport = transport
         # The default transport's body-only exchange; any other transport gets requests.
-        self._exchange = transport._exchange if isinstance(transport, AiohttpTransport) else None
+        # Only the stock transport's send is known to be `_exchange` plus a wrapper: a
+        # subclass that overrides send keeps every request going through it.
+        self._exchange = (
+            transport._exchange
+            if isinstance(transport, AiohttpTransport)
+            and type(transport).send is AiohttpTransport.send
+            else None
+        )
         self._signer = signer
         self._limits = limits
         self._retry = retry

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 __all__ = ["AttemptTimer"]
 
 #: Limits due within this many seconds of a timer run expire in that run (the loop may
 #: run a timer up to its clock resolution early).
-_GRAIN = 0.001
+_GRAIN = max(0.001, time.get_clock_info("monotonic").resolution)
 
 
 class AttemptTimer:
@@ -59,9 +60,16 @@ class AttemptTimer:
         return task
 
     def stop(self, task: asyncio.Task[object]) -> None:
-        """The attempt of ``task`` has ended (call in a ``finally``)."""
+        """The attempt of ``task`` has ended (call in a ``finally``).
+
+        A task this timer cancelled whose ``CancelledError`` never reached
+        :meth:`expired` (code inside the bracket turned it into another error) has its
+        cancel request withdrawn here, so it does not linger and trip a caller's
+        ``asyncio.timeout`` later."""
         self._due.pop(task, None)
-        self._expired.discard(task)
+        if task in self._expired:
+            self._expired.discard(task)
+            task.uncancel()
 
     def expired(self, task: asyncio.Task[object]) -> bool:
         """For a ``CancelledError`` caught in the bracket: True when this timer's
@@ -97,7 +105,12 @@ class AttemptTimer:
             self._schedule(loop, after)
 
     def close(self) -> None:
-        """Drop the loop timer (the transport is closing)."""
+        """The transport is closing: drop the loop timer if no attempt is in flight.
+
+        Attempts still in flight keep their limits (on a borrowed session they go on
+        after the transport closes); the timer then lapses after the last of them."""
+        if self._due:
+            return
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -173,9 +174,12 @@ async def test_over_loopback_a_slow_reply_times_out_and_the_session_goes_on() ->
 
     app = web.Application()
     app.router.add_post("/g2g/cancel", handler)
-    async with serve(app) as url, fp.AsyncSession(
-        CREDS, base_url=url, retry=fp.RetryPolicy.none(attempt_timeout=0.1)
-    ) as session:
+    async with (
+        serve(app) as url,
+        fp.AsyncSession(
+            CREDS, base_url=url, retry=fp.RetryPolicy.none(attempt_timeout=0.1)
+        ) as session,
+    ):
         with pytest.raises(fp.ResponseTimeoutError) as info:
             await session.cancel(1)
         result = await session.cancel(2)  # no cancellation left over for this task
@@ -198,9 +202,12 @@ async def test_over_loopback_cancelling_the_caller_mid_attempt_is_a_cancellation
 
     app = web.Application()
     app.router.add_post("/g2g/cancel", handler)
-    async with serve(app) as url, fp.AsyncSession(
-        CREDS, base_url=url, retry=fp.RetryPolicy.none(attempt_timeout=30.0)
-    ) as session:
+    async with (
+        serve(app) as url,
+        fp.AsyncSession(
+            CREDS, base_url=url, retry=fp.RetryPolicy.none(attempt_timeout=30.0)
+        ) as session,
+    ):
         call = asyncio.create_task(session.cancel(1))
         await arrived.wait()
         call.cancel()
@@ -208,3 +215,81 @@ async def test_over_loopback_cancelling_the_caller_mid_attempt_is_a_cancellation
             await call
         release.set()
         assert len(session._transport._timer) == 0  # type: ignore[attr-defined]
+
+
+def test_closing_with_attempts_in_flight_keeps_the_timer() -> None:
+    """A transport closing over a borrowed session leaves its attempts running; their
+    limits must still fire."""
+
+    async def main() -> tuple[bool, bool]:
+        timer = AttemptTimer()
+        never: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        attempt = asyncio.create_task(attempt_then_go_on(timer, 0.05, never))
+        await asyncio.sleep(0)
+        timer.close()
+        kept = timer._handle is not None
+        # bounded, so a dropped timer fails the test instead of hanging it
+        assert await asyncio.wait_for(attempt, 5) == "timed out, cancelling=0"
+        timer.close()  # nothing in flight now: the timer is dropped
+        return kept, timer._handle is None
+
+    assert asyncio.run(main()) == (True, True)
+
+
+async def test_a_timer_cancel_swallowed_inside_the_bracket_is_withdrawn_at_stop() -> None:
+    """Code in the bracket that turns the timer's CancelledError into another error
+    must not leave the task with a pending cancel request."""
+    loop = asyncio.get_running_loop()
+    timer = AttemptTimer()
+
+    async def swallowing() -> int:
+        task = timer.start(0.0)
+        assert task is not None
+        try:
+            try:
+                await loop.create_future()
+            except asyncio.CancelledError:
+                pass  # as a library might, converting it
+        finally:
+            timer.stop(task)
+        await asyncio.sleep(0)  # a leaked cancel would raise here
+        return task.cancelling()
+
+    assert await swallowing() == 0
+
+
+# Over loopback, through the transport.
+
+
+async def test_over_loopback_a_borrowed_sessions_attempt_keeps_its_limit_after_aclose() -> None:
+    """The library session closes while a call is in flight on a borrowed aiohttp session
+    (which stays open): the call still ends at its limit, with a timeout."""
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()  # no reply until the test is over
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_post("/g2g/cancel", handler)
+    async with serve(app) as url, aiohttp.ClientSession() as borrowed:
+        session = fp.AsyncSession(
+            CREDS,
+            base_url=url,
+            session=borrowed,
+            retry=fp.RetryPolicy.none(attempt_timeout=0.3),
+        )
+        try:
+            async with session:
+                call = asyncio.create_task(session.cancel(1))
+                await arrived.wait()
+            # the library session is closed; the attempt is still waiting
+            assert not call.done()
+            with pytest.raises(fp.ResponseTimeoutError) as info:
+                await asyncio.wait_for(call, 5)
+            assert not borrowed.closed
+        finally:
+            release.set()
+    assert info.value.payment_id == 1 and info.value.outcome_unknown

@@ -19,7 +19,7 @@ import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
 from freedompay_async._lane import CancelLane
 
-from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, serve, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, serve, signed
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 
@@ -286,13 +286,16 @@ async def test_over_loopback_the_direct_path_gives_the_chains_answer(
 
         app = web.Application()
         app.router.add_post("/g2g/cancel", reply)
-        async with serve(app) as url, fp.AsyncSession(
-            CREDS,
-            base_url=url,
-            middlewares=[through] if chain else [],
-            spacing=None,
-            retry=fp.RetryPolicy(attempts=1),
-        ) as session:
+        async with (
+            serve(app) as url,
+            fp.AsyncSession(
+                CREDS,
+                base_url=url,
+                middlewares=[through] if chain else [],
+                spacing=None,
+                retry=fp.RetryPolicy(attempts=1),
+            ) as session,
+        ):
             await session.cancel(7)
             try:
                 answers.append(await session.cancel(7))
@@ -300,3 +303,67 @@ async def test_over_loopback_the_direct_path_gives_the_chains_answer(
                 answers.append((type(exc), exc.payment_id, exc.outcome_unknown))
     assert answers[0] == answers[1]
     assert taken == [7, 7]  # both cancels of the first session took the direct path
+
+
+async def test_a_transport_subclass_that_overrides_send_sees_every_request() -> None:
+    """Only the stock transport's send is bypassed by the direct path: a subclass that
+    overrides send (to record, to sign a header, to route) gets every cancel."""
+    seen: list[bytes] = []
+
+    class Recording(fp.AiohttpTransport):
+        async def send(self, request: GatewayRequest) -> HttpResponse:
+            seen.append(request.body)
+            return await super().send(request)
+
+    async def reply(request: web.Request) -> web.Response:
+        form = await request.post()
+        return web.Response(body=signed(ok_fields(int(str(form["pg_payment_id"])))))
+
+    app = web.Application()
+    app.router.add_post("/g2g/cancel", reply)
+    async with serve(app) as url:
+        transport = Recording()
+        async with fp.AsyncSession(
+            CREDS, base_url=url, transport=transport, spacing=None
+        ) as session:
+            results = [await session.cancel(pid) for pid in (1, 2, 3, 4)]
+    assert [result.payment_id for result in results] == [1, 2, 3, 4]
+    assert len(seen) == 4 and all(b'name="pg_payment_id"' in body for body in seen)
+
+
+async def test_over_loopback_a_retried_direct_cancel_exchanges_body_only_then_through_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt goes out on the body-only exchange; a 503 sends the retry
+    through the chain (the transport's send), and the cancel ends cancelled."""
+    calls: list[str] = []
+    exchange = fp.AiohttpTransport._exchange
+    send = fp.AiohttpTransport.send
+
+    async def counted_exchange(self: fp.AiohttpTransport, *args: object, **kw: object) -> object:
+        calls.append("exchange")
+        return await exchange(self, *args, **kw)  # type: ignore[arg-type]
+
+    async def counted_send(self: fp.AiohttpTransport, request: GatewayRequest) -> HttpResponse:
+        calls.append("send")
+        return await send(self, request)
+
+    monkeypatch.setattr(fp.AiohttpTransport, "_exchange", counted_exchange)
+    replies = [web.Response(status=503, body=b"busy")]
+
+    async def reply(request: web.Request) -> web.Response:
+        return replies.pop(0) if replies else web.Response(body=signed(ok_fields(7)))
+
+    app = web.Application()
+    app.router.add_post("/g2g/cancel", reply)
+    async with (
+        serve(app) as url,
+        fp.AsyncSession(
+            CREDS, base_url=url, spacing=None, retry=fp.RetryPolicy(attempts=2, wait_initial=0)
+        ) as session,
+    ):
+        # patched after the session is built, as the lane's check looks at the class
+        monkeypatch.setattr(fp.AiohttpTransport, "send", counted_send)
+        result = await session.cancel(7)
+    assert result.revoke_status is fp.RevokeStatus.SUCCESS and result.attempts == 2
+    assert calls == ["exchange", "send", "exchange"]
