@@ -26,10 +26,11 @@ def php_str(value: object) -> str:
     """Render a scalar the way PHP's string cast does, so both sides sign the same text.
 
     ``True`` is ``"1"``, ``False`` and ``None`` are ``""``; integers and ``Decimal`` keep
-    their exact digits. Floats (``10.0`` would sign as ``"10.0"`` here and ``"10"`` in
-    PHP) and every other type are refused with ValidationError; so is a non-finite
-    ``Decimal`` (PHP has no such value) and an integer over 18 digits (PHP's int ends
-    there, and a huge one would cost quadratic time to render).
+    their exact digits, a ``Decimal`` always in positional notation (``1E+2`` is
+    ``100``). Floats (``10.0`` would sign as ``"10.0"`` here and ``"10"`` in PHP) and
+    every other type are refused with ValidationError; so is a non-finite ``Decimal``
+    (PHP has no such value) and an integer over 18 digits (PHP's int ends there, and a
+    huge one would cost quadratic time to render).
     """
     if isinstance(value, str):
         return value
@@ -42,8 +43,11 @@ def php_str(value: object) -> str:
             return str(value)
         raise ValidationError("cannot sign an integer of more than 18 digits")
     if isinstance(value, Decimal):
-        if value.is_finite() and value.adjusted() < 64:
-            return str(value)
+        # Positional digits, never str()'s exponent form: Decimal("1E+2") must go out
+        # as "100", which is what the gateway parses and PHP's cast would sign.
+        exponent = value.as_tuple().exponent  # a letter for NaN and infinities
+        if isinstance(exponent, int) and exponent >= -64 and value.adjusted() < 64:
+            return format(value, "f")
         raise ValidationError("cannot sign a non-finite or absurdly large Decimal")
     raise ValidationError(
         f"cannot sign a value of type {type(value).__name__}; pass str, int or Decimal"

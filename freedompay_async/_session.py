@@ -19,6 +19,7 @@ from ._exceptions import (
     FreedomPayError,
     InternalError,
     SessionClosedError,
+    ValidationError,
 )
 from ._fastpath import CancelTemplate, take_salt
 from ._fastreply import ReplyShapes
@@ -43,7 +44,7 @@ from ._reconcile import DEFAULT_RECONCILE_ROUNDS, ambiguous, settle_cancel
 from ._replies import GatewayReply, interpret
 from ._retry import RetryPolicy
 from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
-from ._settling import settle_clear, settle_refund
+from ._settling import PaymentLocks, settle_clear, settle_refund
 from ._signing import Md5Signer, Signer, script_name
 from ._spacing import PaymentSpacing
 from ._status import StatusRequest, StatusResult
@@ -124,6 +125,8 @@ class AsyncSession:
         if reconcile_rounds < 1:
             raise ConfigurationError("reconcile_rounds must be an integer >= 1")
         self.reconcile_rounds = reconcile_rounds
+        # reconciled clearings and refunds of one payment run one at a time
+        self._money_locks = PaymentLocks()
         limits = limits or Limits()
         self._limits = limits
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
@@ -372,12 +375,13 @@ class AsyncSession:
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
             return await self._call(CLEARING, request)
-        return await settle_clear(
-            functools.partial(self._call, CLEARING),
-            self._status_once,
-            request,
-            rounds=self.reconcile_rounds,
-        )
+        async with self._money_locks.hold(request.payment_id):
+            return await settle_clear(
+                functools.partial(self._call, CLEARING),
+                self._status_once,
+                request,
+                rounds=self.reconcile_rounds,
+            )
 
     async def refund(
         self,
@@ -398,16 +402,19 @@ class AsyncSession:
         """
         if isinstance(payment, RefundRequest):
             request = payment
+        elif amount is None:
+            raise ValidationError("refund needs an amount (a full refund: the payment's amount)")
         else:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
             return await self._call(REFUND, request)
-        return await settle_refund(
-            functools.partial(self._call, REFUND),
-            self._status_once,
-            request,
-            rounds=self.reconcile_rounds,
-        )
+        async with self._money_locks.hold(request.payment_id):
+            return await settle_refund(
+                functools.partial(self._call, REFUND),
+                self._status_once,
+                request,
+                rounds=self.reconcile_rounds,
+            )
 
     def cancel_many(
         self,

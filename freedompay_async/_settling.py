@@ -4,12 +4,21 @@ The session's retry layer never re-sends a clearing or a refund after an attempt
 gateway may have acted on (see ``RetryRule.MONEY``). Such an ambiguous attempt is
 settled here by reading ``/g2g/status_v2``; only when status shows that nothing
 happened is the request sent again.
+
+The before/after comparison is only this call's if nothing else moves the payment
+meanwhile, so a session runs its reconciled clearings and refunds of one payment one
+at a time (``PaymentLocks``). A refund of the same payment sent at the same moment from
+elsewhere (another process) can still not be told apart; see docs/reliability.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+
+import attrs
 
 from ._exceptions import FreedomPayError
 from ._settlement import (
@@ -22,12 +31,38 @@ from ._settlement import (
 )
 from ._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
 
-__all__ = ["settle_clear", "settle_refund"]
+__all__ = ["PaymentLocks", "settle_clear", "settle_refund"]
 
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
 
 #: Refund entry states that count as finished and successful.
 _DONE = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
+
+
+class PaymentLocks:
+    """One lock per payment id, kept only while a call holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, payment_id: int) -> AsyncIterator[None]:
+        """Run the block while no other block of this payment id runs."""
+        entry = self._held.get(payment_id)
+        if entry is None:
+            entry = self._held[payment_id] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._held[payment_id]
 
 
 async def settle_clear(
@@ -73,12 +108,14 @@ async def settle_clear(
         if seen.state is not PaymentState.HELD:
             raise last
         try:
-            return await send(request)
+            result = await send(request)
         except FreedomPayError as exc:
             if not exc.outcome_unknown:
                 raise
             attempts += exc.attempts
             last = exc
+        else:  # its attempts count the earlier ones and the status queries too
+            return attrs.evolve(result, attempts=attempts + result.attempts)
     last.attempts = attempts
     raise last
 
@@ -130,11 +167,13 @@ async def settle_refund(
             raise last from None
         attempts += seen.attempts
         now = _refunded(seen)
-        if now == base + request.amount:
-            new = [r.payment_id for r in seen.refund_payments if r.payment_id not in known_ids]
+        new = [r.payment_id for r in seen.refund_payments if r.payment_id not in known_ids]
+        if now == base + request.amount and len(new) <= 1:
+            # At most one new entry: more than one means someone else refunded too,
+            # and which of them is this call's cannot be told.
             return RefundResult(
                 payment_id=request.payment_id,
-                refund_id=new[0] if len(new) == 1 else None,
+                refund_id=new[0] if new else None,
                 status="ok",
                 refund_status=RefundStatus.SUCCESS,
                 refund_status_raw=seen.payment_status_raw,
@@ -148,11 +187,13 @@ async def settle_refund(
             last.attempts = attempts
             raise last
         try:
-            return await send(request)
+            result = await send(request)
         except FreedomPayError as exc:
             if not exc.outcome_unknown:
                 raise
             attempts += exc.attempts
             last = exc
+        else:  # its attempts count the earlier ones and the status queries too
+            return attrs.evolve(result, attempts=attempts + result.attempts)
     last.attempts = attempts
     raise last

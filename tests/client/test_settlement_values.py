@@ -3,6 +3,7 @@ tests), rendering, and parsing of every documented reply variant."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -40,6 +41,40 @@ def test_amounts_round_trip_exactly(pid: int, amount: Decimal) -> None:
     assert Decimal(str(clear["pg_clearing_amount"])) == amount
     refund = dict(RefundRequest(pid, str(amount), "kzt").to_fields(7, "s"))
     assert Decimal(str(refund["pg_amount"])) == amount and refund["pg_currency"] == "KZT"
+
+
+PLAIN_AMOUNT = r"[1-9][0-9]*(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?)"
+
+
+def spellings(amount: Decimal) -> st.SearchStrategy[object]:
+    """The same amount as a caller may write it: normalised (1E+2), with trailing zeros
+    (100.000), as a string or a Decimal."""
+    padded = amount.quantize(Decimal("0.0001"))
+    forms = [amount, amount.normalize(), padded, str(amount.normalize())]
+    return st.sampled_from(forms)
+
+
+@given(ids, cents.flatmap(lambda amount: st.tuples(st.just(amount), spellings(amount))))
+def test_amounts_are_sent_in_plain_digits_whatever_their_spelling(
+    pid: int, case: tuple[Decimal, object]
+) -> None:
+    """The gateway parses a decimal number: never an exponent, never more than two
+    decimal places, and the same value as the caller's."""
+    amount, spelling = case
+    sent = [
+        dict(ClearRequest(pid, spelling).to_fields(7, "s"))["pg_clearing_amount"],  # type: ignore[arg-type]
+        dict(RefundRequest(pid, spelling).to_fields(7, "s"))["pg_amount"],  # type: ignore[arg-type]
+    ]
+    for text in sent:
+        assert isinstance(text, str)
+        assert re.fullmatch(PLAIN_AMOUNT, text), text
+        assert Decimal(text) == amount
+
+
+def test_an_exponent_amount_goes_out_as_digits() -> None:
+    assert dict(ClearRequest(1, "1E+2").to_fields(7, "s"))["pg_clearing_amount"] == "100"
+    assert dict(RefundRequest(1, Decimal("100.000")).to_fields(7, "s"))["pg_amount"] == "100.00"
+    assert dict(RefundRequest(1, "12.5").to_fields(7, "s"))["pg_amount"] == "12.5"
 
 
 @given(st.one_of(st.floats(), st.booleans(), st.just("1.001"), st.just("-5"), st.just("0"),

@@ -120,3 +120,52 @@ async def test_a_capture_of_the_requested_amount_confirms_the_clearing() -> None
         result = await s.clear(5, "250.00")
     assert result.confirmed_by_status and result.clearing_amount == Decimal("250.00")
     assert seen["clearing"] == 1
+
+
+async def test_a_total_grown_by_two_new_refunds_confirms_neither() -> None:
+    """The total grew by this amount, but through two new entries (another refund
+    ran meanwhile): which one is this call's cannot be told, so it stays ambiguous."""
+    before = status_reply("success", pg_captured="1", pg_refund_amount="1.00",
+                          refunds=[(70, "success", "1.00")])  # fmt: skip
+    now = status_reply("success", pg_captured="1", pg_refund_amount="3.00",
+                       refunds=[(70, "success", "1.00"), (71, "success", "1.00"),
+                                (72, "success", "1.00")])  # fmt: skip
+    transport, seen = gateway([lost], [before, now])
+    async with session(transport) as s:
+        with pytest.raises(fp.ConnectionLostError) as error:
+            await s.refund(5, "2.00")
+    assert error.value.outcome_unknown
+    assert (seen["refund"], seen["status"]) == (1, 2)
+
+
+async def test_a_resent_refunds_attempts_count_every_request_it_took() -> None:
+    before = status_reply("success", pg_captured="1", pg_refund_amount="1.00",
+                          refunds=[(70, "success", "1.00")])  # fmt: skip
+    refunded = HttpResponse(200, render_response(sign_response_fields("refund", SIGNER, [
+        ("pg_payment_id", "5"), ("pg_payment_refund_id", "71"), ("pg_status", "ok"),
+        ("pg_refund_status", "success")], salt="s4lt")))  # fmt: skip
+    transport, seen = gateway([lost, lambda r: refunded], [before, before])
+    async with session(transport) as s:
+        result = await s.refund(5, "2.00")
+    # the lost send, the status query after it, and the send that was answered
+    assert result.attempts == 3 and seen["refund"] == 2
+
+
+async def test_a_resent_clearings_attempts_count_every_request_it_took() -> None:
+    held = status_reply("success", pg_captured="0", pg_amount="1000.00")
+    cleared = HttpResponse(200, render_response(sign_response_fields("clearing", SIGNER, [
+        ("pg_payment_id", "5"), ("pg_amount", "1000.00"), ("pg_clearing_amount", "250.00"),
+        ("pg_status", "ok"), ("pg_clearing_status", "1")], salt="s4lt")))  # fmt: skip
+    transport, seen = gateway([lost, lambda r: cleared], [held])
+    async with session(transport) as s:
+        result = await s.clear(5, "250.00")
+    assert not result.confirmed_by_status and result.attempts == 3
+    assert (seen["clearing"], seen["status"]) == (2, 1)
+
+
+async def test_a_refund_without_an_amount_is_a_clear_validation_error() -> None:
+    transport, seen = gateway([lost], [lost])
+    async with session(transport) as s:
+        with pytest.raises(fp.ValidationError, match="needs an amount"):
+            await s.refund(5)
+    assert not seen  # nothing was sent

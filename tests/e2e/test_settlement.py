@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -203,3 +204,21 @@ async def test_batch_reconcile_records_how_each_id_was_settled(
     assert outcomes[82].settled_by == "status" and outcomes[83].settled_by == "reply"
     assert outcomes[80].attempts == 5 and outcomes[81].attempts == 6
     assert all(gw.ledger[p].cancellations == 1 for p in (80, 81, 82, 83))
+
+
+async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own() -> None:
+    """Two refunds of the same amount at once, the first one's request lost before the
+    gateway saw it: the other's refund must not be taken as the lost one's. The session
+    runs them one after the other, so each result is backed by its own ledger entry."""
+    gw = SandboxGateway(MERCHANT, SECRET)
+    gw.add_payments([60])
+    async with gw.serve() as url, session(url) as s:
+        await s.clear(60)
+        # the next requests about payment 60: a status, a status, then a refund lost
+        gw.inject(60, None, None, Fault.RESET_BEFORE)
+        first, second = await asyncio.gather(s.refund(60, "2.00"), s.refund(60, "2.00"))
+        assert len(s._money_locks) == 0  # type: ignore[attr-defined]
+    refunds = gw.ledger[60].refunds
+    assert {first.refund_id, second.refund_id} == {rid for rid, _ in refunds}
+    assert len(refunds) == 2 and first.refund_id != second.refund_id
+    assert [amount for _, amount in refunds] == [Decimal("2.00")] * 2
