@@ -60,6 +60,8 @@ def build_pipeline(
     inner.append(inflight)
     if pacing is not None:
         inner.append(PacingMiddleware(pacing, deadline_clock=retry.clock))
+    if spacer is not None:
+        inner.append(spacer.gate)  # marks each attempt's real start for the spacing
     log = LoggingMiddleware() if log_attempts else None
     if log is not None:
         inner.append(log)

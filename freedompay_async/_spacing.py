@@ -9,6 +9,7 @@ attempts, each about a different payment, are never held.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import math
 import time
@@ -72,6 +73,20 @@ class PaymentSpacing:
     )
 
 
+class _UnderWay:
+    """An attempt about a payment between its reservation and its real start, and the
+    turns of the attempts about that payment queued behind it."""
+
+    __slots__ = ("line", "slot", "started")
+
+    def __init__(self, line: collections.deque[asyncio.Future[_UnderWay]] | None = None) -> None:
+        self.line: collections.deque[asyncio.Future[_UnderWay]] = (
+            collections.deque() if line is None else line
+        )
+        self.slot = -math.inf  # its reserved start
+        self.started = False
+
+
 class PaymentSpacingMiddleware:
     """Holds an attempt until its payment's next slot, then sends it.
 
@@ -88,6 +103,15 @@ class PaymentSpacingMiddleware:
     in a third dict until it has passed. Requests without a payment id pass straight
     through. A task cancelled while waiting leaves its slot reserved: spacing errs on
     the slow side.
+
+    A slot is when the attempt is handed on, but a layer further in (the in-flight
+    cap, pacing, a batch taking its slot back) may hold it longer. So an attempt about
+    a payment is *under way* from its reservation until it really starts, which
+    :meth:`gate` (the chain's innermost layer) marks; if it started after its slot,
+    the payment's next slot is counted from the real start. Meanwhile any other
+    attempt about that payment queues behind it (first come, first served) and
+    reserves only on its turn. The direct cancel path reserves and starts in one
+    step, and steps aside while an attempt about its payment is under way.
     """
 
     def __init__(
@@ -106,6 +130,9 @@ class PaymentSpacingMiddleware:
         self._turn = -math.inf  # when the newer generation becomes the older one
         #: Exact ends of the slots reserved ahead (requests that wait), until passed.
         self._ahead: dict[int, float] = {}
+        #: Payments with an attempt under way (reserved, not yet started), each with
+        #: the attempts queued behind it.
+        self._busy: dict[int, _UnderWay] = {}
         #: The clock ``request.deadline`` is measured on (the session passes its retry
         #: policy's); the wait itself is measured on ``spacing.clock``.
         self._deadline_clock = deadline_clock or spacing.clock
@@ -153,6 +180,8 @@ class PaymentSpacingMiddleware:
     def try_now(self, payment_id: int) -> bool:
         """Reserve ``payment_id``'s slot and say True when it is free now; when the
         request would have to wait, reserve nothing and say False."""
+        if self._busy and payment_id in self._busy:
+            return False
         now = self._clock()
         if now >= self._turn:
             self._rotate(now)
@@ -163,17 +192,31 @@ class PaymentSpacingMiddleware:
         return True
 
     def __call__(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
-        """Send now if this payment's slot is free, else wait for it first."""
+        """Reserve this payment's next slot (after any attempt about it still under
+        way), wait for it, and send; :meth:`gate` marks the real start."""
         pid = request.payment_id
         if pid is None:
             return call_next(request)
+        if self._busy and pid in self._busy:
+            return self._queued(pid, request, call_next)
+        mine = self._busy[pid] = _UnderWay()
+        try:
+            wait = self._reserve(pid, request, mine)
+        except BaseException:
+            self._pass_on(pid, mine)
+            raise
+        return self._under_way(pid, mine, wait, request, call_next)
+
+    def _reserve(self, pid: int, request: GatewayRequest, mine: _UnderWay) -> float:
+        """Reserve ``pid``'s next slot for ``mine``; the seconds to wait for it."""
         now = self._clock()
         if now >= self._turn:
             self._rotate(now)
         end = self._end(pid)
         if end is None or end <= now:
             self._reserve_now(pid, now)
-            return call_next(request)
+            mine.slot = now
+            return 0.0
         wait = end - now
         deadline = request.deadline
         if deadline is not None and self._deadline_clock() + wait >= deadline:
@@ -182,21 +225,90 @@ class PaymentSpacingMiddleware:
                 payment_id=pid,
             )
         self._ahead[pid] = end + self._interval
-        return self._later(wait, request, call_next)
+        mine.slot = end
+        return wait
 
-    async def _later(
-        self, delay: float, request: GatewayRequest, call_next: Handler
+    async def _under_way(
+        self,
+        pid: int,
+        mine: _UnderWay,
+        wait: float,
+        request: GatewayRequest,
+        call_next: Handler,
+        parked: Parking | None = None,
     ) -> GatewayReply:
-        parking = PARKING.get()
-        if parking is None:
-            await self.spacing.sleep(delay)
-        else:
-            parking.release()
-            await self.spacing.sleep(delay)  # cancelled here: the slot stays given up
-            await parking.acquire()
-        request = cut_to_deadline(request, self._deadline_clock, "its payment's spacing slot")
-        return await call_next(request)
+        try:
+            if wait > 0:
+                if parked is None:
+                    parked = PARKING.get()
+                    if parked is not None:
+                        parked.release()  # cancelled while waiting: it stays given up
+                await self.spacing.sleep(wait)
+            if parked is not None:
+                await parked.acquire()  # a wait here is a hold: the gate sees it
+            if wait > 0 or parked is not None:
+                request = cut_to_deadline(
+                    request, self._deadline_clock, "its payment's spacing slot"
+                )
+            return await call_next(request)
+        finally:
+            if not mine.started:  # failed or cancelled before it started
+                self._pass_on(pid, mine)
+
+    async def _queued(self, pid: int, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        """Wait behind the attempt under way about this payment, then go as above."""
+        busy = self._busy.get(pid)  # looked up again: it may have started meanwhile
+        if busy is None:
+            return await self(request, call_next)
+        parked = PARKING.get()
+        if parked is not None:
+            parked.release()
+        turn: asyncio.Future[_UnderWay] = asyncio.get_running_loop().create_future()
+        busy.line.append(turn)
+        try:
+            mine = await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._pass_on(pid, turn.result())  # handed the turn as it was cancelled
+            elif turn in busy.line:
+                busy.line.remove(turn)
+            raise
+        try:
+            wait = self._reserve(pid, request, mine)
+        except BaseException:
+            self._pass_on(pid, mine)
+            raise
+        return await self._under_way(pid, mine, wait, request, call_next, parked)
+
+    def _pass_on(self, pid: int, mine: _UnderWay) -> None:
+        """``mine`` is no longer under way: hand the turn to the next in line."""
+        mine.started = True
+        line = mine.line
+        while line:
+            turn = line.popleft()
+            if not turn.done():
+                after = self._busy[pid] = _UnderWay(line)
+                turn.set_result(after)
+                return
+        if self._busy.get(pid) is mine:
+            del self._busy[pid]
+
+    def gate(self, request: GatewayRequest, call_next: Handler) -> Awaitable[GatewayReply]:
+        """The chain's innermost layer: the attempt starts now. If something held it
+        after its slot, the payment's next slot counts from now."""
+        pid = request.payment_id
+        busy = self._busy
+        if busy and pid is not None:
+            mine = busy.get(pid)
+            if mine is not None and not mine.started:
+                now = self._clock()
+                if now > mine.slot:  # held after its slot: count from now
+                    end = self._end(pid)
+                    if end is None or end < now + self._interval:
+                        self._ahead[pid] = now + self._interval
+                self._pass_on(pid, mine)
+        return call_next(request)
 
     def __len__(self) -> int:
         """Entries held (a payment in more than one of the dicts counts more than once)."""
-        return len(self._new) + len(self._old) + len(self._ahead)
+        return len(self._new) + len(self._old) + len(self._ahead) + len(self._busy)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+from collections.abc import Awaitable, Callable
 
 import attrs
 import pytest
@@ -16,7 +17,15 @@ import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
 from freedompay_async._spacing import PaymentSpacing, PaymentSpacingMiddleware
 
-from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
+from ..helpers import (
+    MERCHANT,
+    SECRET,
+    FakeClock,
+    error_fields,
+    ok_fields,
+    run_in_virtual_time,
+    signed,
+)
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 
@@ -210,30 +219,40 @@ async def test_a_wait_that_would_outlast_the_deadline_is_refused_unsent() -> Non
     assert len(sent) == 2 and sent[1].timeout is not None and sent[1].timeout <= 2.0
 
 
-async def test_a_slot_queued_far_ahead_outlives_the_tables_turnover() -> None:
-    """Five requests about payment 7 at once queue to 1006.0 (their last slot ends at
-    1007.5); the table turns over every interval, and the slot still holds."""
-    clock = FakeClock()
-    middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock, sleep=clock.sleep))
-    never = asyncio.Event()
+def test_a_slot_queued_far_ahead_outlives_the_tables_turnover() -> None:
+    """Five requests about payment 7 at once go out at 0, 1.5, ... 6.0 s (the last slot
+    ends at 7.5); the table turns over every interval, and every slot still holds."""
 
-    async def call_next(request: GatewayRequest) -> fp.GatewayReply:
-        await never.wait()
-        return fp.GatewayReply(())
+    async def main(clock: Callable[[], float]) -> list[float]:
+        middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock))
+        never = asyncio.Event()
+        started: list[float] = []
 
-    def request(pid: int) -> GatewayRequest:
-        return GatewayRequest("cancel", "http://gw", "cancel", pid, (), b"", "x")
+        async def hang(request: GatewayRequest) -> fp.GatewayReply:
+            started.append(clock() - 1000.0)
+            await never.wait()
+            return fp.GatewayReply(())
 
-    queued = [asyncio.ensure_future(middleware(request(7), call_next)) for _ in range(5)]
-    for other, now in enumerate((1001.6, 1003.2, 1004.8, 1006.4), start=100):
-        clock.now = now  # each of these turns the table over
-        assert middleware.try_now(other)  # another payment is never held
-        assert not middleware.try_now(7), f"payment 7's queued slot was forgotten at {now}"
-    clock.now = 1007.5
-    assert middleware.try_now(7)
-    for task in queued:
-        task.cancel()
-    await asyncio.gather(*queued, return_exceptions=True)
+        def request(pid: int) -> GatewayRequest:
+            return GatewayRequest("cancel", "http://gw", "cancel", pid, (), b"", "x")
+
+        def send(pid: int) -> Awaitable[fp.GatewayReply]:
+            return middleware(request(pid), lambda r: middleware.gate(r, hang))
+
+        queued = [asyncio.ensure_future(send(7)) for _ in range(5)]
+        for other, at in enumerate((1.6, 3.2, 4.8, 6.4), start=100):
+            await asyncio.sleep(at - (clock() - 1000.0))  # each turns the table over
+            assert middleware.try_now(other)  # another payment is never held
+            assert not middleware.try_now(7), f"payment 7's queued slot was forgotten at {at}"
+        await asyncio.sleep(7.5 - (clock() - 1000.0))
+        assert middleware.try_now(7)
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+        assert len(middleware._busy) == 0
+        return started
+
+    assert run_in_virtual_time(main) == [0.0, 1.5, 3.0, 4.5, 6.0]
 
 
 async def test_a_worker_back_from_a_spacing_wait_goes_before_new_items() -> None:
@@ -289,3 +308,184 @@ def test_the_direct_check_never_lets_a_payment_in_early_nor_much_late(
             last[pid] = clock.now
         else:
             assert previous is not None and clock.now - previous < 1.5 + 1.5 / 200 + 1e-9
+
+
+# Held after the slot: the in-flight cap, pacing. The interval counts from real starts.
+# These run in virtual time (every sleep is an exact timer), as they race concurrent
+# sleepers against each other.
+
+
+class Slow:
+    """Answers every request, recording ``(payment_id, operation, time)``: the answer
+    about ``slow`` takes ``delay`` seconds (it holds its connection slot that long), and
+    the first cancel answer of each payment in ``lose`` is lost."""
+
+    def __init__(self, clock: Callable[[], float], *, slow: int = 1, delay: float = 1.0,
+                 lose: frozenset[int] = frozenset()) -> None:  # fmt: skip
+        self.clock = clock
+        self.slow, self.delay, self.lose = slow, delay, set(lose)
+        self.sent: list[tuple[int, str, float]] = []
+
+    async def __call__(self, request: GatewayRequest) -> HttpResponse:
+        pid = request.payment_id
+        assert pid is not None
+        self.sent.append((pid, request.operation, self.clock()))
+        if pid == self.slow:
+            await asyncio.sleep(self.delay)
+        if request.operation == "status":
+            return HttpResponse(200, signed(status_fields(pid, "success"), "status_v2"))
+        if pid in self.lose:
+            self.lose.discard(pid)
+            raise fp.ConnectionLostError("lost after sending", payment_id=pid)
+        return HttpResponse(200, signed(ok_fields(pid)))
+
+    def times(self, pid: int) -> list[float]:
+        return [round(at - 1000.0, 6) for p, _op, at in self.sent if p == pid]
+
+
+def held_session(
+    transport: MockTransport, clock: Callable[[], float], **options: object
+) -> fp.AsyncSession:
+    retry = fp.RetryPolicy(attempts=3, wait_initial=0.0, deadline=None, clock=clock)
+    return fp.AsyncSession(
+        CREDS,
+        base_url="http://gw",
+        transport=transport,
+        retry=retry,
+        spacing=PaymentSpacing(1.5, clock=clock),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_an_attempt_held_by_a_full_connection_pool_counts_from_its_real_start() -> None:
+    """Payment 2's first attempt passes its slot at once but waits a second for the
+    only connection; its retry must still come 1.5 s after it really went out."""
+
+    async def main(clock: Callable[[], float]) -> list[float]:
+        slow = Slow(clock, lose=frozenset({2}))
+        pool = fp.Limits(max_connections=1)
+        async with held_session(MockTransport(slow), clock, limits=pool) as s:
+            await asyncio.gather(s.cancel(1), s.cancel(2))
+        return slow.times(2)
+
+    assert run_in_virtual_time(main) == [1.0, 2.5]
+
+
+def test_an_attempt_held_by_pacing_counts_from_its_real_start() -> None:
+    async def main(clock: Callable[[], float]) -> list[float]:
+        slow = Slow(clock, slow=0, lose=frozenset({9}))
+        pacing = fp.Pacing(0.5, clock=clock)
+        async with held_session(MockTransport(slow), clock, pacing=pacing) as s:
+            await asyncio.gather(*(s.cancel(pid) for pid in (1, 2, 3, 4, 9)))
+        return slow.times(9)
+
+    assert run_in_virtual_time(main) == [2.0, 3.5]
+
+
+def test_a_request_already_waiting_is_pushed_back_by_an_earlier_ones_hold() -> None:
+    """Two status calls about payment 2 at once: the second waits for its slot while
+    the first is held for the connection; the second's slot moves back by the hold."""
+
+    async def main(clock: Callable[[], float]) -> list[float]:
+        slow = Slow(clock)
+        pool = fp.Limits(max_connections=1)
+        async with held_session(MockTransport(slow), clock, limits=pool) as s:
+            await asyncio.gather(s.status(1), s.status(2), s.status(2))
+        return slow.times(2)
+
+    assert run_in_virtual_time(main) == [1.0, 2.5]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, 3]),
+            st.sampled_from([0.0, 0.4, 1.1]),
+            st.sampled_from(["status", "cancel"]),
+        ),
+        min_size=2,
+        max_size=9,
+    ),
+    connections=st.sampled_from([1, 2, 8]),
+    paced=st.booleans(),
+)
+def test_no_two_attempts_about_one_payment_start_closer_than_the_interval(
+    calls: list[tuple[int, float, str]], connections: int, paced: bool
+) -> None:
+    """Any mix of concurrent status calls and cancels (each payment's first cancel
+    answer lost, so retried), slow answers, a small pool and pacing: every attempt
+    about a payment starts at least the interval after the one before it."""
+
+    async def main(clock: Callable[[], float]) -> list[tuple[int, str, float]]:
+        sent: list[tuple[int, str, float]] = []
+        delays = iter([delay for _pid, delay, _op in calls])
+        lost: set[int] = set()
+
+        async def answer(request: GatewayRequest) -> HttpResponse:
+            pid = request.payment_id
+            assert pid is not None
+            sent.append((pid, request.operation, clock()))
+            await asyncio.sleep(next(delays, 0.0))
+            if request.operation == "status":
+                return HttpResponse(200, signed(status_fields(pid, "success"), "status_v2"))
+            if pid not in lost:
+                lost.add(pid)
+                raise fp.ConnectionLostError("lost after sending", payment_id=pid)
+            return HttpResponse(200, signed(error_fields(10033)))
+
+        options: dict[str, object] = {"limits": fp.Limits(max_connections=connections)}
+        if paced:
+            options["pacing"] = fp.Pacing(0.3, clock=clock)
+        async with held_session(MockTransport(answer), clock, **options) as s:
+            results = await asyncio.gather(
+                *(s.status(pid) if op == "status" else s.cancel(pid) for pid, _d, op in calls),
+                return_exceptions=True,
+            )
+            # a second cancel call about a payment is told it is already cancelled
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert all(isinstance(r, fp.AlreadyCancelledError) for r in failed), failed
+        return sent
+
+    sent = run_in_virtual_time(main)
+    assert len(sent) >= len(calls)
+    for pid, between in gaps(sent).items():
+        assert all(gap >= 1.5 - 1e-9 for gap in between), (pid, between)
+
+
+def test_an_attempt_that_fails_or_is_cancelled_before_it_starts_hands_its_turn_on() -> None:
+    """The first attempt about payment 7 fails inside (before the gate), the second is
+    cancelled while queued behind it: the third still goes, once, and nothing about
+    the payment is left under way."""
+
+    async def main(clock: Callable[[], float]) -> tuple[list[str], int]:
+        middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock))
+        events: list[str] = []
+
+        def request() -> GatewayRequest:
+            return GatewayRequest("status", "http://gw", "status_v2", 7, (), b"", "x")
+
+        async def fails_inside(request: GatewayRequest) -> fp.GatewayReply:
+            await asyncio.sleep(0.2)  # e.g. waiting for a connection, then giving up
+            events.append("first failed")
+            raise fp.DeadlineExceededError("gave up", payment_id=7)
+
+        async def sends(request: GatewayRequest) -> fp.GatewayReply:
+            events.append(f"third sent at {clock() - 1000.0:.1f}")
+            return fp.GatewayReply(())
+
+        first = asyncio.ensure_future(middleware(request(), fails_inside))
+        second = asyncio.ensure_future(middleware(request(), lambda r: middleware.gate(r, sends)))
+        third = asyncio.ensure_future(middleware(request(), lambda r: middleware.gate(r, sends)))
+        await asyncio.sleep(0.1)
+        second.cancel()
+        with pytest.raises(fp.DeadlineExceededError):
+            await first
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await third
+        return events, len(middleware._busy)
+
+    events, under_way = run_in_virtual_time(main)
+    # the first attempt's slot stays reserved (spacing errs on the slow side)
+    assert events == ["first failed", "third sent at 1.5"] and under_way == 0
