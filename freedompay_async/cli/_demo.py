@@ -75,6 +75,7 @@ def check_journal(journal: Path, ids: range, ledger: Any) -> list[tuple[bool, st
     records, bad = _read_journal(journal)
     n = len(ids)
     not_one_final = held_but_settled = cancelled_not_settled = doubled = revoke_mismatch = 0
+    asked_again = 0
     for pid in ids:
         history = records.get(pid, [])
         finals = sum(1 for record in history if record.get("final") is True)
@@ -82,6 +83,7 @@ def check_journal(journal: Path, ids: range, ledger: Any) -> list[tuple[bool, st
             not_one_final += 1
         entry = ledger[pid]
         doubled += entry.cancellations > 1
+        asked_again += entry.cancels_after_told
         settled = bool(history) and history[-1].get("state") in OutcomeState.settled_values()
         if entry.state == "cancelled" and not settled:
             cancelled_not_settled += 1
@@ -104,6 +106,11 @@ def check_journal(journal: Path, ids: range, ledger: Any) -> list[tuple[bool, st
             doubled == 0 and cancelled == n,
             f"ledger: {cancelled} of {n} payments cancelled, none more than once"
             + (f" ({doubled} cancelled twice!)" if doubled else ""),
+        ),
+        (
+            asked_again == 0,
+            "no cancel re-sent after an intact answer had told the outcome"
+            + (f" ({asked_again} were)" if asked_again else ""),
         ),
         (
             held_but_settled == 0 and cancelled_not_settled == 0 and revoke_mismatch == 0,

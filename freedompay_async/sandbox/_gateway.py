@@ -20,7 +20,7 @@ from .._signing import script_name
 from .._values import amount_value, currency_value
 from . import _http
 from ._faults import Fault, FaultPlan
-from ._ledger import CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment
+from ._ledger import CANCELLED, CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment
 from ._outbound import (
     Pairs,
     Tamper,
@@ -83,6 +83,10 @@ def _digits(text: str | None) -> int | None:
         return None
     return int(text)
 
+
+#: Operations whose intact answer about a cancelled payment tells the client so (a
+#: cancel's success or "already cancelled", status "revoked").
+_TELLS_CANCELLED = frozenset({"cancel", "status_v2"})
 
 class SandboxGateway:
     """A local stand-in for the Freedom Pay Gateway API: ``POST /g2g/cancel``,
@@ -185,10 +189,12 @@ class SandboxGateway:
         return LedgerView(self._payments)
 
     def stats(self) -> Mapping[str, int]:
-        """Totals: requests, payments held, cancelled and cleared, and payments cancelled
-        or cleared twice (always 0)."""
-        held = cancelled = doubled = cleared = 0
+        """Totals: requests, payments held, cancelled and cleared, payments cancelled
+        or cleared twice (always 0: the rules refuse it), and cancel requests sent
+        after an intact answer had told the client the payment was cancelled."""
+        held = cancelled = doubled = cleared = after_told = 0
         for payment in self._payments.values():
+            after_told += payment.cancels_after_told
             if payment.state == HELD:
                 held += 1
             elif payment.state == CLEARED:
@@ -204,6 +210,7 @@ class SandboxGateway:
                 "cancelled": cancelled,
                 "cleared": cleared,
                 "cancelled_more_than_once": doubled,
+                "cancels_after_told": after_told,
             }
         )
 
@@ -249,7 +256,14 @@ class SandboxGateway:
             payment.requests = n + 1
             fault = self._fault_for(pid, n)
             if fault is None:
-                return _http.xml_response(operation(pid, payment, fields))
+                reply = operation(pid, payment, fields)
+                if (
+                    script in _TELLS_CANCELLED
+                    and payment.state == CANCELLED
+                    and (script != "cancel" or pid not in self.pending_ids)
+                ):
+                    payment.told_cancelled = True  # this answer reaches the client intact
+                return _http.xml_response(reply)
             return await self._faulty(request, fault, script, pid, payment, fields)
 
         return handle

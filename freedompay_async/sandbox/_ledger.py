@@ -28,6 +28,13 @@ class LedgerEntry:
     cleared ones, so neither is ever more than 1. ``amount`` is the held amount,
     ``clearing_amount`` what was cleared, ``refund_amount`` the sum of ``refunds``
     (``(refund_id, amount)`` pairs), never more than the cleared amount.
+
+    Since a real gateway answers a second cancel "already cancelled" (10033), a
+    payment is never cancelled twice; what a client can get wrong is *asking* again.
+    ``cancel_requests`` counts every cancel request about it, and
+    ``cancels_after_told`` those that arrived after an answer that was delivered
+    intact had told the client it was cancelled (a cancel's success, a 10033, or
+    status "revoked"): a client that keeps track of outcomes sends none.
     """
 
     payment_id: int
@@ -41,6 +48,8 @@ class LedgerEntry:
     clearings: int = 0
     refunds: tuple[tuple[int, Decimal], ...] = ()
     status_requests: int = 0
+    cancel_requests: int = 0
+    cancels_after_told: int = 0
 
     @property
     def refund_amount(self) -> Decimal:
@@ -53,7 +62,9 @@ class Payment:
 
     __slots__ = (
         "amount",
+        "cancel_requests",
         "cancellations",
+        "cancels_after_told",
         "clearing_amount",
         "clearings",
         "currency",
@@ -62,6 +73,7 @@ class Payment:
         "revoke_id",
         "state",
         "status_requests",
+        "told_cancelled",
     )
 
     def __init__(self, amount: Decimal = DEFAULT_AMOUNT, currency: str = "KZT") -> None:
@@ -75,6 +87,10 @@ class Payment:
         self.clearings = 0
         self.refunds: list[tuple[int, Decimal]] = []
         self.status_requests = 0
+        self.cancel_requests = 0
+        self.cancels_after_told = 0
+        #: An intact answer has told the client this payment is cancelled.
+        self.told_cancelled = False
 
     @property
     def refund_amount(self) -> Decimal:
@@ -95,6 +111,8 @@ class Payment:
             self.clearings,
             tuple(self.refunds),
             self.status_requests,
+            self.cancel_requests,
+            self.cancels_after_told,
         )
 
 

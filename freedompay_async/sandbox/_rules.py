@@ -72,6 +72,9 @@ class Rules:
     def cancel(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
         """``/g2g/cancel``: held -> cancelled, once."""
         replies = self._replies["cancel"]
+        payment.cancel_requests += 1
+        if payment.told_cancelled:
+            payment.cancels_after_told += 1
         if payment.state == CANCELLED:
             return replies.error(ALREADY_CANCELLED)
         if payment.state != HELD:

@@ -2,7 +2,8 @@
 
 The sandbox applies each faulted cancel and then loses its answer (``reset_after``,
 ``forged``, ``garbage``), and faults status queries the same way. Every id must end
-settled, none cancelled twice, both through ``cancel_many`` and the command line.
+settled, and no cancel re-sent after an intact answer told the client the outcome,
+both through ``cancel_many`` and the command line.
 """
 
 from __future__ import annotations
@@ -34,10 +35,15 @@ def retry() -> RetryPolicy:
 
 
 def assert_ledger_clean(gateway: SandboxGateway) -> None:
+    """Every payment cancelled, and no cancel asked again once an intact answer had
+    told the client so: a re-send is only ever about an answer that was lost."""
     stats = gateway.stats()
     assert stats["cancelled"] == len(IDS) and stats["held"] == 0
     assert stats["cancelled_more_than_once"] == 0
     assert all(gateway.ledger[pid].cancellations == 1 for pid in IDS)
+    assert stats["cancels_after_told"] == 0
+    repeats = sum(gateway.ledger[pid].cancel_requests - 1 for pid in IDS)
+    assert repeats > 0  # answers were lost and cancels re-sent: the check had work
 
 
 async def test_cancel_many_settles_every_id_by_asking_status() -> None:

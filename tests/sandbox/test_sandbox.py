@@ -202,7 +202,9 @@ async def test_session_cancel_updates_the_ledger(gateway: SandboxGateway, url: s
     assert result.revoke_status is RevokeStatus.SUCCESS
     assert result.signed
     entry = gateway.ledger[10]
-    assert entry == LedgerEntry(10, "cancelled", result.revoke_id, requests=1, cancellations=1)
+    assert entry == LedgerEntry(
+        10, "cancelled", result.revoke_id, requests=1, cancellations=1, cancel_requests=1
+    )
     assert gateway.ledger[11] == LedgerEntry(11, "held", None, requests=0, cancellations=0)
     assert len(gateway.ledger) == 2000
     assert gateway.requests_total == 1
@@ -319,7 +321,11 @@ async def test_second_cancel_is_signed_10033(gateway: SandboxGateway, url: str) 
     assert info.value.code == 10033
     assert info.value.signed
     assert info.value.description == "Ошибка отмены платежа: отмена уже была произведена ранее"
-    assert gateway.ledger[20] == LedgerEntry(20, "cancelled", first.revoke_id, 2, 1)
+    # the second request came after the first's intact answer: the ledger says so
+    assert gateway.ledger[20] == LedgerEntry(
+        20, "cancelled", first.revoke_id, 2, 1, cancel_requests=2, cancels_after_told=1
+    )
+    assert gateway.stats()["cancels_after_told"] == 1
 
 
 async def test_auto_hold_creates_unknown_payments() -> None:
@@ -362,6 +368,7 @@ async def test_other_routes(gateway: SandboxGateway, url: str) -> None:
         "cancelled": 1,
         "cleared": 0,
         "cancelled_more_than_once": 0,
+        "cancels_after_told": 0,
     }
 
 
@@ -502,7 +509,10 @@ async def test_retry_after_reset_after_is_confirmed_without_a_second_cancel() ->
     assert confirmed.attempts == 2
     assert not third_time.confirmed_on_retry
     assert third_time.attempts == 3
-    assert gw.ledger[1] == LedgerEntry(1, "cancelled", gw.ledger[1].revoke_id, 2, 1)
+    # the retry came after a lost answer: asking again was right, not "after told"
+    assert gw.ledger[1] == LedgerEntry(
+        1, "cancelled", gw.ledger[1].revoke_id, 2, 1, cancel_requests=2
+    )
     assert gw.ledger[2].requests == 3
     assert gw.ledger[2].cancellations == 1
 
