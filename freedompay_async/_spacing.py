@@ -197,15 +197,7 @@ class PaymentSpacingMiddleware:
         pid = request.payment_id
         if pid is None:
             return call_next(request)
-        if self._busy and pid in self._busy:
-            return self._queued(pid, request, call_next)
-        mine = self._busy[pid] = _UnderWay()
-        try:
-            wait = self._reserve(pid, request, mine)
-        except BaseException:
-            self._pass_on(pid, mine)
-            raise
-        return self._under_way(pid, mine, wait, request, call_next)
+        return self._attempt(pid, request, call_next)
 
     def _reserve(self, pid: int, request: GatewayRequest, mine: _UnderWay) -> float:
         """Reserve ``pid``'s next slot for ``mine``; the seconds to wait for it."""
@@ -228,57 +220,66 @@ class PaymentSpacingMiddleware:
         mine.slot = end
         return wait
 
-    async def _under_way(
-        self,
-        pid: int,
-        mine: _UnderWay,
-        wait: float,
-        request: GatewayRequest,
-        call_next: Handler,
-        parked: Parking | None = None,
-    ) -> GatewayReply:
+    async def _attempt(self, pid: int, request: GatewayRequest, call_next: Handler) -> GatewayReply:
+        # Everything happens inside the coroutine: one that is never started (closed,
+        # or its task cancelled before its first step) leaves nothing under way.
+        parked: Parking | None = None
+        mine: _UnderWay | None = None
         try:
+            busy = self._busy.get(pid)
+            if busy is None:
+                mine = self._busy[pid] = _UnderWay()
+            else:
+                parked = PARKING.get()
+                if parked is not None:
+                    parked.release()  # cancelled while waiting: it stays given up
+                mine = await self._turn_after(pid, busy, request)
+            wait = self._reserve(pid, request, mine)
             if wait > 0:
                 if parked is None:
                     parked = PARKING.get()
                     if parked is not None:
-                        parked.release()  # cancelled while waiting: it stays given up
+                        parked.release()
                 await self.spacing.sleep(wait)
             if parked is not None:
                 await parked.acquire()  # a wait here is a hold: the gate sees it
-            if wait > 0 or parked is not None:
+            if wait > 0 or busy is not None or parked is not None:
                 request = cut_to_deadline(
                     request, self._deadline_clock, "its payment's spacing slot"
                 )
             return await call_next(request)
         finally:
-            if not mine.started:  # failed or cancelled before it started
+            if mine is not None and not mine.started:  # failed or cancelled before it started
                 self._pass_on(pid, mine)
 
-    async def _queued(self, pid: int, request: GatewayRequest, call_next: Handler) -> GatewayReply:
-        """Wait behind the attempt under way about this payment, then go as above."""
-        busy = self._busy.get(pid)  # looked up again: it may have started meanwhile
-        if busy is None:
-            return await self(request, call_next)
-        parked = PARKING.get()
-        if parked is not None:
-            parked.release()
+    async def _turn_after(self, pid: int, busy: _UnderWay, request: GatewayRequest) -> _UnderWay:
+        """Wait in line behind the attempt under way about ``pid`` (no longer than the
+        call's deadline); the entry this attempt is under way as once its turn comes."""
         turn: asyncio.Future[_UnderWay] = asyncio.get_running_loop().create_future()
         busy.line.append(turn)
+        deadline = request.deadline
+        handed = False
         try:
-            mine = await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self._pass_on(pid, turn.result())  # handed the turn as it was cancelled
-            elif turn in busy.line:
-                busy.line.remove(turn)
-            raise
-        try:
-            wait = self._reserve(pid, request, mine)
-        except BaseException:
-            self._pass_on(pid, mine)
-            raise
-        return await self._under_way(pid, mine, wait, request, call_next, parked)
+            if deadline is None:
+                mine = await turn
+            else:
+                async with asyncio.timeout(max(deadline - self._deadline_clock(), 0.0)):
+                    mine = await turn
+        except TimeoutError:
+            raise DeadlineExceededError(
+                "the call's deadline passed while queued behind another attempt about its"
+                " payment; not sent",
+                payment_id=pid,
+            ) from None
+        else:
+            handed = True
+            return mine
+        finally:
+            if not handed:
+                if turn.done() and not turn.cancelled():
+                    self._pass_on(pid, turn.result())  # handed the turn as it gave up
+                elif turn in busy.line:
+                    busy.line.remove(turn)
 
     def _pass_on(self, pid: int, mine: _UnderWay) -> None:
         """``mine`` is no longer under way: hand the turn to the next in line."""

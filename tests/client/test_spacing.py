@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import attrs
 import pytest
@@ -489,3 +489,79 @@ def test_an_attempt_that_fails_or_is_cancelled_before_it_starts_hands_its_turn_o
     events, under_way = run_in_virtual_time(main)
     # the first attempt's slot stays reserved (spacing errs on the slow side)
     assert events == ["first failed", "third sent at 1.5"] and under_way == 0
+
+
+def test_an_attempt_never_started_leaves_its_payment_free() -> None:
+    """A caller's middleware may drop ``call_next(request)`` unawaited, or cancel its
+    task before the first step (``wait_for`` with no time left): nothing about the
+    payment may stay under way, or every later attempt about it would wait forever."""
+
+    async def main(clock: Callable[[], float]) -> tuple[int, bool, list[float]]:
+        middleware = PaymentSpacingMiddleware(PaymentSpacing(1.5, clock=clock))
+        started: list[float] = []
+
+        async def sends(request: GatewayRequest) -> fp.GatewayReply:
+            started.append(clock() - 1000.0)
+            return fp.GatewayReply(())
+
+        def request() -> GatewayRequest:
+            return GatewayRequest("status", "http://gw", "status_v2", 7, (), b"", "x")
+
+        def attempt() -> Awaitable[fp.GatewayReply]:
+            return middleware(request(), lambda r: middleware.gate(r, sends))
+
+        dropped = attempt()
+        dropped.close()  # type: ignore[attr-defined]
+        early = asyncio.ensure_future(attempt())
+        early.cancel()  # before its first step
+        with pytest.raises(asyncio.CancelledError):
+            await early
+        free = middleware.try_now(7)
+        await asyncio.wait_for(attempt(), 10)  # goes, and is not stuck behind them
+        return len(middleware._busy), free, started
+
+    under_way, free, started = run_in_virtual_time(main)
+    assert (under_way, free) == (0, True)
+    assert started == [1.5]  # after the slot try_now reserved at 0
+
+
+def test_waiting_in_line_counts_against_the_deadline() -> None:
+    """A status call queued behind a batch's attempt about the same payment (waiting
+    for the batch's only slot for 30 s) gives up at its deadline, unsent."""
+
+    async def main(clock: Callable[[], float]) -> tuple[float, list[tuple[int, str, float]]]:
+        sent: list[tuple[int, str, float]] = []
+
+        async def answer(request: GatewayRequest) -> HttpResponse:
+            pid = request.payment_id
+            assert pid is not None
+            sent.append((pid, request.operation, clock() - 1000.0))
+            if pid == 1:
+                await asyncio.sleep(30)  # a slow answer holding the batch's only slot
+            if request.operation == "status":
+                return HttpResponse(200, signed(status_fields(pid, "success"), "status_v2"))
+            return HttpResponse(200, signed(ok_fields(pid)))
+
+        retry = fp.RetryPolicy(attempts=2, attempt_timeout=20.0, deadline=5.0, clock=clock)
+        async with fp.AsyncSession(
+            CREDS, base_url="http://gw", transport=MockTransport(answer), retry=retry,
+            spacing=PaymentSpacing(1.5, clock=clock),
+        ) as s:  # fmt: skip
+            await s.status(7)  # payment 7's next slot: 1.5
+            batch = asyncio.ensure_future(
+                collect(s.cancel_many([7, 1], concurrency=1, reconcile=False))
+            )
+            await asyncio.sleep(2.0)  # the batch's cancel of 7 waits for the slot
+            with pytest.raises(fp.DeadlineExceededError):
+                await s.status(7)
+            gave_up = clock() - 1000.0
+            await batch
+        return gave_up, sent
+
+    gave_up, sent = run_in_virtual_time(main)
+    assert gave_up == pytest.approx(7.0)  # its own deadline: 2.0 + 5.0
+    assert [(pid, op) for pid, op, _at in sent].count((7, "status")) == 1  # only the first
+
+
+async def collect(outcomes: AsyncIterator[fp.CancelOutcome]) -> list[fp.CancelOutcome]:
+    return [outcome async for outcome in outcomes]
