@@ -44,7 +44,7 @@ from ._reconcile import DEFAULT_RECONCILE_ROUNDS, ambiguous, settle_cancel
 from ._replies import GatewayReply, interpret
 from ._retry import RetryPolicy
 from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
-from ._settling import PaymentLocks, settle_clear, settle_refund
+from ._settling import PaymentLocks, Settle, settle_clear, settle_refund
 from ._signing import Md5Signer, Signer, script_name
 from ._spacing import PaymentSpacing
 from ._status import StatusRequest, StatusResult
@@ -337,6 +337,15 @@ class AsyncSession:
         error.payment_id = request.payment_id
         raise error
 
+    async def _settled(
+        self, settle: Settle[Req, Res], operation: Operation[Req, Res], request: Req
+    ) -> Res:
+        """A clearing or refund whose ambiguous attempt is settled by status; those of
+        one payment run one at a time, so status compares before and after this one."""
+        async with self._money_locks.hold(request.payment_id):
+            send = functools.partial(self._call, operation)
+            return await settle(send, self._status_once, request, rounds=self.reconcile_rounds)
+
     async def _status_once(self, request: StatusRequest) -> StatusResult:
         return await self._call(STATUS, request)
 
@@ -375,13 +384,7 @@ class AsyncSession:
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
             return await self._call(CLEARING, request)
-        async with self._money_locks.hold(request.payment_id):
-            return await settle_clear(
-                functools.partial(self._call, CLEARING),
-                self._status_once,
-                request,
-                rounds=self.reconcile_rounds,
-            )
+        return await self._settled(settle_clear, CLEARING, request)
 
     async def refund(
         self,
@@ -408,13 +411,7 @@ class AsyncSession:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
             return await self._call(REFUND, request)
-        async with self._money_locks.hold(request.payment_id):
-            return await settle_refund(
-                functools.partial(self._call, REFUND),
-                self._status_once,
-                request,
-                rounds=self.reconcile_rounds,
-            )
+        return await self._settled(settle_refund, REFUND, request)
 
     def cancel_many(
         self,

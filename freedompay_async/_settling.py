@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -31,19 +32,42 @@ from ._settlement import (
 )
 from ._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
 
-__all__ = ["PaymentLocks", "settle_clear", "settle_refund"]
+__all__ = ["PaymentLocks", "Settle", "settle_clear", "settle_refund"]
 
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+class Settle(Protocol[Q, R]):
+    """``settle_clear`` or ``settle_refund``: send, and settle an ambiguous attempt."""
+
+    def __call__(
+        self,
+        send: Callable[[Q], Awaitable[R]],
+        status: StatusCall,
+        request: Q,
+        *,
+        rounds: int,
+    ) -> Awaitable[R]: ...
 
 #: Refund entry states that count as finished and successful.
 _DONE = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
+
+
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # holding or waiting
 
 
 class PaymentLocks:
     """One lock per payment id, kept only while a call holds or waits for it."""
 
     def __init__(self) -> None:
-        self._held: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+        self._held: dict[int, _Held] = {}
 
     def __len__(self) -> int:
         return len(self._held)
@@ -51,17 +75,14 @@ class PaymentLocks:
     @contextlib.asynccontextmanager
     async def hold(self, payment_id: int) -> AsyncIterator[None]:
         """Run the block while no other block of this payment id runs."""
-        entry = self._held.get(payment_id)
-        if entry is None:
-            entry = self._held[payment_id] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
+        held = self._held.get(payment_id) or self._held.setdefault(payment_id, _Held())
+        held.users += 1
         try:
-            async with lock:
+            async with held.lock:
                 yield
         finally:
-            users[0] -= 1
-            if not users[0]:
+            held.users -= 1
+            if not held.users:
                 del self._held[payment_id]
 
 

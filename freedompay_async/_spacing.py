@@ -73,6 +73,15 @@ class PaymentSpacing:
     )
 
 
+def _park() -> Parking | None:
+    """Give up the caller's batch slot for a wait (a task cancelled while waiting
+    leaves it given up); the parking to take it back from, if any."""
+    parked = PARKING.get()
+    if parked is not None:
+        parked.release()
+    return parked
+
+
 class _UnderWay:
     """An attempt about a payment between its reservation and its real start, and the
     turns of the attempts about that payment queued behind it."""
@@ -223,27 +232,23 @@ class PaymentSpacingMiddleware:
     async def _attempt(self, pid: int, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         # Everything happens inside the coroutine: one that is never started (closed,
         # or its task cancelled before its first step) leaves nothing under way.
-        parked: Parking | None = None
+        parked: Parking | None = None  # the batch slot given up while waiting
         mine: _UnderWay | None = None
         try:
             busy = self._busy.get(pid)
             if busy is None:
                 mine = self._busy[pid] = _UnderWay()
             else:
-                parked = PARKING.get()
-                if parked is not None:
-                    parked.release()  # cancelled while waiting: it stays given up
+                parked = _park()
                 mine = await self._turn_after(pid, busy, request)
             wait = self._reserve(pid, request, mine)
             if wait > 0:
                 if parked is None:
-                    parked = PARKING.get()
-                    if parked is not None:
-                        parked.release()
+                    parked = _park()
                 await self.spacing.sleep(wait)
             if parked is not None:
                 await parked.acquire()  # a wait here is a hold: the gate sees it
-            if wait > 0 or busy is not None or parked is not None:
+            if wait > 0 or busy is not None:
                 request = cut_to_deadline(
                     request, self._deadline_clock, "its payment's spacing slot"
                 )

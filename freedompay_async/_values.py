@@ -51,12 +51,9 @@ def amount_value(value: object, *, name: str = "amount") -> Decimal:
         raise ValidationError(f"{name} must be at least 0.01, got {number}")
     if number.adjusted() >= _MAX_AMOUNT_DIGITS - 2 or number != number.quantize(_CENT):
         raise ValidationError(f"{name} must have at most two decimal places, got {number}")
-    # One plain form whatever the caller's spelling: 1E+2 is 100, 100.000 is 100.00
-    # (the caller's own 100, 100.5 or 100.50 stays as written).
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > 0:
-        number = number.quantize(Decimal(1))
-    elif isinstance(exponent, int) and exponent < -2:
+    # At most two decimal places as sent: 100.000 is 100.00 (php_str renders any
+    # exponent form, 1E+2, as plain digits).
+    if int(number.as_tuple().exponent) < -2:  # finite here, so an int
         number = number.quantize(_CENT)
     return number
 

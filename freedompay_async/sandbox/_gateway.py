@@ -88,6 +88,7 @@ def _digits(text: str | None) -> int | None:
 #: cancel's success or "already cancelled", status "revoked").
 _TELLS_CANCELLED = frozenset({"cancel", "status_v2"})
 
+
 class SandboxGateway:
     """A local stand-in for the Freedom Pay Gateway API: ``POST /g2g/cancel``,
     ``/g2g/status_v2``, ``/g2g/clearing`` and ``/g2g/refund``.
