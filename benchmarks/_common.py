@@ -23,7 +23,7 @@ from freedompay_async import (
     RetryPolicy,
     RevokeStatus,
 )
-from freedompay_async._multipart import render_multipart
+from freedompay_async._wire.multipart import render_multipart
 
 from .canned_server import DEFAULT_MERCHANT_ID, DEFAULT_SECRET, SCRIPT, CannedServer
 

@@ -31,7 +31,6 @@ The whole public API, at a glance:
 - ``freedompay_async.sandbox``: a local gateway for tests and demos.
 """
 
-from ._batch import CancelOutcome, OutcomeState
 from ._config import Credentials, GatewayURL, Limits
 from ._exceptions import (
     AlreadyCancelledError,
@@ -58,15 +57,23 @@ from ._exceptions import (
     UnknownMerchantError,
     ValidationError,
 )
-from ._fields import Fields, FieldValue
-from ._middleware import Handler, LoggingMiddleware, Middleware
-from ._models import CancelRequest, CancelResult, ReceiptPosition, RevokeStatus
-from ._pacing import Pacing
-from ._reconcile import SettledBy
-from ._replies import GatewayReply
-from ._retry import RetryPolicy, default_retry_on
-from ._session import AsyncSession
-from ._settlement import (
+from ._layers.attempt_log import LoggingMiddleware
+from ._layers.chain import (
+    Handler,
+    Middleware,
+)
+from ._layers.pacing import Pacing
+from ._layers.retry import (
+    RetryPolicy,
+    default_retry_on,
+)
+from ._layers.spacing import PaymentSpacing
+from ._operations.cancel import (
+    CancelRequest,
+    CancelResult,
+    RevokeStatus,
+)
+from ._operations.money import (
     ClearingStatus,
     ClearRequest,
     ClearResult,
@@ -74,9 +81,8 @@ from ._settlement import (
     RefundResult,
     RefundStatus,
 )
-from ._signing import Md5Signer, RotatingSigner, Signer, script_name
-from ._spacing import PaymentSpacing
-from ._status import (
+from ._operations.receipts import ReceiptPosition
+from ._operations.status import (
     PaymentState,
     PaymentStatus,
     RefundPayment,
@@ -84,9 +90,26 @@ from ._status import (
     StatusRequest,
     StatusResult,
 )
+from ._session.batch import (
+    CancelOutcome,
+    OutcomeState,
+)
+from ._session.session import AsyncSession
+from ._settling.cancel import SettledBy
 from ._transport import AiohttpTransport, GatewayRequest, HttpResponse, MockTransport, Transport
 from ._version import __version__
-from ._xml import signed_response
+from ._wire.fields import (
+    Fields,
+    FieldValue,
+)
+from ._wire.messages import GatewayReply
+from ._wire.signing import (
+    Md5Signer,
+    RotatingSigner,
+    Signer,
+    script_name,
+)
+from ._wire.xml import signed_response
 from .callbacks import (
     DEFAULT_MAX_BODY_BYTES,
     CallbackAnswer,

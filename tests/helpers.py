@@ -15,7 +15,10 @@ from typing import TypeVar
 from aiohttp import web
 
 from freedompay_async import Fields, Md5Signer
-from freedompay_async._xml import render_response, sign_response_fields
+from freedompay_async._wire.xml import (
+    render_response,
+    sign_response_fields,
+)
 
 SECRET = "test-secret-key-0123456789"
 MERCHANT = 1234

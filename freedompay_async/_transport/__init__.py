@@ -1,6 +1,10 @@
 """The transport seam: what goes out, what comes back, and the transports that carry it."""
 
-from .base import GatewayRequest, HttpResponse, Transport
+from .._wire.messages import (
+    GatewayRequest,
+    HttpResponse,
+)
+from .base import Transport
 from .default import AiohttpTransport
 from .mock import MockTransport
 

@@ -36,8 +36,11 @@ from .._exceptions import (
     SessionClosedError,
     excerpt,
 )
+from .._wire.messages import (
+    GatewayRequest,
+    HttpResponse,
+)
 from ._timer import AttemptTimer
-from .base import GatewayRequest, HttpResponse
 
 __all__ = ["AiohttpTransport", "map_error"]
 

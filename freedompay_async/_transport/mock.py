@@ -19,7 +19,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 from .._exceptions import SessionClosedError
-from .base import GatewayRequest, HttpResponse
+from .._wire.messages import (
+    GatewayRequest,
+    HttpResponse,
+)
 
 __all__ = ["MockHandler", "MockTransport"]
 

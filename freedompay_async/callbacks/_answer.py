@@ -6,9 +6,9 @@ import enum
 from typing import Literal, TypeAlias
 
 from .._exceptions import ValidationError
-from .._fields import FieldValue
-from .._signing import Signer
-from .._xml import signed_response
+from .._wire.fields import FieldValue
+from .._wire.signing import Signer
+from .._wire.xml import signed_response
 from ._receive import callback_script_name
 
 __all__ = ["CallbackAnswer", "ReplyStatus", "callback_reply", "reply_parts"]

@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from .._fields import Fields
+from .._wire.fields import Fields
 from ._reader import Reader, allowed_names, frozen_map, names_only
 
 

@@ -8,8 +8,11 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from .._exceptions import ValidationError
-from .._fields import Fields, form_pairs
-from .._models import coerce_payment_id
+from .._operations.values import coerce_payment_id
+from .._wire.fields import (
+    Fields,
+    form_pairs,
+)
 from ._receive import SIG
 
 __all__ = ["Reader", "allowed_names", "frozen_map", "names_only"]

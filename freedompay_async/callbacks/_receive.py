@@ -15,9 +15,17 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from .._exceptions import ConfigurationError, ValidationError
-from .._fields import Fields, FieldValue, from_form_pairs, split_bracket_name
-from .._signing import script_name
-from .._xml import XMLReplyError, parse_xml_fields
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+    from_form_pairs,
+    split_bracket_name,
+)
+from .._wire.signing import script_name
+from .._wire.xml import (
+    XMLReplyError,
+    parse_xml_fields,
+)
 
 __all__ = ["SIG", "CallbackFields", "Received", "callback_script_name", "is_text", "receive"]
 

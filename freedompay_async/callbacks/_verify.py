@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from .._exceptions import SignatureVerificationError, ValidationError
-from .._fields import Fields, FieldValue
-from .._signing import Signer
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+)
+from .._wire.signing import Signer
 from ._messages import CheckRequest, RedirectBack, ResultNotify, has_error_code
 from ._receive import SIG, CallbackFields, Received, callback_script_name, receive
 

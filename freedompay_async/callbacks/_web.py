@@ -36,8 +36,8 @@ from .._exceptions import (
     SignatureVerificationError,
     ValidationError,
 )
-from .._multipart import parse_multipart
-from .._signing import Signer
+from .._wire.multipart import parse_multipart
+from .._wire.signing import Signer
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
 from ._messages import CheckRequest, RedirectBack, ResultNotify
 from ._receive import CallbackFields, callback_script_name

@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._batch import OutcomeState
 from .._config import Credentials, GatewayURL
-from .._retry import RetryPolicy
+from .._layers.retry import RetryPolicy
+from .._session.batch import OutcomeState
 from ._options import CancelJob
 from ._records import decode_record
 from ._report import (

@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from .._exceptions import ValidationError
-from .._models import coerce_payment_id
+from .._operations.values import coerce_payment_id
 
 __all__ = [
     "InputError",

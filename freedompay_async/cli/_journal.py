@@ -50,7 +50,6 @@ from typing import IO, Any
 
 import attrs
 
-from .._batch import CancelOutcome
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
@@ -60,6 +59,7 @@ from .._exceptions import (
     SessionClosedError,
     UnknownMerchantError,
 )
+from .._session.batch import CancelOutcome
 from ._header import HEADER_MAGIC, JOURNAL_VERSION, JournalHeader
 from ._idset import IdMap
 from ._records import (

@@ -17,9 +17,9 @@ import attrs
 from .._argtypes import non_negative_int, positive_float, positive_int
 from .._config import Credentials, GatewayURL
 from .._exceptions import ConfigurationError
-from .._pacing import Pacing
-from .._retry import RetryPolicy
-from .._spacing import DEFAULT_PAYMENT_INTERVAL
+from .._layers.pacing import Pacing
+from .._layers.retry import RetryPolicy
+from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
 from ._report import PROG
 
 __all__ = [

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from .._models import MAX_ID_DIGITS
+from .._operations.values import MAX_ID_DIGITS
 from ._input import READ_CHUNK, Item, Parser, read_lines
 
 __all__ = ["plain_blocks"]

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import IO, Any
 
-from .._batch import OutcomeState
+from .._session.batch import OutcomeState
 from ._idset import IdMap
 
 __all__ = [

@@ -8,8 +8,11 @@ from typing import Any
 
 import attrs
 
-from .._batch import CancelOutcome, OutcomeState
 from .._exceptions import GatewayError, InvalidRequestSignatureError, UnknownMerchantError
+from .._session.batch import (
+    CancelOutcome,
+    OutcomeState,
+)
 
 __all__ = [
     "EXIT_CODES_TEXT",

@@ -26,7 +26,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .._batch import CancelOutcome, OutcomeState
 from .._config import Limits
 from .._exceptions import (
     ConnectionLostError,
@@ -35,9 +34,16 @@ from .._exceptions import (
     InvalidRequestSignatureError,
     SignatureVerificationError,
 )
-from .._retry import RetryMiddleware, RetryPolicy
-from .._session import AsyncSession
-from .._spacing import PaymentSpacing
+from .._layers.retry import (
+    RetryMiddleware,
+    RetryPolicy,
+)
+from .._layers.spacing import PaymentSpacing
+from .._session.batch import (
+    CancelOutcome,
+    OutcomeState,
+)
+from .._session.session import AsyncSession
 from ._fileids import FileIds
 from ._flow import Gate, UnsettledOut, check_output_path
 from ._idset import IdSet

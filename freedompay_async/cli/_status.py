@@ -18,9 +18,9 @@ from typing import Any, TextIO
 from .._argtypes import positive_float, positive_int
 from .._config import Limits
 from .._exceptions import FreedomPayError, GatewayError, ReplyError
-from .._retry import RetryPolicy
-from .._session import AsyncSession
-from .._status import StatusResult
+from .._layers.retry import RetryPolicy
+from .._operations.status import StatusResult
+from .._session.session import AsyncSession
 from ._input import InputError, Item, StreamSource, open_input, parser_for, read_regular
 from ._options import (
     ENV_BASE_URL,

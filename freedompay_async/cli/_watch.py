@@ -28,10 +28,9 @@ from .._exceptions import (
     ResponseTimeoutError,
     SignatureVerificationError,
 )
-from .._middleware import Handler
-from .._replies import GatewayReply
-from .._retry import RetryPolicy
-from .._transport.base import GatewayRequest
+from .._layers.chain import Handler
+from .._layers.retry import RetryPolicy
+from .._wire.messages import GatewayReply, GatewayRequest
 from ._report import PROG
 
 __all__ = ["DEFAULT_FAIL_FAST_AFTER", "AttemptWatch", "not_a_gateway"]

@@ -14,10 +14,16 @@ from types import MappingProxyType
 
 from aiohttp import web
 
-from .._fields import Fields, FieldValue
-from .._models import coerce_payment_id
-from .._signing import script_name
-from .._values import amount_value, currency_value
+from .._operations.values import (
+    amount_value,
+    coerce_payment_id,
+    currency_value,
+)
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+)
+from .._wire.signing import script_name
 from . import _http
 from ._faults import Fault, FaultPlan
 from ._ledger import CANCELLED, CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment

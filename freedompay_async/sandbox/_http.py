@@ -5,9 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from .._exceptions import ValidationError
-from .._fields import Fields, FieldValue, from_form_pairs
-from .._multipart import multipart_boundary, parse_multipart
-from .._xml import render_response
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+    from_form_pairs,
+)
+from .._wire.multipart import (
+    multipart_boundary,
+    parse_multipart,
+)
+from .._wire.xml import render_response
 
 __all__ = [
     "abort",

@@ -14,8 +14,11 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from yarl import URL
 
-from .._multipart import render_multipart
-from .._signing import Md5Signer, script_name
+from .._wire.multipart import render_multipart
+from .._wire.signing import (
+    Md5Signer,
+    script_name,
+)
 
 __all__ = [
     "Pairs",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from .._fields import Fields, FieldValue
-from .._signing import Md5Signer
-from .._xml import sign_response_fields
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+)
+from .._wire.signing import Md5Signer
+from .._wire.xml import sign_response_fields
 
 __all__ = [
     "ALREADY_CANCELLED",

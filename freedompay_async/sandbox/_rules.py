@@ -14,7 +14,10 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal, InvalidOperation
 
-from .._fields import Fields, FieldValue
+from .._wire.fields import (
+    Fields,
+    FieldValue,
+)
 from ._ledger import CANCELLED, CLEARED, HELD, Payment
 from ._replies import ALREADY_CANCELLED, ReplyBuilder
 

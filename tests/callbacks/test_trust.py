@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 import freedompay_async as fp
-from freedompay_async._multipart import render_multipart
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.multipart import render_multipart
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.callbacks import (
     CallbackAnswer,
     CheckRequest,

@@ -12,8 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import freedompay_async as fp
-from freedompay_async._fields import FieldValue
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.fields import FieldValue
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.callbacks import (
     CallbackBodyTooLargeError,
     CheckRequest,

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 import freedompay_async as fp
-from freedompay_async._multipart import render_multipart
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.multipart import render_multipart
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.callbacks import (
     DEFAULT_MAX_BODY_BYTES,
     CallbackAnswer,

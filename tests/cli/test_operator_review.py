@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from freedompay_async import PaymentNotFoundError
-from freedompay_async._batch import CancelOutcome, OutcomeState
+from freedompay_async._session.batch import (
+    CancelOutcome,
+    OutcomeState,
+)
 from freedompay_async.cli._header import JournalHeader, normalise_base_url
 from freedompay_async.cli._report import EXIT_CODES_TEXT, EXIT_FAILED, BatchReport
 from freedompay_async.sandbox import SandboxGateway

@@ -23,8 +23,11 @@ from freedompay_async import (
     SignatureVerificationError,
     TransientGatewayError,
 )
-from freedompay_async._batch import CancelOutcome, OutcomeState
-from freedompay_async._replies import GatewayReply
+from freedompay_async._session.batch import (
+    CancelOutcome,
+    OutcomeState,
+)
+from freedompay_async._wire.messages import GatewayReply
 from freedompay_async.cli._input import parse_csv, parse_plain, read_lines, why_no_ids
 from freedompay_async.cli._journal import Journal, JournalHeader
 from freedompay_async.cli._progress import PlainProgress

@@ -19,10 +19,14 @@ from freedompay_async import (
     ReceiptPosition,
     SignatureVerificationError,
 )
-from freedompay_async._fastpath import CancelTemplate, SaltPool
-from freedompay_async._fields import form_pairs
-from freedompay_async._multipart import parse_multipart, render_multipart
-from freedompay_async._transport.base import GatewayRequest
+from freedompay_async._direct.template import CancelTemplate
+from freedompay_async._wire.fields import form_pairs
+from freedompay_async._wire.messages import GatewayRequest
+from freedompay_async._wire.multipart import (
+    parse_multipart,
+    render_multipart,
+)
+from freedompay_async._wire.salts import SaltPool
 from tests.helpers import MERCHANT, SECRET, SIGNER, ok_fields, signed
 
 BOUNDARY = "fp" + "ab" * 16
@@ -153,7 +157,7 @@ async def test_a_signer_subclass_is_never_bypassed() -> None:
 
 
 def test_the_retry_layers_request_copy_is_attrs_evolve_field_for_field() -> None:
-    from freedompay_async._retry import attempt_request
+    from freedompay_async._layers.retry import attempt_request
 
     values: dict[str, object] = {}
     for number, field in enumerate(attrs.fields(GatewayRequest)):
@@ -176,7 +180,7 @@ def test_the_retry_layers_request_copy_is_attrs_evolve_field_for_field() -> None
 def test_the_fast_md5_is_md5(data: bytes, tail: bytes) -> None:
     import hashlib
 
-    from freedompay_async._fastpath import _openssl_md5, new_md5
+    from freedompay_async._wire.salts import _openssl_md5, new_md5
 
     expected = hashlib.md5(data + tail, usedforsecurity=False).hexdigest()
     for make in (new_md5, _openssl_md5):

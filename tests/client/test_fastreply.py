@@ -14,9 +14,12 @@ from freedompay_async import (
     MockTransport,
     SignatureVerificationError,
 )
-from freedompay_async._fastreply import ReplyShapes
-from freedompay_async._replies import interpret
-from freedompay_async._xml import render_response, sign_response_fields
+from freedompay_async._direct.shapes import ReplyShapes
+from freedompay_async._wire.replies import interpret
+from freedompay_async._wire.xml import (
+    render_response,
+    sign_response_fields,
+)
 from tests.helpers import MERCHANT, SECRET, SIGNER, ok_fields, signed
 
 REQUEST = GatewayRequest("cancel", "https://x/g2g/cancel", "cancel", 7, (), b"", "t")

@@ -15,7 +15,7 @@ from aiohttp import web
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
-from freedompay_async._replies import retry_after_seconds
+from freedompay_async._wire.replies import retry_after_seconds
 
 from ..helpers import (
     MERCHANT,

@@ -11,7 +11,7 @@ import asyncio
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
-from freedompay_async._slots import Slots
+from freedompay_async._layers.slots import Slots
 
 from ..helpers import MERCHANT, SECRET, ok_fields, signed
 

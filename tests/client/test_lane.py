@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
-from freedompay_async._lane import CancelLane
+from freedompay_async._direct.lane import CancelLane
 
 from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, serve, signed
 

@@ -8,8 +8,8 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse
-from freedompay_async._middleware import (
-    LoggingMiddleware,
+from freedompay_async._layers.attempt_log import LoggingMiddleware
+from freedompay_async._layers.chain import (
     build_chain,
     cut_to_deadline,
     describe_error,
@@ -112,7 +112,8 @@ async def test_the_session_logs_attempts_on_the_library_logger(
     transport = fp.MockTransport(answer)
     async with fp.AsyncSession(creds, base_url="http://gw", transport=transport) as s:
         await s.cancel(7)
-    lines = [r.getMessage() for r in caplog.records if r.name == "freedompay_async._middleware"]
+    logger = "freedompay_async._layers.attempt_log"
+    lines = [r.getMessage() for r in caplog.records if r.name == logger]
     assert len(lines) == 1 and lines[0].startswith("cancel payment=7 attempt=1 ok (")
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from freedompay_async import _multipart
-from freedompay_async._multipart import multipart_boundary, parse_multipart, render_multipart
+from freedompay_async._wire import multipart as _multipart
+from freedompay_async._wire.multipart import (
+    multipart_boundary,
+    parse_multipart,
+    render_multipart,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,12 @@ import random
 import pytest
 from aiohttp import ClientSession, web
 
-from freedompay_async import _multipart
-from freedompay_async._multipart import multipart_boundary, parse_multipart, render_multipart
+from freedompay_async._wire import multipart as _multipart
+from freedompay_async._wire.multipart import (
+    multipart_boundary,
+    parse_multipart,
+    render_multipart,
+)
 
 from ..helpers import serve
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 
 import freedompay_async as fp
-from freedompay_async._multipart import multipart_boundary, parse_multipart
+from freedompay_async._wire.multipart import (
+    multipart_boundary,
+    parse_multipart,
+)
 
 
 def part(headers: str, value: bytes | str, boundary: str = "B") -> bytes:

@@ -10,9 +10,12 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
-from freedompay_async._batch import run_cancel_many
-from freedompay_async._reconcile import Reconciled, SettledBy
-from freedompay_async._xml import render_response
+from freedompay_async._session.batch import run_cancel_many
+from freedompay_async._settling.cancel import (
+    Reconciled,
+    SettledBy,
+)
+from freedompay_async._wire.xml import render_response
 
 from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
 

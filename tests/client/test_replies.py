@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse
-from freedompay_async._replies import interpret, retry_after_seconds
-from freedompay_async._session import AsyncSession
+from freedompay_async._session.session import AsyncSession
+from freedompay_async._wire.replies import (
+    interpret,
+    retry_after_seconds,
+)
 
 from ..helpers import MERCHANT, SECRET, SIGNER, error_fields, ok_fields, signed, xml_reply
 

@@ -13,7 +13,10 @@ import pytest
 import freedompay_async as fp
 from freedompay_async import HttpResponse
 from freedompay_async._exceptions import excerpt
-from freedompay_async._replies import interpret, retry_after_seconds
+from freedompay_async._wire.replies import (
+    interpret,
+    retry_after_seconds,
+)
 
 from ..helpers import SIGNER, error_fields, ok_fields, signed, xml_reply
 

@@ -170,11 +170,11 @@ async def test_each_retry_is_logged_once_with_what_happened(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FakeClock()
-    caplog.set_level(logging.INFO, logger="freedompay_async._retry")
+    caplog.set_level(logging.INFO, logger="freedompay_async._layers.retry")
     steps = [fp.ConnectError("x"), HttpResponse(200, signed(error_fields(9999))), OK]
     result, _ = await _run(steps, clock, random=lambda: 0.5)
     assert isinstance(result, fp.CancelResult)
-    lines = [r.getMessage() for r in caplog.records if r.name == "freedompay_async._retry"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "freedompay_async._layers.retry"]
     assert lines == [
         "cancel payment=7 attempt 1/4 failed (ConnectError); retrying in 0.25s",
         "cancel payment=7 attempt 2/4 failed (TransientGatewayError code=9999); retrying in 0.50s",

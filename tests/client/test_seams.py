@@ -20,7 +20,10 @@ from freedompay_async import (
     signed_response,
 )
 from freedompay_async._argtypes import non_negative_float, positive_float, positive_int, probability
-from freedompay_async._xml import parse_xml_fields, render_response
+from freedompay_async._wire.xml import (
+    parse_xml_fields,
+    render_response,
+)
 
 from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields
 

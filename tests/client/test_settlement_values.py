@@ -11,15 +11,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import freedompay_async as fp
-from freedompay_async._replies import GatewayReply
-from freedompay_async._settlement import (
+from freedompay_async._operations.money import (
     ClearingStatus,
     ClearRequest,
     ClearResult,
     RefundRequest,
     RefundResult,
 )
-from freedompay_async._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
+from freedompay_async._operations.status import (
+    PaymentState,
+    PaymentStatus,
+    StatusRequest,
+    StatusResult,
+)
+from freedompay_async._wire.messages import GatewayReply
 
 ids = st.integers(min_value=1, max_value=10**19)
 cents = st.integers(min_value=1, max_value=10**14).map(lambda n: Decimal(n) / 100)

@@ -11,7 +11,10 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
-from freedompay_async._xml import render_response, sign_response_fields
+from freedompay_async._wire.xml import (
+    render_response,
+    sign_response_fields,
+)
 
 from ..helpers import MERCHANT, SECRET, SIGNER
 

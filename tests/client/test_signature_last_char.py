@@ -13,8 +13,11 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse
-from freedompay_async._replies import interpret
-from freedompay_async._xml import render_response, sign_response_fields
+from freedompay_async._wire.replies import interpret
+from freedompay_async._wire.xml import (
+    render_response,
+    sign_response_fields,
+)
 from freedompay_async.callbacks import (
     verify_check_request,
     verify_redirect,

@@ -9,8 +9,17 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from freedompay_async import Md5Signer, RotatingSigner, Signer, ValidationError, script_name
-from freedompay_async._fields import Fields, FieldValue, form_pairs, from_form_pairs, php_str
-from freedompay_async._signing import flatten, signature_string
+from freedompay_async._wire.fields import (
+    Fields,
+    FieldValue,
+    form_pairs,
+    from_form_pairs,
+    php_str,
+)
+from freedompay_async._wire.signing import (
+    flatten,
+    signature_string,
+)
 
 SIGNER = Md5Signer("secret")
 

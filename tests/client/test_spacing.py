@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 import freedompay_async as fp
 from freedompay_async import GatewayRequest, HttpResponse, MockTransport
-from freedompay_async._spacing import PaymentSpacing, PaymentSpacingMiddleware
+from freedompay_async._layers.spacing import (
+    PaymentSpacing,
+    PaymentSpacingMiddleware,
+)
 
 from ..helpers import (
     MERCHANT,

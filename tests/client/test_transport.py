@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 import freedompay_async as fp
-from freedompay_async._fields import from_form_pairs
+from freedompay_async._wire.fields import from_form_pairs
 
 from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields, serve, signed
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from freedompay_async._xml import (
+from freedompay_async._wire.xml import (
     XMLReplyError,
     _parse_flat,
     parse_with_xmltodict,

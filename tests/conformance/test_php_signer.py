@@ -39,11 +39,15 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
-from freedompay_async._fields import Fields, FieldValue, form_pairs
-from freedompay_async._multipart import render_multipart
-from freedompay_async._replies import interpret
-from freedompay_async._signing import signature_string
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.fields import (
+    Fields,
+    FieldValue,
+    form_pairs,
+)
+from freedompay_async._wire.multipart import render_multipart
+from freedompay_async._wire.replies import interpret
+from freedompay_async._wire.signing import signature_string
+from freedompay_async._wire.xml import parse_xml_fields
 
 SIGNER_PHP = Path(__file__).with_name("signer.php")
 SEED = 20261202

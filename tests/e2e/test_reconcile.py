@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from freedompay_async import AsyncSession, Credentials, OutcomeState, RetryPolicy
-from freedompay_async._spacing import PaymentSpacing
+from freedompay_async._layers.spacing import PaymentSpacing
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
 from ..cli.test_cli import cancel_args, cli, read_journal, write_ids

@@ -8,9 +8,12 @@ from decimal import Decimal
 import pytest
 
 import freedompay_async as fp
-from freedompay_async._settlement import ClearingStatus, RefundStatus
-from freedompay_async._spacing import PaymentSpacing
-from freedompay_async._status import PaymentState
+from freedompay_async._layers.spacing import PaymentSpacing
+from freedompay_async._operations.money import (
+    ClearingStatus,
+    RefundStatus,
+)
+from freedompay_async._operations.status import PaymentState
 from freedompay_async.sandbox import Fault, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET, FakeClock

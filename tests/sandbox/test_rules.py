@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from freedompay_async import Md5Signer
-from freedompay_async._fields import form_pairs
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.fields import form_pairs
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET

@@ -37,9 +37,13 @@ from freedompay_async import (
     ValidationError,
     script_name,
 )
-from freedompay_async._fields import from_form_pairs
-from freedompay_async._multipart import multipart_boundary, parse_multipart, render_multipart
-from freedompay_async._xml import parse_xml_fields
+from freedompay_async._wire.fields import from_form_pairs
+from freedompay_async._wire.multipart import (
+    multipart_boundary,
+    parse_multipart,
+    render_multipart,
+)
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import (
     Fault,
     FaultPlan,

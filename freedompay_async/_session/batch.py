@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import (
+from .._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
@@ -19,11 +19,20 @@ from ._exceptions import (
     SessionClosedError,
     ValidationError,
 )
-from ._models import MAX_PAYMENT_ID, CancelRequest, CancelResult, RevokeStatus
-from ._reconcile import Reconciled, SettledBy, ambiguous
-from ._slots import Slots
-from ._spacing import PARKING
-from ._status import PaymentState
+from .._layers.slots import Slots
+from .._layers.spacing import PARKING
+from .._operations.cancel import (
+    CancelRequest,
+    CancelResult,
+    RevokeStatus,
+)
+from .._operations.status import PaymentState
+from .._operations.values import MAX_PAYMENT_ID
+from .._settling.cancel import (
+    Reconciled,
+    SettledBy,
+    ambiguous,
+)
 
 __all__ = ["CancelOutcome", "OutcomeState", "run_cancel_many"]
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from ._exceptions import (
+from .._exceptions import (
     AlreadyCancelledError,
     FreedomPayError,
     MalformedReplyError,
@@ -22,8 +22,16 @@ from ._exceptions import (
     PaymentNotFoundError,
     SignatureVerificationError,
 )
-from ._models import CancelRequest, CancelResult, RevokeStatus
-from ._status import PaymentState, StatusRequest, StatusResult
+from .._operations.cancel import (
+    CancelRequest,
+    CancelResult,
+    RevokeStatus,
+)
+from .._operations.status import (
+    PaymentState,
+    StatusRequest,
+    StatusResult,
+)
 
 __all__ = [
     "DEFAULT_RECONCILE_ROUNDS",

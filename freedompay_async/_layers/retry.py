@@ -11,10 +11,16 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import ConfigurationError, DeadlineExceededError, FreedomPayError
-from ._middleware import Handler, describe_error
-from ._replies import GatewayReply
-from ._transport.base import GatewayRequest
+from .._exceptions import (
+    ConfigurationError,
+    DeadlineExceededError,
+    FreedomPayError,
+)
+from .._wire.messages import GatewayReply, GatewayRequest
+from .chain import (
+    Handler,
+    describe_error,
+)
 
 __all__ = ["RetryMiddleware", "RetryPolicy", "default_retry_on"]
 

@@ -22,11 +22,19 @@ import operator
 import re
 from collections.abc import Callable
 
-from ._fastpath import new_md5
-from ._models import CANCEL_KNOWN, MAX_ID_DIGITS, REVOKE_BY_VALUE, CancelResult
-from ._replies import GatewayReply
-from ._signing import signature_string
-from ._xml import _FLAT_CHILD, _FLAT_DOC
+from .._operations.cancel import (
+    CANCEL_KNOWN,
+    REVOKE_BY_VALUE,
+    CancelResult,
+)
+from .._operations.values import MAX_ID_DIGITS
+from .._wire.messages import GatewayReply
+from .._wire.salts import new_md5
+from .._wire.signing import signature_string
+from .._wire.xml import (
+    _FLAT_CHILD,
+    _FLAT_DOC,
+)
 
 __all__ = ["ReplyShapes"]
 

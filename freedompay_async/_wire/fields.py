@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TypeAlias
 
-from ._exceptions import ValidationError
+from .._exceptions import ValidationError
 
 FieldValue: TypeAlias = "str | Sequence[tuple[str, FieldValue]]"
 Fields: TypeAlias = Sequence[tuple[str, FieldValue]]

@@ -14,12 +14,27 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from ._exceptions import FreedomPayError, ReplyError, TransportError
-from ._fields import FieldValue
-from ._models import CancelRequest, CancelResult
-from ._replies import GatewayReply
-from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
-from ._status import StatusRequest, StatusResult
+from .._exceptions import (
+    FreedomPayError,
+    ReplyError,
+    TransportError,
+)
+from .._wire.fields import FieldValue
+from .._wire.messages import GatewayReply
+from .cancel import (
+    CancelRequest,
+    CancelResult,
+)
+from .money import (
+    ClearRequest,
+    ClearResult,
+    RefundRequest,
+    RefundResult,
+)
+from .status import (
+    StatusRequest,
+    StatusResult,
+)
 
 __all__ = [
     "CANCEL",

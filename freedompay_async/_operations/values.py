@@ -12,11 +12,14 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from ._exceptions import MalformedReplyError, ValidationError
-from ._fields import FieldValue
+from .._exceptions import MalformedReplyError, ValidationError
+from .._wire.fields import FieldValue
 
 __all__ = [
+    "MAX_ID_DIGITS",
+    "MAX_PAYMENT_ID",
     "amount_value",
+    "coerce_payment_id",
     "currency_value",
     "open_enum_parse",
     "optional_amount",
@@ -26,6 +29,29 @@ __all__ = [
     "reply_int",
     "scalars",
 ]
+
+MAX_ID_DIGITS = 20
+#: Payment ids are below this (at most MAX_ID_DIGITS digits).
+MAX_PAYMENT_ID = 10**MAX_ID_DIGITS
+
+
+def coerce_payment_id(value: object) -> int:
+    """A payment id as a positive int; accepts an int or a string of ASCII digits."""
+    if isinstance(value, bool):
+        raise ValidationError(f"payment id must be a positive integer, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
+            raise ValidationError(f"payment id must be a positive integer, got {value[:40]!r}")
+        number = int(text)
+    else:
+        raise ValidationError(f"payment id must be a positive integer, got {type(value).__name__}")
+    if number <= 0 or number >= MAX_PAYMENT_ID:
+        raise ValidationError(f"payment id must be a positive integer, got {number}")
+    return number
+
 
 _MAX_ORDER_ID = 50
 _MAX_AMOUNT_DIGITS = 18

@@ -13,8 +13,11 @@ import random
 import re
 from urllib.parse import unquote
 
-from ._exceptions import ValidationError
-from ._fields import Fields, form_pairs
+from .._exceptions import ValidationError
+from .fields import (
+    Fields,
+    form_pairs,
+)
 
 __all__ = ["multipart_boundary", "parse_multipart", "render_multipart"]
 

@@ -11,9 +11,15 @@ from typing import Any, Self
 
 import aiohttp
 
-from ._batch import CancelOutcome, run_cancel_many
-from ._config import Credentials, GatewayURL, Limits
-from ._exceptions import (
+from .._config import (
+    Credentials,
+    GatewayURL,
+    Limits,
+)
+from .._direct.lane import confirmed
+from .._direct.shapes import ReplyShapes
+from .._direct.template import CancelTemplate
+from .._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
@@ -21,14 +27,18 @@ from ._exceptions import (
     SessionClosedError,
     ValidationError,
 )
-from ._fastpath import CancelTemplate, take_salt
-from ._fastreply import ReplyShapes
-from ._fields import FieldValue
-from ._lane import confirmed
-from ._middleware import Handler, Middleware
-from ._models import MAX_PAYMENT_ID, CancelRequest, CancelResult, ReceiptPosition
-from ._multipart import render_multipart
-from ._operations import (
+from .._layers.chain import (
+    Handler,
+    Middleware,
+)
+from .._layers.pacing import Pacing
+from .._layers.retry import RetryPolicy
+from .._layers.spacing import PaymentSpacing
+from .._operations.cancel import (
+    CancelRequest,
+    CancelResult,
+)
+from .._operations.definitions import (
     CANCEL,
     CLEARING,
     REFUND,
@@ -38,18 +48,49 @@ from ._operations import (
     Res,
     RetryRule,
 )
-from ._pacing import Pacing
-from ._pipeline import FastParts, build_pipeline
-from ._reconcile import DEFAULT_RECONCILE_ROUNDS, ambiguous, settle_cancel
-from ._replies import GatewayReply, interpret
-from ._retry import RetryPolicy
-from ._settlement import ClearRequest, ClearResult, RefundRequest, RefundResult
-from ._settling import PaymentLocks, Settle, settle_clear, settle_refund
-from ._signing import Md5Signer, Signer, script_name
-from ._spacing import PaymentSpacing
-from ._status import StatusRequest, StatusResult
-from ._transport.base import GatewayRequest, Transport
-from ._transport.default import AiohttpTransport
+from .._operations.money import (
+    ClearRequest,
+    ClearResult,
+    RefundRequest,
+    RefundResult,
+)
+from .._operations.receipts import ReceiptPosition
+from .._operations.status import (
+    StatusRequest,
+    StatusResult,
+)
+from .._operations.values import MAX_PAYMENT_ID
+from .._settling.cancel import (
+    DEFAULT_RECONCILE_ROUNDS,
+    ambiguous,
+    settle_cancel,
+)
+from .._settling.locks import PaymentLocks
+from .._settling.money import (
+    Settle,
+    settle_clear,
+    settle_refund,
+)
+from .._transport.base import Transport
+from .._transport.default import AiohttpTransport
+from .._wire.fields import FieldValue
+from .._wire.messages import GatewayReply, GatewayRequest
+from .._wire.multipart import render_multipart
+from .._wire.replies import interpret
+from .._wire.salts import take_salt
+from .._wire.signing import (
+    Md5Signer,
+    Signer,
+    script_name,
+)
+from .batch import (
+    CancelOutcome,
+    run_cancel_many,
+)
+from .pipeline import (
+    FastParts,
+    build_pipeline,
+)
 
 __all__ = ["AsyncSession"]
 

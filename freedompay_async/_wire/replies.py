@@ -6,52 +6,24 @@ import email.utils
 import math
 from typing import NoReturn
 
-import attrs
-
-from ._config import Limits
-from ._exceptions import (
+from .._config import Limits
+from .._exceptions import (
     MalformedReplyError,
     SignatureVerificationError,
     excerpt,
     gateway_error_class,
 )
-from ._fields import Fields, FieldValue
-from ._signing import Signer
-from ._transport.base import GatewayRequest, HttpResponse
-from ._xml import XMLReplyError, parse_xml_fields
+from .fields import (
+    FieldValue,
+)
+from .messages import GatewayReply, GatewayRequest, HttpResponse
+from .signing import Signer
+from .xml import (
+    XMLReplyError,
+    parse_xml_fields,
+)
 
-__all__ = ["UNSIGNED_ERROR_CODES", "GatewayReply", "interpret", "retry_after_seconds"]
-
-
-@attrs.frozen
-class GatewayReply:
-    """A verified gateway answer with ``pg_status=ok``, as middleware sees it.
-
-    ``fields`` is the whole reply in document order (unknown fields kept). ``signed``
-    is True when its ``pg_sig`` verified. ``attempts`` counts the HTTP attempts made and
-    ``earlier_maybe_processed`` says whether an earlier attempt may have been acted on.
-    """
-
-    fields: Fields = attrs.field(repr=False)
-    http_status: int = 200
-    signed: bool = True
-    attempts: int = 1
-    earlier_maybe_processed: bool = False
-
-    def get(self, name: str) -> str | None:
-        """The first top-level scalar field called ``name``, or None."""
-        for key, value in self.fields:
-            if key == name and isinstance(value, str):
-                return value
-        return None
-
-    def as_dict(self) -> dict[str, object]:
-        """Top-level fields as a dict (pg_sig left out; repeated names keep the first)."""
-        out: dict[str, object] = {}
-        for key, value in self.fields:
-            if key != "pg_sig" and key not in out:
-                out[key] = value
-        return out
+__all__ = ["UNSIGNED_ERROR_CODES", "interpret", "retry_after_seconds"]
 
 
 #: A delay-seconds value longer than this many digits (after leading zeros) is taken

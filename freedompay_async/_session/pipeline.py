@@ -3,7 +3,7 @@
 The inner layers are shared by every operation (one spacing table, one in-flight cap,
 pacing, the DEBUG logging layer); only the retry layer differs by the operation's
 :class:`~freedompay_async._operations.RetryRule`. The caller's middlewares run
-outermost. The direct lane (see ``_lane.py``) is built from the same layer objects,
+outermost. The direct lane (see ``_direct/lane.py``) is built from the same layer objects,
 so both paths share their state.
 """
 
@@ -13,17 +13,36 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._config import Limits
-from ._fastpath import CancelTemplate
-from ._fastreply import ReplyShapes
-from ._lane import CancelLane
-from ._middleware import Handler, InFlightLimit, LoggingMiddleware, Middleware, build_chain
-from ._operations import CANCEL, RetryRule, retry_predicate
-from ._pacing import Pacing, PacingMiddleware
-from ._retry import RetryMiddleware, RetryPolicy
-from ._signing import Signer
-from ._spacing import PaymentSpacing, PaymentSpacingMiddleware
-from ._transport.base import Transport
+from .._config import Limits
+from .._direct.lane import CancelLane
+from .._direct.shapes import ReplyShapes
+from .._direct.template import CancelTemplate
+from .._layers.attempt_log import LoggingMiddleware
+from .._layers.chain import (
+    Handler,
+    Middleware,
+    build_chain,
+)
+from .._layers.inflight import InFlightLimit
+from .._layers.pacing import (
+    Pacing,
+    PacingMiddleware,
+)
+from .._layers.retry import (
+    RetryMiddleware,
+    RetryPolicy,
+)
+from .._layers.spacing import (
+    PaymentSpacing,
+    PaymentSpacingMiddleware,
+)
+from .._operations.definitions import (
+    CANCEL,
+    RetryRule,
+    retry_predicate,
+)
+from .._transport.base import Transport
+from .._wire.signing import Signer
 
 __all__ = ["FastParts", "build_pipeline"]
 

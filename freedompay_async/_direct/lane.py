@@ -21,19 +21,32 @@ from __future__ import annotations
 import logging
 import time
 
-from ._config import Limits
-from ._exceptions import AlreadyCancelledError, FreedomPayError
-from ._fastpath import CancelTemplate, Parts
-from ._fastreply import ReplyShapes
-from ._middleware import Handler, InFlightLimit, LoggingMiddleware
-from ._models import CancelResult
-from ._operations import CANCEL
-from ._replies import GatewayReply, interpret
-from ._retry import RetryMiddleware
-from ._signing import Signer
-from ._spacing import PaymentSpacingMiddleware
-from ._transport.base import GatewayRequest, HttpResponse, Transport
-from ._transport.default import AiohttpTransport
+from .._config import Limits
+from .._exceptions import (
+    AlreadyCancelledError,
+    FreedomPayError,
+)
+from .._layers.attempt_log import LoggingMiddleware
+from .._layers.chain import Handler
+from .._layers.inflight import InFlightLimit
+from .._layers.retry import RetryMiddleware
+from .._layers.spacing import PaymentSpacingMiddleware
+from .._operations.cancel import CancelResult
+from .._operations.definitions import CANCEL
+from .._transport.base import Transport
+from .._transport.default import AiohttpTransport
+from .._wire.messages import (
+    GatewayReply,
+    GatewayRequest,
+    HttpResponse,
+)
+from .._wire.replies import interpret
+from .._wire.signing import Signer
+from .shapes import ReplyShapes
+from .template import (
+    CancelTemplate,
+    Parts,
+)
 
 __all__ = ["CancelLane", "Prepared", "confirmed"]
 

@@ -18,10 +18,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._exceptions import ConfigurationError, DeadlineExceededError
-from ._middleware import Handler, cut_to_deadline
-from ._replies import GatewayReply
-from ._transport.base import GatewayRequest
+from .._exceptions import (
+    ConfigurationError,
+    DeadlineExceededError,
+)
+from .._wire.messages import GatewayReply, GatewayRequest
+from .chain import (
+    Handler,
+    cut_to_deadline,
+)
 
 __all__ = [
     "DEFAULT_PAYMENT_INTERVAL",

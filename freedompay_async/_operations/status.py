@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import attrs
 
-from ._exceptions import MalformedReplyError
-from ._fields import FieldValue
-from ._models import coerce_payment_id
-from ._replies import GatewayReply
-from ._values import (
+from .._exceptions import MalformedReplyError
+from .._wire.fields import FieldValue
+from .._wire.messages import GatewayReply
+from .values import (
+    coerce_payment_id,
     open_enum_parse,
     order_id_value,
     reply_bool,

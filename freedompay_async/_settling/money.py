@@ -13,16 +13,14 @@ elsewhere (another process) can still not be told apart; see docs/reliability.md
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import attrs
 
-from ._exceptions import FreedomPayError
-from ._settlement import (
+from .._exceptions import FreedomPayError
+from .._operations.money import (
     ClearingStatus,
     ClearRequest,
     ClearResult,
@@ -30,9 +28,18 @@ from ._settlement import (
     RefundResult,
     RefundStatus,
 )
-from ._status import PaymentState, PaymentStatus, StatusRequest, StatusResult
+from .._operations.status import (
+    PaymentState,
+    PaymentStatus,
+    StatusRequest,
+    StatusResult,
+)
 
-__all__ = ["PaymentLocks", "Settle", "settle_clear", "settle_refund"]
+__all__ = [
+    "Settle",
+    "settle_clear",
+    "settle_refund",
+]
 
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
 Q = TypeVar("Q")
@@ -53,37 +60,6 @@ class Settle(Protocol[Q, R]):
 
 #: Refund entry states that count as finished and successful.
 _DONE = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
-
-
-class _Held:
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0  # holding or waiting
-
-
-class PaymentLocks:
-    """One lock per payment id, kept only while a call holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._held: dict[int, _Held] = {}
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, payment_id: int) -> AsyncIterator[None]:
-        """Run the block while no other block of this payment id runs."""
-        held = self._held.get(payment_id) or self._held.setdefault(payment_id, _Held())
-        held.users += 1
-        try:
-            async with held.lock:
-                yield
-        finally:
-            held.users -= 1
-            if not held.users:
-                del self._held[payment_id]
 
 
 async def settle_clear(

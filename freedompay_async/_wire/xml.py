@@ -17,9 +17,12 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from ._exceptions import ValidationError
-from ._fields import Fields, FieldValue
-from ._signing import Signer
+from .._exceptions import ValidationError
+from .fields import (
+    Fields,
+    FieldValue,
+)
+from .signing import Signer
 
 __all__ = [
     "XMLReplyError",

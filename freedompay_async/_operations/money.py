@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from decimal import Decimal
 
 import attrs
 
-from ._exceptions import MalformedReplyError, ValidationError
-from ._fields import FieldValue, php_str
-from ._models import ReceiptPosition, coerce_payment_id, receipt_positions_field
-from ._replies import GatewayReply
-from ._values import (
+from .._exceptions import (
+    MalformedReplyError,
+)
+from .._wire.fields import (
+    FieldValue,
+    php_str,
+)
+from .._wire.messages import GatewayReply
+from .receipts import ReceiptPosition, receipt_positions, receipt_positions_field
+from .values import (
     amount_value,
+    coerce_payment_id,
     currency_value,
     open_enum_parse,
     optional_amount,
@@ -30,13 +35,6 @@ __all__ = [
     "RefundResult",
     "RefundStatus",
 ]
-
-
-def _positions(value: Sequence[ReceiptPosition]) -> tuple[ReceiptPosition, ...]:
-    positions = tuple(value)
-    if not all(isinstance(p, ReceiptPosition) for p in positions):
-        raise ValidationError("receipt_positions must hold ReceiptPosition values")
-    return positions
 
 
 def _check_id(payment_id: int, replied: int | None, operation: str, http_status: int) -> None:
@@ -137,7 +135,9 @@ class RefundRequest:
     payment_id: int = attrs.field(converter=coerce_payment_id)
     amount: Decimal = attrs.field(converter=amount_value)
     currency: str | None = attrs.field(default=None, converter=currency_value)
-    receipt_positions: tuple[ReceiptPosition, ...] = attrs.field(default=(), converter=_positions)
+    receipt_positions: tuple[ReceiptPosition, ...] = attrs.field(
+        default=(), converter=receipt_positions
+    )
 
     def to_fields(self, merchant_id: int, salt: str) -> list[tuple[str, FieldValue]]:
         """The unsigned field tree, in the order it is signed and posted."""

@@ -24,8 +24,11 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._exceptions import ConfigurationError, ValidationError
-from ._fields import Fields
+from .._exceptions import (
+    ConfigurationError,
+    ValidationError,
+)
+from .fields import Fields
 
 __all__ = [
     "Md5Signer",

@@ -1,0 +1,1 @@
+"""The facade: :class:`AsyncSession`, the chains it builds, and ``cancel_many``."""

@@ -1,0 +1,1 @@
+"""Settling what an ambiguous attempt left open by asking the payment's status."""
