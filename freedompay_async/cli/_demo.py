@@ -155,13 +155,13 @@ async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 async def _demo(
     args: argparse.Namespace, workdir: Path, interrupt: Interrupt, out: TextIO, err: TextIO
 ) -> int:
-    from ..sandbox import Fault, FaultPlan, SandboxGateway
+    from ..sandbox import FaultPlan, SandboxGateway
 
     n: int = args.n
     ids = range(FIRST_ID, FIRST_ID + n)
     plan = FaultPlan(
         rate=args.fault_rate,
-        kinds=tuple(Fault),
+        kinds=FaultPlan.DEFAULT_KINDS,
         seed=args.seed,
         slow_delay=SLOW_DELAY,
         retry_after=RETRY_AFTER,
@@ -180,7 +180,7 @@ async def _demo(
         say(f"{PROG} demo: {n} held payments in a sandbox gateway at {url}")
         say(
             f"  faults:  {args.fault_rate:.0%} of requests, drawn from "
-            f"{', '.join(kind.value for kind in Fault)} (seed {args.seed})"
+            f"{', '.join(kind.value for kind in plan.kinds)} (seed {args.seed})"
         )
         say(
             f"  retry:   {DEMO_RETRY.attempts} attempts, {DEMO_RETRY.attempt_timeout} s per "

@@ -11,12 +11,16 @@ clearing, refund, and callbacks.
 'cancelled'
 
 - :class:`SandboxGateway` verifies signed requests to ``/g2g/cancel``, ``/g2g/status_v2``,
-  ``/g2g/clearing`` and ``/g2g/refund``, answers in the documented XML shapes (signed
-  with each script name) and keeps one ledger of payments with real rules.
+  ``/g2g/clearing`` and ``/g2g/refund``, answers in the real gateway's XML shapes
+  (signed with each script name; refunds negative in status replies) and keeps one
+  ledger of payments with real rules. Status lags a clearing or a refund by
+  ``status_lag`` seconds, as observed live.
 - :class:`Fault` kinds are injected per payment (``gateway.inject``) or at random by a
-  reproducible :class:`FaultPlan`.
+  reproducible :class:`FaultPlan`; the money kinds (slow processing, lost reply) are
+  opt-in (``FaultPlan.MONEY_KINDS``).
 - :class:`LedgerEntry` is one payment's state: held, cancelled or cleared, revoke id,
-  amounts, refunds, request, cancellation and clearing counts (never more than one).
+  amounts, refunds, request, cancellation and clearing counts (never more than one),
+  money movements, and when each request about it arrived.
 - ``python -m freedompay_async.sandbox --port 8080 --payments 1:1000`` runs it standalone
   (:func:`main`; :func:`add_arguments` and :func:`run_from_args` for other CLIs).
 """

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .._argtypes import non_negative_float, positive_int, probability
 from ._faults import Fault, FaultPlan
-from ._gateway import SandboxGateway
+from ._gateway import DEFAULT_STATUS_LAG, SandboxGateway
 
 __all__ = ["add_arguments", "gateway_from_args", "main", "run_from_args"]
 
@@ -63,9 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faults",
         type=_fault_kinds,
-        default=tuple(Fault),
+        default=FaultPlan.DEFAULT_KINDS,
         metavar="KIND,KIND",
-        help="fault kinds to draw from (default: all of " + ", ".join(f.value for f in Fault) + ")",
+        help="fault kinds to draw from (default: "
+        + ", ".join(f.value for f in FaultPlan.DEFAULT_KINDS)
+        + "; also "
+        + ", ".join(f.value for f in FaultPlan.MONEY_KINDS)
+        + " when named)",
     )
     parser.add_argument("--seed", type=int, default=0, help="fault plan seed (0)")
     parser.add_argument(
@@ -80,6 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="seconds a 'slow' reply waits (0.2)",
     )
+    parser.add_argument(
+        "--processing-delay",
+        type=non_negative_float,
+        default=2.5,
+        metavar="SECONDS",
+        help="seconds a 'slow_processing' operation takes before it is applied (2.5)",
+    )
+    parser.add_argument(
+        "--status-lag",
+        type=non_negative_float,
+        default=DEFAULT_STATUS_LAG,
+        metavar="SECONDS",
+        help="seconds before status_v2 shows a clearing or a refund "
+        f"({DEFAULT_STATUS_LAG:g}; 0: at once)",
+    )
 
 
 def gateway_from_args(args: argparse.Namespace) -> SandboxGateway:
@@ -92,9 +111,14 @@ def gateway_from_args(args: argparse.Namespace) -> SandboxGateway:
             seed=args.seed,
             slow_delay=args.slow_delay,
             retry_after=args.retry_after,
+            processing_delay=args.processing_delay,
         )
     gateway = SandboxGateway(
-        args.merchant_id, args.secret_key, faults=plan, auto_hold=args.auto_hold
+        args.merchant_id,
+        args.secret_key,
+        faults=plan,
+        auto_hold=args.auto_hold,
+        status_lag=args.status_lag,
     )
     gateway.add_payments(args.payments)
     return gateway

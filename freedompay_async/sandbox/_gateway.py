@@ -7,6 +7,7 @@ import asyncio
 import collections
 import contextlib
 import datetime
+import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -20,7 +21,6 @@ from .._operations.values import (
     currency_value,
 )
 from .._wire.fields import (
-    Fields,
     FieldValue,
 )
 from .._wire.signing import script_name
@@ -36,6 +36,7 @@ from ._outbound import (
     result_fields,
     sign_pairs,
 )
+from ._processing import Processing
 from ._replies import (
     BAD_PARAMETER,
     BAD_SIGNATURE,
@@ -43,6 +44,7 @@ from ._replies import (
     SYSTEM_ERROR,
     UNKNOWN_MERCHANT,
     ReplyBuilder,
+    gateway_date,
 )
 from ._rules import Rules
 
@@ -66,6 +68,23 @@ _DEFAULT_PLAN = FaultPlan()
 _BACKLOG = 4096
 _SHUTDOWN_TIMEOUT = 2.0
 _NO_FAULT_BEFORE = frozenset({Fault.RESET_BEFORE, Fault.HTTP_503, Fault.HTTP_429, Fault.ERROR_9999})
+#: A lost reply holds the connection at least this long: longer than a client's usual
+#: attempt timeout (the library's default is 20 s), so the client times out first.
+_LOST_REPLY_HOLD = 60.0
+#: The status lag unless told otherwise: small, but there, as on the real gateway.
+DEFAULT_STATUS_LAG = 1.0
+
+
+def _status_lag(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"status_lag must be a number of seconds, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"status_lag must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _merchant_id(value: object) -> int:
@@ -93,6 +112,7 @@ def _digits(text: str | None) -> int | None:
 #: Operations whose intact answer about a cancelled payment tells the client so (a
 #: cancel's success or "already cancelled", status "revoked").
 _TELLS_CANCELLED = frozenset({"cancel", "status_v2"})
+Tree = list[tuple[str, FieldValue]]
 
 
 class SandboxGateway:
@@ -114,6 +134,11 @@ class SandboxGateway:
     With ``auto_hold`` an unknown payment id is created as held on its first request.
     Cancels of ``pending_ids`` answer ``pg_revoke_status=pending`` (the ledger still
     records them cancelled); those ids must also be held to be found.
+
+    ``status_lag`` is how many seconds status_v2 keeps showing a payment as it was
+    before a clearing or a refund (0: no lag; settable later); the operations
+    themselves see every change at once. ``clock`` is the time source for the lag and
+    for :attr:`LedgerEntry.arrivals` (default: the running loop's ``time()``).
     """
 
     def __init__(
@@ -124,6 +149,8 @@ class SandboxGateway:
         faults: FaultPlan | None = None,
         auto_hold: bool = False,
         pending_ids: Iterable[int] = (),
+        status_lag: float = DEFAULT_STATUS_LAG,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if secret_key is not None and (not isinstance(secret_key, str) or not secret_key):
             raise ValueError("secret_key must be a non-empty string")
@@ -142,7 +169,8 @@ class SandboxGateway:
             script_name(path): ReplyBuilder(self.secret_key, script_name(path)) for path in _PATHS
         }
         self._replies = self._builders["cancel"]
-        self._rules = Rules(self._builders, self.pending_ids)
+        self.clock: Callable[[], float] = clock if clock is not None else _loop_time
+        self._rules = Rules(self._builders, self.pending_ids, self.clock, _status_lag(status_lag))
         self._rules.next_revoke_id = REVOKE_ID_START
         self._operations = {
             "cancel": self._rules.cancel,
@@ -152,6 +180,7 @@ class SandboxGateway:
         }
         self._payments: dict[int, Payment] = {}
         self._scripted: dict[int, collections.deque[Fault | None]] = {}
+        self._processing = Processing()
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +189,15 @@ class SandboxGateway:
         )
 
     # -- state ---------------------------------------------------------------------------
+
+    @property
+    def status_lag(self) -> float:
+        """Seconds before status_v2 shows a clearing or a refund (0: at once)."""
+        return self._rules.status_lag
+
+    @status_lag.setter
+    def status_lag(self, value: float) -> None:
+        self._rules.status_lag = _status_lag(value)
 
     def add_payments(
         self,
@@ -173,10 +211,11 @@ class SandboxGateway:
         value = amount_value(amount)
         code = currency_value(currency) or "KZT"
         payments = self._payments
+        created = gateway_date()
         for raw in ids:
             pid = coerce_payment_id(raw)
             if pid not in payments:
-                payments[pid] = Payment(value, code)
+                payments[pid] = Payment(value, code, created)
 
     def inject(self, payment_id: int, *faults: Fault | None) -> None:
         """Queue scripted faults for this payment's next valid requests, in order.
@@ -197,18 +236,23 @@ class SandboxGateway:
 
     def stats(self) -> Mapping[str, int]:
         """Totals: requests, payments held, cancelled and cleared, payments cancelled
-        or cleared twice (always 0: the rules refuse it), and cancel requests sent
-        after an intact answer had told the client the payment was cancelled."""
-        held = cancelled = doubled = cleared = after_told = 0
+        twice or cleared twice (always 0: the rules refuse it), cancel requests sent
+        after an intact answer had told the client the payment was cancelled, and the
+        money moved: ``clearings`` and ``refunds`` applied, over all payments."""
+        held = cancelled = cleared = 0
+        cancelled_twice = cleared_twice = after_told = clearings = refunds = 0
         for payment in self._payments.values():
             after_told += payment.cancels_after_told
+            clearings += payment.clearings
+            refunds += len(payment.refunds)
             if payment.state == HELD:
                 held += 1
             elif payment.state == CLEARED:
                 cleared += 1
             else:
                 cancelled += 1
-            doubled += payment.cancellations > 1 or payment.clearings > 1
+            cancelled_twice += payment.cancellations > 1
+            cleared_twice += payment.clearings > 1
         return MappingProxyType(
             {
                 "requests_total": self.requests_total,
@@ -216,12 +260,15 @@ class SandboxGateway:
                 "held": held,
                 "cancelled": cancelled,
                 "cleared": cleared,
-                "cancelled_more_than_once": doubled,
+                "cancelled_more_than_once": cancelled_twice,
+                "cleared_more_than_once": cleared_twice,
                 "cancels_after_told": after_told,
+                "clearings": clearings,
+                "refunds": refunds,
             }
         )
 
-    # -- the cancel endpoint ---------------------------------------------------------------
+    # -- the four endpoints ----------------------------------------------------------------
 
     def _fault_for(self, pid: int, n: int) -> Fault | None:
         queue = self._scripted.get(pid)
@@ -233,8 +280,39 @@ class SandboxGateway:
         plan = self.faults
         return None if plan is None else plan.choose(pid, n)
 
+    def _arrive(self, script: str, payment: Payment) -> int:
+        """Count a valid request about ``payment``; return its 0-based number."""
+        n = payment.requests
+        payment.requests = n + 1
+        payment.arrived(self.clock(), script)
+        if script == "cancel":
+            payment.cancel_requests += 1
+            payment.cancels_after_told += payment.told_cancelled
+        elif script == "clearing":
+            payment.clearing_requests += 1
+        elif script == "refund":
+            payment.refund_requests += 1
+        return n
+
+    def _find(self, script: str, pid: int, fields: Tree) -> Payment | None:
+        payment = self._payments.get(pid)
+        order = _top_level(fields, "pg_order_id")
+        if payment is not None and script == "status_v2" and order not in (None, ""):
+            payment = payment if order == f"order-{pid}" else None
+        if payment is None and self.auto_hold and script != "status_v2":
+            payment = self._payments[pid] = Payment(created=gateway_date())
+        return payment
+
+    def _told(self, script: str, pid: int, payment: Payment) -> None:
+        """Note an answer about ``payment`` that reaches the client intact."""
+        if (
+            script in _TELLS_CANCELLED
+            and payment.state == CANCELLED
+            and (script != "cancel" or pid not in self.pending_ids)
+        ):
+            payment.told_cancelled = True
+
     def _handler(self, script: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        operation = self._operations[script]
         replies = self._builders[script]
 
         async def handle(request: web.Request) -> web.Response:
@@ -251,25 +329,13 @@ class SandboxGateway:
             pid = _digits(_top_level(fields, "pg_payment_id"))
             if pid is None or pid == 0:
                 return _http.xml_response(replies.error(BAD_PARAMETER))
-            payment = self._payments.get(pid)
-            order = _top_level(fields, "pg_order_id")
-            if payment is not None and script == "status_v2" and order not in (None, ""):
-                payment = payment if order == f"order-{pid}" else None
+            payment = self._find(script, pid, fields)
             if payment is None:
-                if not self.auto_hold or script == "status_v2":
-                    return _http.xml_response(replies.error(NOT_FOUND, signed=False))
-                payment = self._payments[pid] = Payment()
-            n = payment.requests
-            payment.requests = n + 1
-            fault = self._fault_for(pid, n)
+                return _http.xml_response(replies.error(NOT_FOUND, signed=False))
+            fault = self._fault_for(pid, self._arrive(script, payment))
             if fault is None:
-                reply = operation(pid, payment, fields)
-                if (
-                    script in _TELLS_CANCELLED
-                    and payment.state == CANCELLED
-                    and (script != "cancel" or pid not in self.pending_ids)
-                ):
-                    payment.told_cancelled = True  # this answer reaches the client intact
+                reply = self._operations[script](pid, payment, fields)
+                self._told(script, pid, payment)
                 return _http.xml_response(reply)
             return await self._faulty(request, fault, script, pid, payment, fields)
 
@@ -282,7 +348,7 @@ class SandboxGateway:
         script: str,
         pid: int,
         payment: Payment,
-        fields: list[tuple[str, FieldValue]],
+        fields: Tree,
     ) -> web.Response:
         plan = self.faults or _DEFAULT_PLAN
         if fault in _NO_FAULT_BEFORE:
@@ -293,7 +359,18 @@ class SandboxGateway:
             if fault is Fault.HTTP_429:
                 return _http.http_429(plan.retry_after)
             return _http.xml_response(self._builders[script].error(SYSTEM_ERROR))
-        reply: Fields = self._operations[script](pid, payment, fields)
+        operation = self._operations[script]
+        if fault is Fault.SLOW_PROCESSING:
+            # Applied even if the client goes away meanwhile; told only if it stayed.
+            reply = await self._processing.later(
+                plan.processing_delay, lambda: operation(pid, payment, fields)
+            )
+            self._told(script, pid, payment)
+            return _http.xml_response(reply)
+        reply = operation(pid, payment, fields)
+        if fault is Fault.LOST_REPLY:
+            await self._processing.hold(max(4 * plan.processing_delay, _LOST_REPLY_HOLD))
+            return _http.abort(request)
         if fault is Fault.RESET_AFTER:
             return _http.abort(request)
         if fault is Fault.GARBAGE:
@@ -317,14 +394,20 @@ class SandboxGateway:
     async def _handle_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(dict(self.stats()))
 
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        await self._processing.close()
+
     def app(self) -> web.Application:
         """A new aiohttp application serving this gateway.
 
         Routes: ``POST /g2g/cancel``, ``/g2g/status_v2``, ``/g2g/clearing``,
         ``/g2g/refund``; ``GET /status/healthcheck`` (as the real API);
-        ``GET /sandbox/stats`` (the :meth:`stats` totals as JSON).
+        ``GET /sandbox/stats`` (the :meth:`stats` totals as JSON). On shutdown it
+        finishes the operations a ``SLOW_PROCESSING`` fault is still delaying (waiting
+        out their delay) and drops the connections a ``LOST_REPLY`` fault holds.
         """
         app = web.Application()
+        app.on_shutdown.append(self._on_shutdown)
         for path in _PATHS:
             app.router.add_post(path, self._handler(script_name(path)))
         app.router.add_get("/status/healthcheck", self._handle_healthcheck)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
 import attrs
 
-__all__ = ["CANCELLED", "CLEARED", "HELD", "LedgerEntry", "LedgerView", "Payment"]
+from ._view import RefundRecord, StatusView, ViewQueue
+
+__all__ = [
+    "ARRIVALS_KEPT",
+    "CANCELLED",
+    "CLEARED",
+    "HELD",
+    "LedgerEntry",
+    "LedgerView",
+    "Payment",
+]
 
 HELD = "held"
 CANCELLED = "cancelled"
@@ -15,6 +26,9 @@ CLEARED = "cleared"
 
 #: The amount a payment is held for unless ``add_payments`` says otherwise.
 DEFAULT_AMOUNT = Decimal("1000.00")
+#: How many of a payment's latest request arrivals the ledger keeps.
+ARRIVALS_KEPT = 64
+_HELD_VIEW = StatusView(HELD)
 
 
 @attrs.frozen
@@ -35,6 +49,15 @@ class LedgerEntry:
     ``cancels_after_told`` those that arrived after an answer that was delivered
     intact had told the client it was cancelled (a cancel's success, a 10033, or
     status "revoked"): a client that keeps track of outcomes sends none.
+
+    Money is counted the same way: ``clearing_requests`` and ``refund_requests``
+    count every request of that kind that passed the signature check (faulted ones
+    included), ``clearings`` and ``refunds`` what was applied, and
+    :attr:`money_movements` adds them up, so a test can assert "moved once".
+    ``arrivals`` is ``(time, operation)`` of the latest requests about the payment
+    (at most :data:`ARRIVALS_KEPT`, oldest first), on the gateway's clock, with the
+    operation's script name (``cancel``, ``status_v2``, ``clearing``, ``refund``);
+    it is left out of equality, as times differ from run to run.
     """
 
     payment_id: int
@@ -50,11 +73,19 @@ class LedgerEntry:
     status_requests: int = 0
     cancel_requests: int = 0
     cancels_after_told: int = 0
+    clearing_requests: int = 0
+    refund_requests: int = 0
+    arrivals: tuple[tuple[float, str], ...] = attrs.field(default=(), eq=False)
 
     @property
     def refund_amount(self) -> Decimal:
         """The total refunded."""
         return sum((amount for _, amount in self.refunds), Decimal("0.00"))
+
+    @property
+    def money_movements(self) -> int:
+        """Clearings plus refunds applied: how many times money moved."""
+        return self.clearings + len(self.refunds)
 
 
 class Payment:
@@ -62,21 +93,28 @@ class Payment:
 
     __slots__ = (
         "amount",
+        "arrivals",
         "cancel_requests",
         "cancellations",
         "cancels_after_told",
         "clearing_amount",
+        "clearing_requests",
         "clearings",
+        "created",
         "currency",
+        "refund_requests",
         "refunds",
         "requests",
         "revoke_id",
         "state",
         "status_requests",
         "told_cancelled",
+        "views",
     )
 
-    def __init__(self, amount: Decimal = DEFAULT_AMOUNT, currency: str = "KZT") -> None:
+    def __init__(
+        self, amount: Decimal = DEFAULT_AMOUNT, currency: str = "KZT", created: str = ""
+    ) -> None:
         self.state = HELD
         self.revoke_id: int | None = None
         self.requests = 0
@@ -85,17 +123,37 @@ class Payment:
         self.currency = currency
         self.clearing_amount: Decimal | None = None
         self.clearings = 0
-        self.refunds: list[tuple[int, Decimal]] = []
+        self.refunds: list[RefundRecord] = []
         self.status_requests = 0
         self.cancel_requests = 0
         self.cancels_after_told = 0
+        self.clearing_requests = 0
+        self.refund_requests = 0
+        #: ``(time, operation)`` of the latest requests; created on the first one.
+        self.arrivals: collections.deque[tuple[float, str]] | None = None
+        #: When the payment was made, as the gateway writes dates.
+        self.created = created
         #: An intact answer has told the client this payment is cancelled.
         self.told_cancelled = False
+        #: What status_v2 shows, which may lag what the operations see.
+        self.views = ViewQueue(_HELD_VIEW)
 
     @property
     def refund_amount(self) -> Decimal:
         """The total refunded so far."""
-        return sum((amount for _, amount in self.refunds), Decimal("0.00"))
+        return sum((r.amount for r in self.refunds), Decimal("0.00"))
+
+    def arrived(self, at: float, operation: str) -> None:
+        """Record a request about this payment (the latest :data:`ARRIVALS_KEPT`)."""
+        if self.arrivals is None:
+            self.arrivals = collections.deque(maxlen=ARRIVALS_KEPT)
+        self.arrivals.append((at, operation))
+
+    def view(self) -> StatusView:
+        """The picture of this payment as it is now (for status_v2, once shown)."""
+        if self.state == HELD:
+            return _HELD_VIEW
+        return StatusView(self.state, self.revoke_id, self.clearing_amount, tuple(self.refunds))
 
     def snapshot(self, payment_id: int) -> LedgerEntry:
         """A frozen copy of this record."""
@@ -109,10 +167,13 @@ class Payment:
             self.currency,
             self.clearing_amount,
             self.clearings,
-            tuple(self.refunds),
+            tuple((r.refund_id, r.amount) for r in self.refunds),
             self.status_requests,
             self.cancel_requests,
             self.cancels_after_told,
+            self.clearing_requests,
+            self.refund_requests,
+            tuple(self.arrivals or ()),
         )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "SYSTEM_ERROR",
     "UNKNOWN_MERCHANT",
     "ReplyBuilder",
+    "gateway_date",
+    "utc_now",
 ]
 
 Pairs = list[tuple[str, str]]
@@ -34,8 +36,19 @@ ALREADY_CANCELLED = (10033, "Ошибка отмены платежа: отме�
 SYSTEM_ERROR = (9999, "Системная ошибка")
 
 
-def _utc_now() -> str:
+#: Dates without an offset (``pg_payment_date``, ``pg_create_date``) were seen live in
+#: Almaty time, UTC+5 (no daylight saving).
+_GATEWAY_ZONE = datetime.timezone(datetime.timedelta(hours=5))
+
+
+def utc_now() -> str:
+    """``pg_datetime`` as the documented examples write it: ISO 8601, UTC, ``+00:00``."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def gateway_date() -> str:
+    """Now, as ``YYYY-MM-DD hh:mm:ss`` without an offset, in the gateway's local time."""
+    return datetime.datetime.now(_GATEWAY_ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class ReplyBuilder:
@@ -73,7 +86,7 @@ class ReplyBuilder:
         ]
         if not signed:
             return fields
-        fields.append(("pg_datetime", _utc_now()))
+        fields.append(("pg_datetime", utc_now()))
         return self.sign(fields)
 
     def cancelled(self, payment_id: int, revoke_id: int, revoke_status: str) -> Pairs:

@@ -2,7 +2,9 @@
 
 - a held payment can be cancelled once, or cleared once (fully or partly);
 - a cancelled payment cannot be cleared or refunded; a cleared one cannot be cancelled;
-- a cleared payment can be refunded, in parts, up to its cleared amount.
+- a cleared payment can be refunded, in parts, up to its cleared amount;
+- the operations see every change at once; status_v2 shows a clearing or a refund
+  only ``status_lag`` seconds after it was applied (see ``_view``).
 
 Each rule returns the reply's fields (not yet signed, except error replies, which the
 :class:`ReplyBuilder` signs or not). Error codes are the third-party table's (reference
@@ -11,7 +13,7 @@ section 3.2), the same the client's error tree classifies.
 
 from __future__ import annotations
 
-import datetime
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from .._wire.fields import (
@@ -19,7 +21,9 @@ from .._wire.fields import (
     FieldValue,
 )
 from ._ledger import CANCELLED, CLEARED, HELD, Payment
-from ._replies import ALREADY_CANCELLED, ReplyBuilder
+from ._replies import ALREADY_CANCELLED, ReplyBuilder, gateway_date
+from ._status import money, status_tree
+from ._view import RefundRecord
 
 __all__ = [
     "CLEARING_DONE",
@@ -42,11 +46,6 @@ BAD_AMOUNT = (200, "Некорректный параметр: сумма")
 _CENT = Decimal("0.01")
 
 
-def money(value: Decimal) -> str:
-    """An amount as the gateway writes it: two decimal places."""
-    return str(value.quantize(_CENT))
-
-
 def _amount(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -59,25 +58,35 @@ def _amount(text: str | None) -> Decimal | None:
     return value
 
 
-def _today() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 class Rules:
-    """The operations on one ledger (owned by a SandboxGateway); ids count up."""
+    """The operations on one ledger (owned by a SandboxGateway); ids count up.
 
-    def __init__(self, replies: dict[str, ReplyBuilder], pending_ids: frozenset[int]) -> None:
+    ``clock`` is the gateway's clock; ``status_lag`` (settable) the seconds before
+    status_v2 shows a clearing or a refund. Requests are counted by the gateway when
+    they arrive; the rules only apply them.
+    """
+
+    def __init__(
+        self,
+        replies: dict[str, ReplyBuilder],
+        pending_ids: frozenset[int],
+        clock: Callable[[], float],
+        status_lag: float = 0.0,
+    ) -> None:
         self._replies = replies
         self.pending_ids = pending_ids
+        self.clock = clock
+        self.status_lag = status_lag
         self.next_revoke_id = 900_000_000_001
         self.next_refund_id = 800_000_000_001
 
+    def _publish(self, payment: Payment, lag: float) -> None:
+        now = self.clock()
+        payment.views.publish(payment.view(), now + lag, now)
+
     def cancel(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
-        """``/g2g/cancel``: held -> cancelled, once."""
+        """``/g2g/cancel``: held -> cancelled, once (status shows it at once)."""
         replies = self._replies["cancel"]
-        payment.cancel_requests += 1
-        if payment.told_cancelled:
-            payment.cancels_after_told += 1
         if payment.state == CANCELLED:
             return replies.error(ALREADY_CANCELLED)
         if payment.state != HELD:
@@ -86,6 +95,7 @@ class Rules:
         payment.cancellations += 1
         payment.revoke_id = revoke_id = self.next_revoke_id
         self.next_revoke_id += 1
+        self._publish(payment, 0.0)
         status = "pending" if pid in self.pending_ids else "success"
         return replies.cancelled(pid, revoke_id, status)
 
@@ -103,6 +113,7 @@ class Rules:
         payment.state = CLEARED
         payment.clearings += 1
         payment.clearing_amount = amount
+        self._publish(payment, self.status_lag)
         # The documented example's field name (the schema says pg_clearing_status).
         return replies.sign(
             [
@@ -129,7 +140,8 @@ class Rules:
             return replies.error(REFUND_TOO_MUCH)
         refund_id = self.next_refund_id
         self.next_refund_id += 1
-        payment.refunds.append((refund_id, amount))
+        payment.refunds.append(RefundRecord(refund_id, amount, gateway_date()))
+        self._publish(payment, self.status_lag)
         return replies.sign(
             [
                 ("pg_payment_id", str(pid)),
@@ -140,57 +152,11 @@ class Rules:
         )
 
     def status(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
-        """``/g2g/status_v2``: the documented fields, card data masked as the gateway does."""
+        """``/g2g/status_v2``: the payment as shown now (a recent clearing or refund
+        may not show yet), every documented field, card data masked."""
         payment.status_requests += 1
-        if payment.state == CANCELLED:
-            payment_status = "revoked"
-        elif payment.refunds and payment.refund_amount == payment.clearing_amount:
-            payment_status = "refunded"
-        else:
-            payment_status = "success"
-        tree: Tree = [
-            ("pg_payment_id", str(pid)),
-            ("pg_order_id", f"order-{pid}"),
-            ("pg_currency", payment.currency),
-            ("pg_status", "ok"),
-            ("pg_payment_status", payment_status),
-            ("pg_amount", money(payment.amount)),
-            ("pg_clearing_amount", money(payment.clearing_amount or Decimal(0))),
-            ("pg_refund_amount", money(payment.refund_amount)),
-            ("pg_card_pan", "4405-64XX-XXXX-6150"),
-            ("pg_card_token", f"tok{pid:012d}"),
-            ("pg_payment_date", _today()),
-            ("pg_captured", "1" if payment.state == CLEARED else "0"),
-        ]
-        if payment.revoke_id is not None:
-            tree.append(
-                (
-                    "pg_revoked_payments",
-                    [
-                        (
-                            "pg_revoked_payment",
-                            [
-                                ("pg_payment_id", str(payment.revoke_id)),
-                                ("pg_payment_status", "success"),
-                            ],
-                        )
-                    ],
-                )
-            )
-        if payment.refunds:
-            entries: Tree = [
-                (
-                    "pg_refund_payment",
-                    [
-                        ("pg_payment_id", str(refund_id)),
-                        ("pg_payment_status", "success"),
-                        ("pg_amount", money(amount)),
-                    ],
-                )
-                for refund_id, amount in payment.refunds
-            ]
-            tree.append(("pg_refund_payments", entries))
-        return self._replies["status_v2"].sign_tree(tree)
+        view = payment.views.shown(self.clock())
+        return self._replies["status_v2"].sign_tree(status_tree(pid, payment, view))
 
 
 def _top(fields: Tree, name: str) -> str | None:

@@ -14,7 +14,9 @@ SECRET = "storm-secret-1d2e3f"
 
 async def test_a_fault_storm_never_loses_or_misreports_an_outcome() -> None:
     ids = list(range(10_000, 12_000))
-    plan = FaultPlan(rate=0.3, kinds=tuple(Fault), seed=20261121, slow_delay=3.0, retry_after=2)
+    plan = FaultPlan(
+        rate=0.3, kinds=FaultPlan.DEFAULT_KINDS, seed=20261121, slow_delay=3.0, retry_after=2
+    )
     gw = SandboxGateway(secret_key=SECRET, faults=plan)
     gw.add_payments(ids)
     clock = FakeClock()  # backoff and Retry-After sleeps are virtual; network time is real
