@@ -58,6 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--auto-hold", action="store_true", help="treat any unknown payment id as held"
     )
     parser.add_argument(
+        "--status-lag",
+        type=non_negative_float,
+        default=DEFAULT_STATUS_LAG,
+        metavar="SECONDS",
+        help="seconds before status_v2 shows a clearing or a refund "
+        f"({DEFAULT_STATUS_LAG:g}; 0: at once)",
+    )
+    _add_fault_arguments(parser)
+
+
+def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--fault-rate", type=probability, default=0.0, help="probability of a random fault (0)"
     )
     parser.add_argument(
@@ -90,14 +102,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.5,
         metavar="SECONDS",
         help="seconds a 'slow_processing' operation takes before it is applied (2.5)",
-    )
-    parser.add_argument(
-        "--status-lag",
-        type=non_negative_float,
-        default=DEFAULT_STATUS_LAG,
-        metavar="SECONDS",
-        help="seconds before status_v2 shows a clearing or a refund "
-        f"({DEFAULT_STATUS_LAG:g}; 0: at once)",
     )
 
 

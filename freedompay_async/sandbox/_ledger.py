@@ -135,8 +135,9 @@ class Payment:
         self.created = created
         #: An intact answer has told the client this payment is cancelled.
         self.told_cancelled = False
-        #: What status_v2 shows, which may lag what the operations see.
-        self.views = ViewQueue(_HELD_VIEW)
+        #: What status_v2 shows, which may lag what the operations see (None: held,
+        #: nothing published yet; most payments of a large batch never need more).
+        self.views: ViewQueue | None = None
 
     @property
     def refund_amount(self) -> Decimal:
@@ -154,6 +155,16 @@ class Payment:
         if self.state == HELD:
             return _HELD_VIEW
         return StatusView(self.state, self.revoke_id, self.clearing_amount, tuple(self.refunds))
+
+    def publish(self, at: float, now: float) -> None:
+        """Let status_v2 show the payment as it is now, from ``at`` on."""
+        if self.views is None:
+            self.views = ViewQueue(_HELD_VIEW)
+        self.views.publish(self.view(), at, now)
+
+    def shown(self, now: float) -> StatusView:
+        """What status_v2 shows of the payment at ``now``."""
+        return _HELD_VIEW if self.views is None else self.views.shown(now)
 
     def snapshot(self, payment_id: int) -> LedgerEntry:
         """A frozen copy of this record."""

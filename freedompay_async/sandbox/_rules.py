@@ -82,7 +82,7 @@ class Rules:
 
     def _publish(self, payment: Payment, lag: float) -> None:
         now = self.clock()
-        payment.views.publish(payment.view(), now + lag, now)
+        payment.publish(now + lag, now)
 
     def cancel(self, pid: int, payment: Payment, _fields: Tree) -> Fields:
         """``/g2g/cancel``: held -> cancelled, once (status shows it at once)."""
@@ -155,7 +155,7 @@ class Rules:
         """``/g2g/status_v2``: the payment as shown now (a recent clearing or refund
         may not show yet), every documented field, card data masked."""
         payment.status_requests += 1
-        view = payment.views.shown(self.clock())
+        view = payment.shown(self.clock())
         return self._replies["status_v2"].sign_tree(status_tree(pid, payment, view))
 
 

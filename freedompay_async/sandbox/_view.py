@@ -74,8 +74,3 @@ class ViewQueue:
         while pending and pending[0][0] <= now:
             self._current = pending.popleft()[1]
         return self._current
-
-    @property
-    def waiting(self) -> int:
-        """How many published pictures are not shown yet."""
-        return len(self._pending) if self._pending else 0
