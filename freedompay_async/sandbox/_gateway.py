@@ -404,7 +404,10 @@ class SandboxGateway:
         ``/g2g/refund``; ``GET /status/healthcheck`` (as the real API);
         ``GET /sandbox/stats`` (the :meth:`stats` totals as JSON). On shutdown it
         finishes the operations a ``SLOW_PROCESSING`` fault is still delaying (waiting
-        out their delay) and drops the connections a ``LOST_REPLY`` fault holds.
+        out their delay) and drops the connections a ``LOST_REPLY`` fault holds. A held
+        reply ends when the client goes away only if the server cancels handlers of
+        lost connections (:meth:`serve` does: ``handler_cancellation=True``); otherwise
+        it ends at its bound.
         """
         app = web.Application()
         app.on_shutdown.append(self._on_shutdown)
