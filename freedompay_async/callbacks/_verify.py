@@ -1,9 +1,11 @@
 """Verifying merchant-side messages: the signature policy, then the typed value.
 
-The policy (:func:`signed_tree`): exactly one non-empty ``pg_sig``, checked over every
-received field in the order received (the URL's own query set aside only for a GET to a
-configured URL), compared in constant time by the :class:`~freedompay_async.Signer`.
-The value is then built from exactly the tree the signature covers.
+The policy (:func:`signed_tree`): exactly one non-empty ``pg_sig``, at the top level
+(a ``pg_sig`` inside a group makes the message malformed: the signature skips it and
+everything under it), checked over every received field in the order received (the
+URL's own query set aside only for a GET to a configured URL), compared in constant
+time by the :class:`~freedompay_async.Signer`. The value is then built from exactly
+the tree the signature covers: every leaf of it is covered.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from .._wire.fields import (
 )
 from .._wire.signing import Signer
 from ._messages import CheckRequest, RedirectBack, ResultNotify, has_error_code
-from ._receive import SIG, CallbackFields, Received, callback_script_name, receive
+from ._receive import (
+    SIG,
+    CallbackFields,
+    Received,
+    callback_script_name,
+    nested_signature,
+    receive,
+)
 
 __all__ = ["signed_tree", "verify_check_request", "verify_redirect", "verify_result_notify"]
 
@@ -46,6 +55,11 @@ def signed_tree(
     returned tree alone: pairs outside the signature never reach it.
     """
     tree = received.tree
+    if nested_signature(tree):
+        raise SignatureVerificationError(
+            f"{kind} carries a pg_sig inside a group of fields: the signature does not "
+            "cover what such a group holds, so nothing of the message is read"
+        )
     signatures = [value for key, value in tree if key == SIG]
     if signatures == [""]:
         signatures = []  # an empty pg_sig placeholder is no signature
@@ -54,8 +68,10 @@ def signed_tree(
             return None
         raise SignatureVerificationError(f"{kind} is not signed (no pg_sig)")
     signature = signatures[0]
-    if len(signatures) > 1 or not isinstance(signature, str):
+    if len(signatures) > 1:
         raise SignatureVerificationError(f"{kind} carries more than one pg_sig")
+    if not isinstance(signature, str):
+        raise SignatureVerificationError(f"{kind} carries a pg_sig that is a group of fields")
     if _signer_verifies(kind, signer, script, tree, signature):
         return tree
     rest = received.without_own_query
