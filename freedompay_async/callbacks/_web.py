@@ -146,9 +146,11 @@ async def _read_callback(
     url: str | None,
     max_body_bytes: int,
     allow_fields: Iterable[str],
+    strict: bool,
 ) -> _V:
     fields = await _received(request, max_body_bytes)
-    return verify(_target_url(request, url), fields, signer, allow_fields=allow_fields)
+    target = _target_url(request, url)
+    return verify(target, fields, signer, allow_fields=allow_fields, strict=strict)
 
 
 async def read_redirect(
@@ -160,6 +162,7 @@ async def read_redirect(
     allow_unsigned_failure: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> RedirectBack:
     """Read and verify the buyer's redirect back to ``success_url`` / ``failure_url``.
 
@@ -168,7 +171,8 @@ async def read_redirect(
     ``max_body_bytes`` bytes, else :class:`CallbackBodyTooLargeError`. ``url``
     defaults to the request's URL without its query; a query in ``url`` is used only
     for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``,
-    ``allow_unsigned_failure`` and ``allow_fields``). Consumes the request body.
+    ``allow_unsigned_failure``, ``allow_fields`` and ``strict``). Consumes the
+    request body.
     """
     fields = await _received(request, max_body_bytes)
     return verify_redirect(
@@ -178,6 +182,7 @@ async def read_redirect(
         success=success,
         allow_unsigned_failure=allow_unsigned_failure,
         allow_fields=allow_fields,
+        strict=strict,
     )
 
 
@@ -188,15 +193,16 @@ async def read_result_notify(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> ResultNotify:
     """Read and verify a result notification; answer it with :func:`callback_reply`.
 
     Freedom Pay redelivers it every 30 minutes for 2 hours until answered with HTTP
     200: handle it idempotently (by ``payment_id``) and repeat the original answer.
-    Body and ``url`` rules as for :func:`read_redirect`.
+    Body, ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
     """
     return await _read_callback(
-        request, verify_result_notify, signer, url, max_body_bytes, allow_fields
+        request, verify_result_notify, signer, url, max_body_bytes, allow_fields, strict
     )
 
 
@@ -207,13 +213,14 @@ async def read_check_request(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> CheckRequest:
     """Read and verify a check request; answer it with :func:`callback_reply`.
 
-    Body and ``url`` rules as for :func:`read_redirect`.
+    Body, ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
     """
     return await _read_callback(
-        request, verify_check_request, signer, url, max_body_bytes, allow_fields
+        request, verify_check_request, signer, url, max_body_bytes, allow_fields, strict
     )
 
 
@@ -261,6 +268,7 @@ def result_notify_handler(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
@@ -268,9 +276,9 @@ def result_notify_handler(
     ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
     ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
     (``text/xml; charset=utf-8``), echoing the notification's ``pg_salt``.
-    ``rejected`` is honoured only when ``can_reject`` is True. ``allow_fields`` names
-    unknown ``pg_`` fields to accept (others are refused, see
-    :func:`~freedompay_async.verify_result_notify`).
+    ``rejected`` is honoured only when ``can_reject`` is True. ``pg_`` fields this
+    version does not know land in ``extra``; ``strict=True`` refuses them unless named
+    in ``allow_fields`` (see :func:`~freedompay_async.verify_result_notify`).
 
     **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
     whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
@@ -279,20 +287,25 @@ def result_notify_handler(
     ``on_result`` raise: aiohttp answers 500 and the gateway tries again later.
 
     **Refusals.** A notification that fails verification (missing or wrong signature,
-    malformed or unusable fields) is answered with a signed ``error`` reply and HTTP
-    400 (413 for a body over ``max_body_bytes``), and ``on_result`` is not called. The
-    non-200 status is deliberate: a genuine notification refused because of a
-    misconfiguration (wrong key, wrong ``url``) is redelivered after you fix it, rather
-    than lost. A URL with an empty script name (trailing ``/``) raises
-    :class:`~freedompay_async.ConfigurationError`: at once when ``url`` is given, else
-    per request (HTTP 500).
+    a ``pg_sig`` inside a group, malformed or unusable fields) is answered with a
+    signed ``error`` reply and HTTP 400 (413 for a body over ``max_body_bytes``), and
+    ``on_result`` is not called. The non-200 status is deliberate: a genuine
+    notification refused because of a misconfiguration (wrong key, wrong ``url``) is
+    redelivered after you fix it, rather than lost. A URL with an empty script name
+    (trailing ``/``) raises :class:`~freedompay_async.ConfigurationError`: at once
+    when ``url`` is given, else per request (HTTP 500).
     """
 
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> ResultNotify:
         return await read_result_notify(
-            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+            request,
+            signer,
+            url=target,
+            max_body_bytes=max_body_bytes,
+            allow_fields=allowed,
+            strict=strict,
         )
 
     return _callback_handler("result notification", read, on_result, signer, url)
@@ -305,20 +318,27 @@ def check_request_handler(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> _WebHandler:
     """An aiohttp handler for ``check_url``: verify, call ``on_check``, answer signed XML.
 
     ``on_check`` returns ``"ok"`` to let the payment proceed or ``"rejected"`` to refuse
     it (optionally with a description shown to the buyer); not answering in time
-    counts as a refusal, so keep it fast. Refusals of unverifiable requests work as
-    in :func:`result_notify_handler` (signed ``error``, HTTP 400 / 413).
+    counts as a refusal, so keep it fast. Refusals of unverifiable requests, and
+    ``allow_fields`` and ``strict``, work as in :func:`result_notify_handler` (signed
+    ``error``, HTTP 400 / 413).
     """
 
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> CheckRequest:
         return await read_check_request(
-            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+            request,
+            signer,
+            url=target,
+            max_body_bytes=max_body_bytes,
+            allow_fields=allowed,
+            strict=strict,
         )
 
     return _callback_handler("check request", read, on_check, signer, url)
@@ -342,6 +362,7 @@ def redirect_handler(
     on_error: Callable[[web.Request, FreedomPayError], Awaitable[web.StreamResponse]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> _WebHandler:
     """An aiohttp handler for ``success_url`` / ``failure_url`` (register it for GET and POST).
 
@@ -366,6 +387,7 @@ def redirect_handler(
                 allow_unsigned_failure=allow_unsigned_failure,
                 max_body_bytes=max_body_bytes,
                 allow_fields=allowed,
+                strict=strict,
             )
         except (SignatureVerificationError, ValidationError) as exc:
             _log.warning("refused a redirect: %s", exc)
