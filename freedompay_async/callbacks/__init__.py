@@ -24,7 +24,8 @@ The world is open: ``pg_`` fields this version does not list land in ``extra``, 
 genuine notification is never refused for a field the gateway added. ``strict=True``
 (on every verify and read function and ready handler) refuses them unless named in
 ``allow_fields=``. Field names are not covered by the signature, so a signed message
-can be rearranged: check amounts and ids against your own order.
+can be rearranged; :func:`confirm_result_notify` (or ``result_notify_handler(...,
+confirm=session)``) confirms a paid notification by a status query before you ship.
 
 One exception: a GET callback to a URL that has a query string of its own
 (``.../success?lang=ru``). The gateway appends its fields to that query, so the
@@ -50,12 +51,13 @@ For aiohttp.web, :func:`read_redirect`, :func:`read_result_notify` and
 
 The subsystem, one job per module: ``_receive`` (pairs, XML, script name, input
 limits), ``_verify`` (the signature policy and ``verify_*``), ``_reader`` (typed field
-reading), ``_messages`` (the values), ``_answer`` (the signed answer), ``_web``
-(aiohttp.web readers and handlers).
+reading), ``_messages`` (the values), ``_confirm`` (confirmation by status),
+``_answer`` (the signed answer), ``_web`` (aiohttp.web readers and handlers).
 """
 
-from .._exceptions import CallbackBodyTooLargeError
+from .._exceptions import CallbackBodyTooLargeError, PaymentNotConfirmedError
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply
+from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify, SignedMessage
 from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
@@ -76,14 +78,17 @@ __all__ = [
     "CallbackBodyTooLargeError",
     "CallbackFields",
     "CheckRequest",
+    "PaymentNotConfirmedError",
     "QueryFreeAccessLogger",
     "RedirectBack",
     "ReplyStatus",
     "ResultNotify",
     "SignedMessage",
+    "StatusSource",
     "callback_reply",
     "callback_script_name",
     "check_request_handler",
+    "confirm_result_notify",
     "read_check_request",
     "read_redirect",
     "read_result_notify",

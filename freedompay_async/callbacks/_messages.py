@@ -29,10 +29,11 @@ So a value is built only from fields under their documented names, and:
 What remains possible for someone holding a captured message: a permutation of names
 whose values happen to fit each other's shapes (a known field renamed away into
 ``extra`` or a merchant parameter, another value renamed onto it), and replay. Hence:
-check a notification's amount, currency and order id against your own order,
-deduplicate by payment id, give success and failure URLs different last path
-segments (the script name is signed, so a failure redirect then never verifies at the
-success URL), and when in doubt ask the gateway (status request).
+confirm a paid notification by status before shipping (:func:`confirm_result_notify`,
+or ``result_notify_handler(..., confirm=session)``), check its amount, currency and
+order id against your own order, deduplicate by payment id, and give success and
+failure URLs different last path segments (the script name is signed, so a failure
+redirect then never verifies at the success URL).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import Any
 
 import attrs
 
+from .._operations.status import StatusResult
 from .._wire.fields import Fields
 from ._reader import Reader, allowed_names, frozen_map, names_only
 
@@ -171,6 +173,10 @@ class RedirectBack(SignedMessage):
         )
 
 
+def _state_only(status: StatusResult | None) -> str:
+    return "None" if status is None else f"<{status.state.value}>"
+
+
 #: ``pg_result``: the documented range is 0-2 (1 paid, 0 failed).
 _RESULTS = frozenset({"0", "1", "2"})
 
@@ -221,6 +227,11 @@ class ResultNotify(SignedMessage):
     ``repr``; ``card_pan`` comes masked from the gateway and is shown.
     Freedom Pay redelivers a notification until it gets HTTP 200, so the same payment
     can arrive several times: deduplicate by ``payment_id``.
+
+    ``confirmation`` is the status that confirmed a paid notification
+    (:func:`confirm_result_notify`, or the ready handler's ``confirm=``), None until
+    then; ``confirmed_by_status`` says whether there is one. ``repr`` shows only its
+    state.
     """
 
     order_id: str
@@ -248,6 +259,15 @@ class ResultNotify(SignedMessage):
     card_owner: str | None = attrs.field(default=None, repr=False)
     user_phone: str | None = attrs.field(default=None, repr=False)
     user_contact_email: str | None = attrs.field(default=None, repr=False)
+    confirmation: StatusResult | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=_state_only
+    )
+
+    @property
+    def confirmed_by_status(self) -> bool:
+        """Whether a status query confirmed this paid notification (see ``confirmation``)."""
+        return self.confirmation is not None
+
     @property
     def succeeded(self) -> bool:
         """Whether the payment went through (``pg_result == 1``)."""

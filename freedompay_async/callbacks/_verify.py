@@ -162,7 +162,9 @@ def verify_result_notify(
     a mapping, or a raw XML body. A ``pg_xml`` field (XML request mode) is parsed and
     verified as XML. ``pg_`` fields this version does not know land in ``extra``;
     with ``strict=True`` they are refused (ValidationError) unless named in
-    ``allow_fields``. Answer with :func:`callback_reply`, echoing ``salt``.
+    ``allow_fields``. A paid notification is the gateway's word only once a status
+    query agrees: :func:`confirm_result_notify`. Answer with :func:`callback_reply`,
+    echoing ``salt``.
     """
     return _verify_callback(
         "result notification", ResultNotify.from_fields, url, fields, signer, allow_fields, strict

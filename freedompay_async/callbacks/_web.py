@@ -4,7 +4,8 @@
   ``web.Request`` (GET query, or POST body: multipart, urlencoded or XML) under a body
   size limit and verify it (see :mod:`freedompay_async.callbacks`).
 - :func:`result_notify_handler`, :func:`check_request_handler` and
-  :func:`redirect_handler` build ready aiohttp handlers around your coroutine.
+  :func:`redirect_handler` build ready aiohttp handlers around your coroutine; the
+  result handler can confirm a paid notification by status first (``confirm=``).
 
 Freedom Pay calls ``result_url`` again **every 30 minutes for 2 hours** whenever it does
 not get HTTP 200, so the same notification can arrive several times: make the result
@@ -32,13 +33,16 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .._exceptions import (
     CallbackBodyTooLargeError,
+    ConfigurationError,
     FreedomPayError,
+    PaymentNotConfirmedError,
     SignatureVerificationError,
     ValidationError,
 )
 from .._wire.multipart import parse_multipart
 from .._wire.signing import Signer
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
+from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify
 from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
@@ -199,7 +203,8 @@ async def read_result_notify(
 
     Freedom Pay redelivers it every 30 minutes for 2 hours until answered with HTTP
     200: handle it idempotently (by ``payment_id``) and repeat the original answer.
-    Body, ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
+    Confirm a paid one with :func:`confirm_result_notify` before shipping. Body,
+    ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
     """
     return await _read_callback(
         request, verify_result_notify, signer, url, max_body_bytes, allow_fields, strict
@@ -235,12 +240,29 @@ def _refusal_status(exc: FreedomPayError) -> int:
     return 413 if isinstance(exc, CallbackBodyTooLargeError) else 400
 
 
+#: HTTP status for a paid notification the status query did not confirm: 503 when the
+#: query failed, 409 when the gateway's status disagrees. Both make it come again.
+_UNAVAILABLE = 503
+_DISAGREES = 409
+
+
+def _unconfirmed(
+    script: str, signer: Signer, value: ResultNotify | CheckRequest, exc: PaymentNotConfirmedError
+) -> web.Response:
+    _log.warning("held back a paid result notification: %s", exc)
+    reply = callback_reply(
+        script, signer, ReplyStatus.ERROR, "Payment not confirmed yet", salt=value.salt
+    )
+    return _xml_response(reply, _UNAVAILABLE if exc.reason == "status_unavailable" else _DISAGREES)
+
+
 def _callback_handler(
     kind: str,
     read: Callable[[web.Request, str | None], Awaitable[_V]],
     answer: Callable[[_V], Awaitable[CallbackAnswer]],
     signer: Signer,
     url: str | None,
+    confirm: Callable[[_V], Awaitable[_V]] | None = None,
 ) -> _WebHandler:
     if url is not None:
         callback_script_name(url)  # a trailing-slash URL fails here, at set-up
@@ -253,12 +275,34 @@ def _callback_handler(
             _log.warning("refused a %s: %s", kind, exc)
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
             return _xml_response(reply, _refusal_status(exc))
+        if confirm is not None:
+            try:
+                value = await confirm(value)
+            except PaymentNotConfirmedError as exc:
+                return _unconfirmed(script, signer, value, exc)
         status, description = reply_parts(await answer(value))
         # The answer echoes the request's (verified) pg_salt, as the official module does.
         reply = callback_reply(script, signer, status, description, salt=value.salt)
         return _xml_response(reply)
 
     return handler
+
+
+def _confirmer(
+    source: StatusSource | None,
+) -> Callable[[ResultNotify], Awaitable[ResultNotify]] | None:
+    """``confirm=`` as a step of the handler; ConfigurationError for a value without ``status``."""
+    if source is None:
+        return None
+    if not isinstance(source, StatusSource) or not callable(source.status):
+        raise ConfigurationError(
+            "confirm= must have a status(payment_id) coroutine, e.g. an AsyncSession"
+        )
+
+    async def confirm(notify: ResultNotify) -> ResultNotify:
+        return await confirm_result_notify(notify, source)
+
+    return confirm
 
 
 def result_notify_handler(
@@ -269,6 +313,7 @@ def result_notify_handler(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
     strict: bool = False,
+    confirm: StatusSource | None = None,
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
@@ -279,6 +324,14 @@ def result_notify_handler(
     ``rejected`` is honoured only when ``can_reject`` is True. ``pg_`` fields this
     version does not know land in ``extra``; ``strict=True`` refuses them unless named
     in ``allow_fields`` (see :func:`~freedompay_async.verify_result_notify`).
+
+    **Confirmation.** With ``confirm=`` an object with the session's ``status``
+    coroutine (your :class:`AsyncSession`), a paid notification reaches ``on_result``
+    only once a status query confirms it (:func:`confirm_result_notify`), with
+    ``confirmed_by_status`` True. Not confirmed: ``on_result`` is not called and the
+    answer is a signed ``error`` with HTTP 409 (status disagrees) or 503 (the query
+    failed), so the gateway delivers it again later. A failed notification needs no
+    confirmation. Recommended before goods are shipped.
 
     **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
     whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
@@ -308,7 +361,9 @@ def result_notify_handler(
             strict=strict,
         )
 
-    return _callback_handler("result notification", read, on_result, signer, url)
+    return _callback_handler(
+        "result notification", read, on_result, signer, url, _confirmer(confirm)
+    )
 
 
 def check_request_handler(

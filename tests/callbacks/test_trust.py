@@ -3,7 +3,8 @@
 The md5 covers the values in the sorted order of their names, not the names: a captured
 message with fields renamed so that order holds keeps its signature. These tests show
 the forgeries really verify, and what refuses the values built from them: required
-fields and their shapes, strict mode, the signed script name.
+fields and their shapes, strict mode, the signed script name. Confirmation by status
+(the gateway's own word) is tested in ``test_confirm``.
 """
 
 from __future__ import annotations
