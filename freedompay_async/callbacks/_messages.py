@@ -12,8 +12,8 @@ they sort in), which value belongs to which name beyond that order, anything und
 refused before it gets here), the URL's host, the rest of its path and its query, the
 HTTP method, and freshness (a captured message verifies forever). A signed
 ``pg_result=0`` notification with fields renamed so the sorted order holds
-(``pg_result`` -> ``pg_r0``, ``pg_testing_mode`` -> ``pg_result``) carries the same
-signature.
+(``pg_result`` -> ``pg_r0``, ``pg_salt`` -> ``pg_r1``, ``pg_testing_mode`` ->
+``pg_result``) carries the same signature.
 
 So a value is built only from fields under their documented names, and:
 
