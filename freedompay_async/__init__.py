@@ -23,7 +23,8 @@ The whole public API, at a glance:
 - Merchant side (also in ``freedompay_async.callbacks``): :func:`verify_redirect`
   -> :class:`RedirectBack`,
   :func:`verify_result_notify` -> :class:`ResultNotify`, :func:`verify_check_request`
-  -> :class:`CheckRequest`, :func:`callback_reply`; for aiohttp.web
+  -> :class:`CheckRequest`, :func:`callback_reply`, :func:`confirm_result_notify`
+  (against a :class:`StatusSource`); for aiohttp.web
   :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` and the
   handler factories :func:`redirect_handler`, :func:`result_notify_handler`,
   :func:`check_request_handler`.
@@ -47,6 +48,7 @@ from ._exceptions import (
     InvalidRequestSignatureError,
     MalformedReplyError,
     NotCancelledError,
+    PaymentNotConfirmedError,
     PaymentNotFoundError,
     ReplyError,
     ResponseTimeoutError,
@@ -120,9 +122,11 @@ from .callbacks import (
     ReplyStatus,
     ResultNotify,
     SignedMessage,
+    StatusSource,
     callback_reply,
     callback_script_name,
     check_request_handler,
+    confirm_result_notify,
     read_check_request,
     read_redirect,
     read_result_notify,
@@ -175,6 +179,7 @@ __all__ = [
     "NotCancelledError",
     "OutcomeState",
     "Pacing",
+    "PaymentNotConfirmedError",
     "PaymentNotFoundError",
     "PaymentSpacing",
     "PaymentState",
@@ -201,6 +206,7 @@ __all__ = [
     "Signer",
     "StatusRequest",
     "StatusResult",
+    "StatusSource",
     "TransientGatewayError",
     "Transport",
     "TransportError",
@@ -210,6 +216,7 @@ __all__ = [
     "callback_reply",
     "callback_script_name",
     "check_request_handler",
+    "confirm_result_notify",
     "default_retry_on",
     "read_check_request",
     "read_redirect",

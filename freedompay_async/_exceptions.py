@@ -9,6 +9,7 @@
     ├── SessionClosedError            the AsyncSession was used after aclose()
     ├── InternalError                 an unexpected failure inside the client (a bug)
     ├── NotCancelledError             reconciling: status says captured, refunded or failed
+    ├── PaymentNotConfirmedError      a paid result notification that status did not confirm
     ├── TransportError                the HTTP exchange itself failed
     │   ├── ConnectError              no connection was made: the request was never sent
     │   ├── ConnectTimeoutError       connecting took too long: never sent
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidRequestSignatureError",
     "MalformedReplyError",
     "NotCancelledError",
+    "PaymentNotConfirmedError",
     "PaymentNotFoundError",
     "ReplyError",
     "ResponseTimeoutError",
@@ -160,6 +162,26 @@ class NotCancelledError(FreedomPayError):
         super().__init__(message, payment_id=payment_id)
         self.state = state
         self.payment_status_raw = payment_status_raw
+
+
+class PaymentNotConfirmedError(FreedomPayError):
+    """A paid result notification that a status query did not confirm. Do not ship yet.
+
+    The md5 ``pg_sig`` cannot bind values to field names, so a signed notification can
+    be rearranged; a status query (``/g2g/status_v2``) is the gateway's own word.
+    ``reason`` says what failed: ``"status_unavailable"`` (the query failed: its error
+    is the ``__cause__``), ``"other_payment"``, ``"not_paid"`` (``state`` holds the
+    status's derived state), ``"order_differs"``, ``"amount_differs"`` or
+    ``"currency_differs"``. The ready result handler answers it with a non-200 status,
+    so the gateway delivers the notification again later.
+    """
+
+    def __init__(
+        self, message: str, *, payment_id: int | None = None, reason: str, state: str | None = None
+    ) -> None:
+        super().__init__(message, payment_id=payment_id)
+        self.reason = reason
+        self.state = state
 
 
 class TransportError(FreedomPayError):

@@ -16,7 +16,16 @@ The result and check callbacks expect a signed XML answer: :func:`callback_reply
 What gets signed over: **every field received**, in the order received, ``pg_sig``
 excluded, unknown fields and merchant parameters included (the documented rule: extra
 parameters "are also involved in the signature calculation"). The returned value is
-built from exactly the fields the signature covers, never from any other.
+built from exactly the fields the signature covers, never from any other: a
+``pg_sig`` anywhere but the top level (which the reference flattening skips, with
+everything under it) makes the message malformed.
+
+The world is open: ``pg_`` fields this version does not list land in ``extra``, so a
+genuine notification is never refused for a field the gateway added. ``strict=True``
+(on every verify and read function and ready handler) refuses them unless named in
+``allow_fields=``. Field names are not covered by the signature, so a signed message
+can be rearranged; :func:`confirm_result_notify` (or ``result_notify_handler(...,
+confirm=session)``) confirms a paid notification by a status query before you ship.
 
 One exception: a GET callback to a URL that has a query string of its own
 (``.../success?lang=ru``). The gateway appends its fields to that query, so the
@@ -30,8 +39,8 @@ to a configured URL; for a POST, or with the URL a request arrived at, pass it w
 its query (the aiohttp helpers do). Simplest: register callback URLs without a query.
 
 Nothing is half-parsed: a verify function returns a complete, verified value or raises
-:class:`~freedompay_async.SignatureVerificationError` (missing, duplicated or wrong
-``pg_sig``), :class:`~freedompay_async.ValidationError` (a verified message whose
+:class:`~freedompay_async.SignatureVerificationError` (missing, duplicated, nested or
+wrong ``pg_sig``), :class:`~freedompay_async.ValidationError` (a verified message whose
 content is unusable, e.g. a non-numeric payment id) or
 :class:`~freedompay_async.ConfigurationError` (a URL that ends in ``/``).
 
@@ -42,12 +51,13 @@ For aiohttp.web, :func:`read_redirect`, :func:`read_result_notify` and
 
 The subsystem, one job per module: ``_receive`` (pairs, XML, script name, input
 limits), ``_verify`` (the signature policy and ``verify_*``), ``_reader`` (typed field
-reading), ``_messages`` (the values), ``_answer`` (the signed answer), ``_web``
-(aiohttp.web readers and handlers).
+reading), ``_messages`` (the values), ``_confirm`` (confirmation by status),
+``_answer`` (the signed answer), ``_web`` (aiohttp.web readers and handlers).
 """
 
-from .._exceptions import CallbackBodyTooLargeError
+from .._exceptions import CallbackBodyTooLargeError, PaymentNotConfirmedError
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply
+from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify, SignedMessage
 from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
@@ -68,14 +78,17 @@ __all__ = [
     "CallbackBodyTooLargeError",
     "CallbackFields",
     "CheckRequest",
+    "PaymentNotConfirmedError",
     "QueryFreeAccessLogger",
     "RedirectBack",
     "ReplyStatus",
     "ResultNotify",
     "SignedMessage",
+    "StatusSource",
     "callback_reply",
     "callback_script_name",
     "check_request_handler",
+    "confirm_result_notify",
     "read_check_request",
     "read_redirect",
     "read_result_notify",

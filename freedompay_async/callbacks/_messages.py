@@ -7,29 +7,33 @@ signed message carries (:class:`SignedMessage`).
 What the md5 ``pg_sig`` protects, exactly: the script name (the URL's last path
 segment), the **values** of all fields in the order of their sorted names, and the
 secret key. What it does **not** protect: the field names themselves (only the order
-they sort in), which value belongs to which name beyond that order, the URL's host,
-the rest of its path and its query, the HTTP method, and freshness (a captured
-message verifies forever). A signed ``pg_result=0`` notification with fields renamed
-so the sorted order holds (``pg_result`` -> ``pg_r0``, ``pg_testing_mode`` ->
+they sort in), which value belongs to which name beyond that order, anything under a
+``pg_sig`` key at any depth (the reference flattening skips it; such a message is
+refused before it gets here), the URL's host, the rest of its path and its query, the
+HTTP method, and freshness (a captured message verifies forever). A signed
+``pg_result=0`` notification with fields renamed so the sorted order holds
+(``pg_result`` -> ``pg_r0``, ``pg_salt`` -> ``pg_r1``, ``pg_testing_mode`` ->
 ``pg_result``) carries the same signature.
 
-So a value is built only from fields under their documented names, and refuses:
+So a value is built only from fields under their documented names, and:
 
-- any ``pg_`` name it does not know, unless the caller allows it by name
-  (``allow_fields=``): a renamed field must land on a known name to pass;
+- the world is open: a ``pg_`` name it does not know lands in ``extra`` (the gateway
+  sends more fields than it documents, and a genuine notification must never be
+  lost); ``strict=True`` refuses such names unless allowed (``allow_fields=``);
 - a message missing a field its meaning depends on (order id, payment id, amount,
-  currency, result, salt...), or one whose known field holds a value of the wrong
-  shape (``pg_result`` not 0-2, a currency that is not three letters, a flag that is
-  not 0/1), which leaves a renaming very few places to land.
+  currency, result, salt...), carrying one twice, or one whose known field holds a
+  value of the wrong shape (``pg_result`` not 0-2, a currency that is not three
+  letters, a flag that is not 0/1) is refused, which leaves a renaming few places to
+  land.
 
-What remains possible for someone holding a captured message: a permutation of
-known names whose values happen to fit each other's shapes, a known field renamed
-into a merchant parameter (non-``pg_`` names are the merchant's own and are not
-checked), and replay. Hence: fulfil from the result notification and check its
-amount, currency and order id against your own order, deduplicate by payment id,
-give success and failure URLs different last path segments (the script name is
-signed, so a failure redirect then never verifies at the success URL), and when in
-doubt ask the gateway (status request).
+What remains possible for someone holding a captured message: a permutation of names
+whose values happen to fit each other's shapes (a known field renamed away into
+``extra`` or a merchant parameter, another value renamed onto it), and replay. Hence:
+confirm a paid notification by status before shipping (:func:`confirm_result_notify`,
+or ``result_notify_handler(..., confirm=session)``), check its amount, currency and
+order id against your own order, deduplicate by payment id, and give success and
+failure URLs different last path segments (the script name is signed, so a failure
+redirect then never verifies at the success URL).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 
 import attrs
 
+from .._operations.status import StatusResult
 from .._wire.fields import Fields
 from ._reader import Reader, allowed_names, frozen_map, names_only
 
@@ -62,8 +67,9 @@ class SignedMessage:
     ``salt`` is ``pg_salt`` (hidden from ``repr``; required in every signed message).
     ``merchant_params`` holds every received field without the ``pg_`` prefix (nested
     ones under their bracket name, e.g. ``items[0][sku]``); ``extra`` holds the ``pg_``
-    fields this version does not know that the caller allowed (``allow_fields=``);
-    ``repr`` shows only their names (they may carry personal data). ``fields`` is the
+    fields this version does not know (in strict mode only those the caller allowed
+    with ``allow_fields=``); ``repr`` shows only their names (they may carry personal
+    data). ``fields`` is the
     signed tree the value was built from. All four are keyword-only.
     """
 
@@ -129,14 +135,18 @@ class RedirectBack(SignedMessage):
         signed: bool,
         success: bool | None = None,
         allow_fields: Iterable[str] = (),
+        strict: bool = False,
     ) -> RedirectBack:
         """Build from a field tree **whose signature was already checked** (no verification).
 
         ``success`` says which URL received it (True: success URL, False: failure URL,
-        None: unknown). ``allow_fields`` names unknown ``pg_`` fields to accept (others
-        are refused). Use :func:`verify_redirect` to verify and build in one step.
+        None: unknown). Unknown ``pg_`` fields land in ``extra``; with ``strict`` they
+        are refused unless named in ``allow_fields``. Use :func:`verify_redirect` to
+        verify and build in one step.
         """
-        reader = Reader("redirect", fields, _REDIRECT_KNOWN, allowed_names(allow_fields))
+        reader = Reader(
+            "redirect", fields, _REDIRECT_KNOWN, allowed_names(allow_fields), strict=strict
+        )
         error_code = reader.text("pg_error_code")
         if error_code is not None and not error_code.strip():
             error_code = None
@@ -161,6 +171,10 @@ class RedirectBack(SignedMessage):
             extra=reader.extra,
             fields=tuple(fields),
         )
+
+
+def _state_only(status: StatusResult | None) -> str:
+    return "None" if status is None else f"<{status.state.value}>"
 
 
 #: ``pg_result``: the documented range is 0-2 (1 paid, 0 failed).
@@ -213,6 +227,11 @@ class ResultNotify(SignedMessage):
     ``repr``; ``card_pan`` comes masked from the gateway and is shown.
     Freedom Pay redelivers a notification until it gets HTTP 200, so the same payment
     can arrive several times: deduplicate by ``payment_id``.
+
+    ``confirmation`` is the status that confirmed a paid notification
+    (:func:`confirm_result_notify`, or the ready handler's ``confirm=``), None until
+    then; ``confirmed_by_status`` says whether there is one. ``repr`` shows only its
+    state.
     """
 
     order_id: str
@@ -240,6 +259,14 @@ class ResultNotify(SignedMessage):
     card_owner: str | None = attrs.field(default=None, repr=False)
     user_phone: str | None = attrs.field(default=None, repr=False)
     user_contact_email: str | None = attrs.field(default=None, repr=False)
+    confirmation: StatusResult | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=_state_only
+    )
+
+    @property
+    def confirmed_by_status(self) -> bool:
+        """Whether a status query confirmed this paid notification (see ``confirmation``)."""
+        return self.confirmation is not None
 
     @property
     def succeeded(self) -> bool:
@@ -257,13 +284,17 @@ class ResultNotify(SignedMessage):
             return None
 
     @classmethod
-    def from_fields(cls, fields: Fields, *, allow_fields: Iterable[str] = ()) -> ResultNotify:
+    def from_fields(
+        cls, fields: Fields, *, allow_fields: Iterable[str] = (), strict: bool = False
+    ) -> ResultNotify:
         """Build from a field tree **whose signature was already checked** (no verification).
 
-        ``allow_fields`` names unknown ``pg_`` fields to accept (others are refused).
-        Use :func:`verify_result_notify` to verify and build in one step.
+        Unknown ``pg_`` fields land in ``extra``; with ``strict`` they are refused unless
+        named in ``allow_fields``. Use :func:`verify_result_notify` to verify and build
+        in one step.
         """
-        r = Reader("result notification", fields, _RESULT_KNOWN, allowed_names(allow_fields))
+        allowed = allowed_names(allow_fields)
+        r = Reader("result notification", fields, _RESULT_KNOWN, allowed, strict=strict)
         return cls(
             order_id=r.required_text("pg_order_id"),
             payment_id=r.payment_id(),
@@ -316,9 +347,9 @@ class CheckRequest(SignedMessage):
     """A verified check request (``check_url``): may this payment go ahead?
 
     Answer ``ok`` to accept, ``rejected`` to refuse; not answering in time is a refusal.
-    Order id, payment id, amount, currency and salt are required. Fields the reference
-    lists for the result notification but not for the check (there may be more in
-    practice) land in ``extra``; other unknown ``pg_`` names are refused unless allowed
+    Order id, payment id, amount, currency and salt are required. Other ``pg_`` fields
+    land in ``extra``; in strict mode only those the reference lists for the result
+    notification (the check's own list may be incomplete) or that are allowed
     (``allow_fields=``); non-``pg_`` names are ``merchant_params``.
     """
 
@@ -331,14 +362,17 @@ class CheckRequest(SignedMessage):
     ps_currency: str | None = None
 
     @classmethod
-    def from_fields(cls, fields: Fields, *, allow_fields: Iterable[str] = ()) -> CheckRequest:
+    def from_fields(
+        cls, fields: Fields, *, allow_fields: Iterable[str] = (), strict: bool = False
+    ) -> CheckRequest:
         """Build from a field tree **whose signature was already checked** (no verification).
 
-        ``allow_fields`` names unknown ``pg_`` fields to accept (others are refused).
-        Use :func:`verify_check_request` to verify and build in one step.
+        Unknown ``pg_`` fields land in ``extra``; with ``strict`` they are refused unless
+        named in ``allow_fields`` or listed for the result notification. Use
+        :func:`verify_check_request` to verify and build in one step.
         """
         allowed = allowed_names(allow_fields) | (_RESULT_KNOWN - _CHECK_KNOWN)
-        r = Reader("check request", fields, _CHECK_KNOWN, allowed)
+        r = Reader("check request", fields, _CHECK_KNOWN, allowed, strict=strict)
         return cls(
             order_id=r.required_text("pg_order_id"),
             payment_id=r.payment_id(),

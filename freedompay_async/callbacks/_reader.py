@@ -11,6 +11,7 @@ from .._exceptions import ValidationError
 from .._operations.values import coerce_payment_id
 from .._wire.fields import (
     Fields,
+    FieldValue,
     form_pairs,
 )
 from ._receive import SIG
@@ -42,11 +43,13 @@ def names_only(value: Mapping[str, str]) -> str:
 
 
 class Reader:
-    """Splits a verified tree into known pg_ fields, allowed pg_ fields and the rest.
+    """Splits a verified tree into known pg_ fields, other pg_ fields and the rest.
 
-    A ``pg_`` name that is neither ``known`` nor in ``allowed`` is refused
-    (ValidationError): the signature does not cover field names, so a field renamed
-    into a name this version does not know could be a renamed forgery.
+    Open world (the default): a ``pg_`` name that is not ``known`` lands in ``extra``;
+    the gateway adds fields over time, and a genuine message must never be refused for
+    a field this version does not list. ``strict``: such a name is refused
+    (ValidationError) unless in ``allowed``, since field names are not covered by the
+    signature. Either way a known name must hold a plain value and appear once.
     """
 
     def __init__(
@@ -55,6 +58,8 @@ class Reader:
         tree: Fields,
         known: frozenset[str],
         allowed: frozenset[str] = frozenset(),
+        *,
+        strict: bool = False,
     ) -> None:
         self.kind = kind
         self.values: dict[str, str] = {}
@@ -64,17 +69,13 @@ class Reader:
             if key == SIG:
                 continue
             if key in known:
-                if not isinstance(value, str):
-                    raise ValidationError(f"{kind} field {key} is not a plain value")
-                if key in self.values:
-                    raise ValidationError(f"{kind} field {key} appears more than once")
-                self.values[key] = value
+                self._known(key, value)
                 continue
             is_pg = key.startswith("pg_")
-            if is_pg and key not in allowed:
+            if is_pg and strict and key not in allowed:
                 raise ValidationError(
-                    f"{kind} carries the unknown field {key[:60]!r}; pass its name in "
-                    "allow_fields= if Freedom Pay really sends it"
+                    f"{kind} carries the unknown field {key[:60]!r} (strict mode); pass "
+                    "its name in allow_fields= if Freedom Pay really sends it"
                 )
             # Repeated unknown names keep their first value (all of them were verified).
             target = extra if is_pg else params
@@ -82,6 +83,13 @@ class Reader:
                 target.setdefault(name, leaf)
         self.extra: Mapping[str, str] = MappingProxyType(extra)
         self.params: Mapping[str, str] = MappingProxyType(params)
+
+    def _known(self, key: str, value: FieldValue) -> None:
+        if not isinstance(value, str):
+            raise ValidationError(f"{self.kind} field {key} is not a plain value")
+        if key in self.values:
+            raise ValidationError(f"{self.kind} field {key} appears more than once")
+        self.values[key] = value
 
     def text(self, name: str) -> str | None:
         """The field's value, None when absent or empty."""

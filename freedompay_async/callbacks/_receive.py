@@ -27,7 +27,15 @@ from .._wire.xml import (
     parse_xml_fields,
 )
 
-__all__ = ["SIG", "CallbackFields", "Received", "callback_script_name", "is_text", "receive"]
+__all__ = [
+    "SIG",
+    "CallbackFields",
+    "Received",
+    "callback_script_name",
+    "is_text",
+    "nested_signature",
+    "receive",
+]
 
 #: What the verify functions accept: the received ``(name, value)`` pairs in order
 #: (duplicates kept; bracket names such as ``a[0][b]`` are rebuilt into a tree), a
@@ -87,6 +95,22 @@ def _check_depth(tree: Fields) -> None:
                 if depth >= _MAX_DEPTH:
                     raise _too_deep()
                 stack.append((value, depth + 1))
+
+
+def nested_signature(tree: Fields) -> bool:
+    """Whether a ``pg_sig`` key stands anywhere below the top level (walked without recursion).
+
+    The reference flattening skips every ``pg_sig`` key at any depth together with
+    what it holds, so nothing under a nested one is covered by the signature.
+    """
+    stack: list[Fields] = [value for _key, value in tree if not isinstance(value, str)]
+    while stack:
+        for key, value in stack.pop():
+            if key == SIG:
+                return True
+            if not isinstance(value, str):
+                stack.append(value)
+    return False
 
 
 def _xml_tree(body: bytes) -> list[tuple[str, FieldValue]]:

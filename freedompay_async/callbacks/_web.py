@@ -4,7 +4,8 @@
   ``web.Request`` (GET query, or POST body: multipart, urlencoded or XML) under a body
   size limit and verify it (see :mod:`freedompay_async.callbacks`).
 - :func:`result_notify_handler`, :func:`check_request_handler` and
-  :func:`redirect_handler` build ready aiohttp handlers around your coroutine.
+  :func:`redirect_handler` build ready aiohttp handlers around your coroutine; the
+  result handler can confirm a paid notification by status first (``confirm=``).
 
 Freedom Pay calls ``result_url`` again **every 30 minutes for 2 hours** whenever it does
 not get HTTP 200, so the same notification can arrive several times: make the result
@@ -32,13 +33,16 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .._exceptions import (
     CallbackBodyTooLargeError,
+    ConfigurationError,
     FreedomPayError,
+    PaymentNotConfirmedError,
     SignatureVerificationError,
     ValidationError,
 )
 from .._wire.multipart import parse_multipart
 from .._wire.signing import Signer
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
+from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify
 from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
@@ -146,9 +150,11 @@ async def _read_callback(
     url: str | None,
     max_body_bytes: int,
     allow_fields: Iterable[str],
+    strict: bool,
 ) -> _V:
     fields = await _received(request, max_body_bytes)
-    return verify(_target_url(request, url), fields, signer, allow_fields=allow_fields)
+    target = _target_url(request, url)
+    return verify(target, fields, signer, allow_fields=allow_fields, strict=strict)
 
 
 async def read_redirect(
@@ -160,6 +166,7 @@ async def read_redirect(
     allow_unsigned_failure: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> RedirectBack:
     """Read and verify the buyer's redirect back to ``success_url`` / ``failure_url``.
 
@@ -168,7 +175,8 @@ async def read_redirect(
     ``max_body_bytes`` bytes, else :class:`CallbackBodyTooLargeError`. ``url``
     defaults to the request's URL without its query; a query in ``url`` is used only
     for a GET (see :func:`~freedompay_async.verify_redirect` for ``url``, ``success``,
-    ``allow_unsigned_failure`` and ``allow_fields``). Consumes the request body.
+    ``allow_unsigned_failure``, ``allow_fields`` and ``strict``). Consumes the
+    request body.
     """
     fields = await _received(request, max_body_bytes)
     return verify_redirect(
@@ -178,6 +186,7 @@ async def read_redirect(
         success=success,
         allow_unsigned_failure=allow_unsigned_failure,
         allow_fields=allow_fields,
+        strict=strict,
     )
 
 
@@ -188,15 +197,17 @@ async def read_result_notify(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> ResultNotify:
     """Read and verify a result notification; answer it with :func:`callback_reply`.
 
     Freedom Pay redelivers it every 30 minutes for 2 hours until answered with HTTP
     200: handle it idempotently (by ``payment_id``) and repeat the original answer.
-    Body and ``url`` rules as for :func:`read_redirect`.
+    Confirm a paid one with :func:`confirm_result_notify` before shipping. Body,
+    ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
     """
     return await _read_callback(
-        request, verify_result_notify, signer, url, max_body_bytes, allow_fields
+        request, verify_result_notify, signer, url, max_body_bytes, allow_fields, strict
     )
 
 
@@ -207,13 +218,14 @@ async def read_check_request(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> CheckRequest:
     """Read and verify a check request; answer it with :func:`callback_reply`.
 
-    Body and ``url`` rules as for :func:`read_redirect`.
+    Body, ``url``, ``allow_fields`` and ``strict`` rules as for :func:`read_redirect`.
     """
     return await _read_callback(
-        request, verify_check_request, signer, url, max_body_bytes, allow_fields
+        request, verify_check_request, signer, url, max_body_bytes, allow_fields, strict
     )
 
 
@@ -228,12 +240,29 @@ def _refusal_status(exc: FreedomPayError) -> int:
     return 413 if isinstance(exc, CallbackBodyTooLargeError) else 400
 
 
+#: HTTP status for a paid notification the status query did not confirm: 503 when the
+#: query failed, 409 when the gateway's status disagrees. Both make it come again.
+_UNAVAILABLE = 503
+_DISAGREES = 409
+
+
+def _unconfirmed(
+    script: str, signer: Signer, value: ResultNotify | CheckRequest, exc: PaymentNotConfirmedError
+) -> web.Response:
+    _log.warning("held back a paid result notification: %s", exc)
+    reply = callback_reply(
+        script, signer, ReplyStatus.ERROR, "Payment not confirmed yet", salt=value.salt
+    )
+    return _xml_response(reply, _UNAVAILABLE if exc.reason == "status_unavailable" else _DISAGREES)
+
+
 def _callback_handler(
     kind: str,
     read: Callable[[web.Request, str | None], Awaitable[_V]],
     answer: Callable[[_V], Awaitable[CallbackAnswer]],
     signer: Signer,
     url: str | None,
+    confirm: Callable[[_V], Awaitable[_V]] | None = None,
 ) -> _WebHandler:
     if url is not None:
         callback_script_name(url)  # a trailing-slash URL fails here, at set-up
@@ -246,12 +275,34 @@ def _callback_handler(
             _log.warning("refused a %s: %s", kind, exc)
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
             return _xml_response(reply, _refusal_status(exc))
+        if confirm is not None:
+            try:
+                value = await confirm(value)
+            except PaymentNotConfirmedError as exc:
+                return _unconfirmed(script, signer, value, exc)
         status, description = reply_parts(await answer(value))
         # The answer echoes the request's (verified) pg_salt, as the official module does.
         reply = callback_reply(script, signer, status, description, salt=value.salt)
         return _xml_response(reply)
 
     return handler
+
+
+def _confirmer(
+    source: StatusSource | None,
+) -> Callable[[ResultNotify], Awaitable[ResultNotify]] | None:
+    """``confirm=`` as a step of the handler; ConfigurationError for a value without ``status``."""
+    if source is None:
+        return None
+    if not isinstance(source, StatusSource) or not callable(source.status):
+        raise ConfigurationError(
+            "confirm= must have a status(payment_id) coroutine, e.g. an AsyncSession"
+        )
+
+    async def confirm(notify: ResultNotify) -> ResultNotify:
+        return await confirm_result_notify(notify, source)
+
+    return confirm
 
 
 def result_notify_handler(
@@ -261,6 +312,8 @@ def result_notify_handler(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
+    confirm: StatusSource | None = None,
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
@@ -268,9 +321,17 @@ def result_notify_handler(
     ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
     ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
     (``text/xml; charset=utf-8``), echoing the notification's ``pg_salt``.
-    ``rejected`` is honoured only when ``can_reject`` is True. ``allow_fields`` names
-    unknown ``pg_`` fields to accept (others are refused, see
-    :func:`~freedompay_async.verify_result_notify`).
+    ``rejected`` is honoured only when ``can_reject`` is True. ``pg_`` fields this
+    version does not know land in ``extra``; ``strict=True`` refuses them unless named
+    in ``allow_fields`` (see :func:`~freedompay_async.verify_result_notify`).
+
+    **Confirmation.** With ``confirm=`` an object with the session's ``status``
+    coroutine (your :class:`AsyncSession`), a paid notification reaches ``on_result``
+    only once a status query confirms it (:func:`confirm_result_notify`), with
+    ``confirmed_by_status`` True. Not confirmed: ``on_result`` is not called and the
+    answer is a signed ``error`` with HTTP 409 (status disagrees) or 503 (the query
+    failed), so the gateway delivers it again later. A failed notification needs no
+    confirmation. Recommended before goods are shipped.
 
     **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
     whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
@@ -279,23 +340,30 @@ def result_notify_handler(
     ``on_result`` raise: aiohttp answers 500 and the gateway tries again later.
 
     **Refusals.** A notification that fails verification (missing or wrong signature,
-    malformed or unusable fields) is answered with a signed ``error`` reply and HTTP
-    400 (413 for a body over ``max_body_bytes``), and ``on_result`` is not called. The
-    non-200 status is deliberate: a genuine notification refused because of a
-    misconfiguration (wrong key, wrong ``url``) is redelivered after you fix it, rather
-    than lost. A URL with an empty script name (trailing ``/``) raises
-    :class:`~freedompay_async.ConfigurationError`: at once when ``url`` is given, else
-    per request (HTTP 500).
+    a ``pg_sig`` inside a group, malformed or unusable fields) is answered with a
+    signed ``error`` reply and HTTP 400 (413 for a body over ``max_body_bytes``), and
+    ``on_result`` is not called. The non-200 status is deliberate: a genuine
+    notification refused because of a misconfiguration (wrong key, wrong ``url``) is
+    redelivered after you fix it, rather than lost. A URL with an empty script name
+    (trailing ``/``) raises :class:`~freedompay_async.ConfigurationError`: at once
+    when ``url`` is given, else per request (HTTP 500).
     """
 
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> ResultNotify:
         return await read_result_notify(
-            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+            request,
+            signer,
+            url=target,
+            max_body_bytes=max_body_bytes,
+            allow_fields=allowed,
+            strict=strict,
         )
 
-    return _callback_handler("result notification", read, on_result, signer, url)
+    return _callback_handler(
+        "result notification", read, on_result, signer, url, _confirmer(confirm)
+    )
 
 
 def check_request_handler(
@@ -305,20 +373,27 @@ def check_request_handler(
     url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> _WebHandler:
     """An aiohttp handler for ``check_url``: verify, call ``on_check``, answer signed XML.
 
     ``on_check`` returns ``"ok"`` to let the payment proceed or ``"rejected"`` to refuse
     it (optionally with a description shown to the buyer); not answering in time
-    counts as a refusal, so keep it fast. Refusals of unverifiable requests work as
-    in :func:`result_notify_handler` (signed ``error``, HTTP 400 / 413).
+    counts as a refusal, so keep it fast. Refusals of unverifiable requests, and
+    ``allow_fields`` and ``strict``, work as in :func:`result_notify_handler` (signed
+    ``error``, HTTP 400 / 413).
     """
 
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> CheckRequest:
         return await read_check_request(
-            request, signer, url=target, max_body_bytes=max_body_bytes, allow_fields=allowed
+            request,
+            signer,
+            url=target,
+            max_body_bytes=max_body_bytes,
+            allow_fields=allowed,
+            strict=strict,
         )
 
     return _callback_handler("check request", read, on_check, signer, url)
@@ -342,6 +417,7 @@ def redirect_handler(
     on_error: Callable[[web.Request, FreedomPayError], Awaitable[web.StreamResponse]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_fields: Iterable[str] = (),
+    strict: bool = False,
 ) -> _WebHandler:
     """An aiohttp handler for ``success_url`` / ``failure_url`` (register it for GET and POST).
 
@@ -366,6 +442,7 @@ def redirect_handler(
                 allow_unsigned_failure=allow_unsigned_failure,
                 max_body_bytes=max_body_bytes,
                 allow_fields=allowed,
+                strict=strict,
             )
         except (SignatureVerificationError, ValidationError) as exc:
             _log.warning("refused a redirect: %s", exc)

@@ -1,7 +1,15 @@
 """What the sandbox sends to a merchant: redirects back, result notifications, checks.
 
 Every message is signed as the gateway signs it: the script name is the last path
-segment of the merchant's own URL (query stripped), the key is the gateway's secret.
+segment of the merchant's own URL (query stripped), the key is the gateway's secret,
+and bracket names (``items[0][sku]``) are signed as the tree PHP's ``$_POST`` makes
+of them, with the reference flattening (which skips any ``pg_sig`` key, at any depth).
+
+Like the real gateway, the messages carry more than the documented fields:
+``pg_payment_system``, ``pg_need_email_notification``, ``pg_need_phone_notification``,
+``pg_auth_code``, ``pg_reference`` and ``pg_testing_mode`` where the gateway sends
+them, all signed, so a merchant that refuses fields it does not know is caught here,
+not in production.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from yarl import URL
 
+from .._wire.fields import from_form_pairs
 from .._wire.multipart import render_multipart
 from .._wire.signing import (
     Md5Signer,
@@ -51,9 +60,44 @@ def merchant_params(params: Mapping[str, str] | None) -> Pairs:
 
 
 def sign_pairs(secret_key: str, url: str, fields: Pairs) -> Pairs:
-    """Append ``pg_salt`` and the ``pg_sig`` made with ``script_name(url)``."""
+    """Append ``pg_salt`` and the ``pg_sig`` made with ``script_name(url)``.
+
+    The pairs are signed as the tree their bracket names make, as the gateway (PHP)
+    sees them.
+    """
     fields.append(("pg_salt", secrets.token_hex(8)))
-    fields.append(("pg_sig", Md5Signer(secret_key).sign(script_name(url), fields)))
+    signature = Md5Signer(secret_key).sign(script_name(url), from_form_pairs(fields))
+    fields.append(("pg_sig", signature))
+    return fields
+
+
+def _payment_system(currency: str) -> str:
+    return f"EPAYWEB{currency.upper()}"
+
+
+def _buyer_fields() -> Pairs:
+    """The buyer's contacts and whether the gateway notifies them, as sent to the merchant."""
+    return [
+        ("pg_user_phone", "77010000000"),
+        ("pg_need_phone_notification", "0"),
+        ("pg_user_contact_email", "buyer@example.com"),
+        ("pg_need_email_notification", "1"),
+    ]
+
+
+def _card_fields(payment_id: int, paid: bool) -> Pairs:
+    """A test card as the gateway reports it (PAN masked); bank codes only when paid."""
+    fields: Pairs = [
+        ("pg_card_pan", "4405-64XX-XXXX-6150"),
+        ("pg_card_brand", "VI"),
+        ("pg_card_exp", "12/29"),
+        ("pg_card_owner", "TEST CARDHOLDER"),
+    ]
+    if paid:
+        fields += [
+            ("pg_auth_code", f"{payment_id % 1_000_000:06d}"),
+            ("pg_reference", f"{payment_id % 10**12:012d}"),
+        ]
     return fields
 
 
@@ -68,10 +112,16 @@ def redirect_fields(
 ) -> Pairs:
     """success_url / failure_url fields (reference 4.3), before salt and signature.
 
-    A failure adds ``pg_error_code`` and ``pg_error_description`` (10000 "payment error,
+    Besides the documented ones, ``pg_payment_system`` and ``pg_testing_mode``. A
+    failure adds ``pg_error_code`` and ``pg_error_description`` (10000 "payment error,
     retry later" unless given); on success those arguments are ignored.
     """
-    fields: Pairs = [("pg_order_id", order_id), ("pg_payment_id", str(payment_id))]
+    fields: Pairs = [
+        ("pg_order_id", order_id),
+        ("pg_payment_id", str(payment_id)),
+        ("pg_payment_system", _payment_system("KZT")),
+        ("pg_testing_mode", "1"),
+    ]
     fields += merchant_params(params)
     if not success:
         code = DEFAULT_FAILURE[0] if error_code is None else error_code
@@ -94,7 +144,13 @@ def result_fields(
     can_reject: bool,
     params: Mapping[str, str] | None,
 ) -> Pairs:
-    """result_url fields (reference 4.2), before salt and signature. No commission taken."""
+    """result_url fields (reference 4.2), before salt and signature. No commission taken.
+
+    The documented fields (card PAN masked; ``pg_captured`` 0: sandbox payments are
+    held), and those the gateway sends without documenting them: the payment system,
+    the buyer-notification flags and, for a paid one, the bank's auth code and RRN.
+    """
+    paid = int(result) == 1
     fields: Pairs = [
         ("pg_order_id", order_id),
         ("pg_payment_id", str(payment_id)),
@@ -110,6 +166,10 @@ def result_fields(
         ("pg_can_reject", "1" if can_reject else "0"),
         ("pg_testing_mode", "1"),
         ("pg_payment_method", "bankcard"),
+        ("pg_captured", "0"),
+        ("pg_payment_system", _payment_system(currency)),
+        *_buyer_fields(),
+        *_card_fields(payment_id, paid),
     ]
     return fields + merchant_params(params)
 
@@ -122,7 +182,11 @@ def check_fields(
     currency: str,
     params: Mapping[str, str] | None,
 ) -> Pairs:
-    """check_url fields (reference 4.1), before salt and signature."""
+    """check_url fields (reference 4.1), before salt and signature.
+
+    The documented fields, plus the payment system, test mode and buyer fields the
+    gateway also sends.
+    """
     fields: Pairs = [
         ("pg_order_id", order_id),
         ("pg_payment_id", str(payment_id)),
@@ -131,6 +195,9 @@ def check_fields(
         ("pg_ps_amount", amount),
         ("pg_ps_currency", currency),
         ("pg_ps_full_amount", amount),
+        ("pg_payment_system", _payment_system(currency)),
+        ("pg_testing_mode", "1"),
+        *_buyer_fields(),
     ]
     return fields + merchant_params(params)
 

@@ -2,7 +2,9 @@
 
 The md5 covers the values in the sorted order of their names, not the names: a captured
 message with fields renamed so that order holds keeps its signature. These tests show
-the forgeries really verify, and that the values built from them are refused.
+the forgeries really verify, and what refuses the values built from them: required
+fields and their shapes, strict mode, the signed script name. Confirmation by status
+(the gateway's own word) is tested in ``test_confirm``.
 """
 
 from __future__ import annotations
@@ -77,18 +79,25 @@ def test_a_failed_payment_renamed_into_a_success_verifies_but_is_refused() -> No
     )
     assert verifies(forged, RESULT_URL)  # the md5 does not see names
     assert verify_result_notify(RESULT_URL, FAILED_PAYMENT, SIGNER).result == 0
-    with pytest.raises(fp.ValidationError, match="unknown field 'pg_r"):
+    # Open world: the renamed fields would be extra, but the salt left its name.
+    with pytest.raises(fp.ValidationError, match="no pg_salt"):
         verify_result_notify(RESULT_URL, forged, SIGNER)
+    with pytest.raises(fp.ValidationError, match="unknown field 'pg_r"):
+        verify_result_notify(RESULT_URL, forged, SIGNER, strict=True)
 
 
-def test_an_unknown_field_is_accepted_only_when_allowed_by_name() -> None:
+def test_an_unknown_field_is_kept_and_in_strict_mode_accepted_only_by_name() -> None:
     pairs = sign([*FAILED_PAYMENT[:-1], ("pg_reserved", "x")], RESULT_URL)
+    assert verify_result_notify(RESULT_URL, pairs, SIGNER).extra == {"pg_reserved": "x"}
     with pytest.raises(fp.ValidationError, match="pg_reserved"):
-        verify_result_notify(RESULT_URL, pairs, SIGNER)
-    notify = verify_result_notify(RESULT_URL, pairs, SIGNER, allow_fields=["pg_reserved"])
+        verify_result_notify(RESULT_URL, pairs, SIGNER, strict=True)
+    notify = verify_result_notify(
+        RESULT_URL, pairs, SIGNER, strict=True, allow_fields=["pg_reserved"]
+    )
     assert notify.extra == {"pg_reserved": "x"}
-    with pytest.raises(fp.ValidationError, match="pg_ field names"):
-        verify_result_notify(RESULT_URL, pairs, SIGNER, allow_fields=["reserved"])
+    for strict in (False, True):
+        with pytest.raises(fp.ValidationError, match="pg_ field names"):
+            verify_result_notify(RESULT_URL, pairs, SIGNER, strict=strict, allow_fields=["x"])
 
 
 def test_a_notification_without_its_salt_is_refused() -> None:
@@ -120,12 +129,22 @@ FAILURE_REDIRECT = sign(
 )
 
 
-def test_a_failure_redirect_with_its_error_code_renamed_is_refused() -> None:
+def test_a_failure_redirect_with_its_error_code_renamed_away() -> None:
     forged = rename(FAILURE_REDIRECT, {"pg_error_code": "pg_e", "pg_error_description": "pg_err"})
     assert verifies(forged, SUCCESS_URL)
     assert not verify_redirect(SUCCESS_URL, FAILURE_REDIRECT, SIGNER).succeeded
+    # Strict mode refuses the renamed names ...
     with pytest.raises(fp.ValidationError, match="unknown field 'pg_e'"):
-        verify_redirect(SUCCESS_URL, forged, SIGNER)
+        verify_redirect(SUCCESS_URL, forged, SIGNER, strict=True)
+    # ... the open world cannot tell them from new fields, so it rests on the script
+    # name, which is signed: a failure redirect signed for the failure URL never
+    # verifies at a success URL with another last segment, and the failure URL's
+    # handler (success=False) never reads a success.
+    failure_url = "https://shop.example/pay/failed"
+    at_failure = rename(sign(FAILURE_REDIRECT[:-1], failure_url), {"pg_error_code": "pg_e"})
+    with pytest.raises(fp.SignatureVerificationError):
+        verify_redirect(SUCCESS_URL, at_failure, SIGNER, success=True)
+    assert not verify_redirect(failure_url, at_failure, SIGNER, success=False).succeeded
 
 
 def test_a_failure_redirect_that_kept_its_description_is_no_success() -> None:
@@ -135,7 +154,7 @@ def test_a_failure_redirect_that_kept_its_description_is_no_success() -> None:
     assert not back.succeeded and back.error_description == "declined"
 
 
-def test_a_check_request_accepts_documented_result_fields_but_no_unknown_ones() -> None:
+def test_a_check_request_keeps_unknown_fields_and_strict_mode_refuses_them() -> None:
     base = [
         ("pg_amount", "10"),
         ("pg_currency", "KZT"),
@@ -147,8 +166,12 @@ def test_a_check_request_accepts_documented_result_fields_but_no_unknown_ones() 
         CHECK_URL, sign([*base, ("pg_testing_mode", "1")], CHECK_URL), SIGNER
     )
     assert check.extra == {"pg_testing_mode": "1"}
+    with_zzz = sign([*base, ("pg_testing_mode", "1"), ("pg_zzz", "1")], CHECK_URL)
+    check = verify_check_request(CHECK_URL, with_zzz, SIGNER)
+    assert check.extra == {"pg_testing_mode": "1", "pg_zzz": "1"}
+    # Strict: the result notification's documented fields pass, other names do not.
     with pytest.raises(fp.ValidationError, match="pg_zzz"):
-        verify_check_request(CHECK_URL, sign([*base, ("pg_zzz", "1")], CHECK_URL), SIGNER)
+        verify_check_request(CHECK_URL, with_zzz, SIGNER, strict=True)
 
 
 def test_a_refused_callback_leaves_no_key_in_any_frame() -> None:

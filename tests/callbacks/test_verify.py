@@ -309,11 +309,16 @@ def test_cyrillic_values_verify() -> None:
 
 def test_merchant_parameters_that_look_like_pg_fields_stay_pg_fields() -> None:
     pairs = sign(redirect_pairs(pg_custom="x", pg_user_id="u1", note="n"), SUCCESS_URL)
-    # Unknown pg_ names are refused unless allowed by name (field names are unsigned).
-    with pytest.raises(fp.ValidationError, match="pg_custom"):
-        verify_redirect(SUCCESS_URL, pairs, SIGNER)
-    back = verify_redirect(SUCCESS_URL, pairs, SIGNER, allow_fields=["pg_custom", "pg_user_id"])
+    # Open world: unknown pg_ names land in extra, never in merchant_params.
+    back = verify_redirect(SUCCESS_URL, pairs, SIGNER)
     assert back.merchant_params == {"note": "n"}
+    assert back.extra == {"pg_custom": "x", "pg_user_id": "u1"}
+    # Strict mode refuses them unless allowed by name (field names are unsigned).
+    with pytest.raises(fp.ValidationError, match="pg_custom"):
+        verify_redirect(SUCCESS_URL, pairs, SIGNER, strict=True, allow_fields=["pg_user_id"])
+    back = verify_redirect(
+        SUCCESS_URL, pairs, SIGNER, strict=True, allow_fields=["pg_custom", "pg_user_id"]
+    )
     assert back.extra == {"pg_custom": "x", "pg_user_id": "u1"}
     # ...and they are signed like everything else.
     tampered = [(k, "y" if k == "pg_custom" else v) for k, v in pairs]
@@ -763,8 +768,8 @@ def test_a_minimal_result_notification_has_safe_defaults() -> None:
     ]
     signed_pairs = sign(pairs, RESULT_URL)
     with pytest.raises(fp.ValidationError, match="pg_new_field"):
-        verify_result_notify(RESULT_URL, signed_pairs, SIGNER)
-    notify = verify_result_notify(RESULT_URL, signed_pairs, SIGNER, allow_fields=["pg_new_field"])
+        verify_result_notify(RESULT_URL, signed_pairs, SIGNER, strict=True)
+    notify = verify_result_notify(RESULT_URL, signed_pairs, SIGNER)
     assert not notify.succeeded and not notify.can_reject and not notify.testing_mode
     assert notify.payment_datetime is None and notify.card_pan is None
     assert notify.extra == {"pg_new_field": "kept"}

@@ -696,6 +696,8 @@ async def test_send_redirect_post(merchant: tuple[Merchant, str]) -> None:
     assert [k for k, _ in form] == [
         "pg_order_id",
         "pg_payment_id",
+        "pg_payment_system",
+        "pg_testing_mode",
         "lang",
         "note",
         "pg_salt",
@@ -726,6 +728,8 @@ async def test_send_redirect_failure_get_appends_to_the_query(
     assert [k for k, _ in sent] == [
         "pg_order_id",
         "pg_payment_id",
+        "pg_payment_system",
+        "pg_testing_mode",
         "pg_error_code",
         "pg_error_description",
         "pg_salt",
@@ -741,7 +745,12 @@ async def test_send_redirect_unsigned_and_tampered(merchant: tuple[Merchant, str
     site, base = merchant
     gw = SandboxGateway(MERCHANT, SECRET)
     await gw.send_redirect(base + "/ok", payment_id=1, order_id="o", signed=False)
-    assert [k for k, _ in site.last()[3]] == ["pg_order_id", "pg_payment_id"]
+    assert [k for k, _ in site.last()[3]] == [
+        "pg_order_id",
+        "pg_payment_id",
+        "pg_payment_system",
+        "pg_testing_mode",
+    ]
 
     def swap_order(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(k, "other-order" if k == "pg_order_id" else v) for k, v in pairs]
@@ -790,6 +799,16 @@ async def test_send_result_notify(merchant: tuple[Merchant, str]) -> None:
         "pg_can_reject",
         "pg_testing_mode",
         "pg_payment_method",
+        "pg_captured",
+        "pg_payment_system",
+        "pg_user_phone",
+        "pg_need_phone_notification",
+        "pg_user_contact_email",
+        "pg_need_email_notification",
+        "pg_card_pan",
+        "pg_card_brand",
+        "pg_card_exp",
+        "pg_card_owner",
         "cart",
         "pg_salt",
         "pg_sig",
@@ -819,10 +838,17 @@ async def test_send_check(merchant: tuple[Merchant, str]) -> None:
         "pg_ps_amount",
         "pg_ps_currency",
         "pg_ps_full_amount",
+        "pg_payment_system",
+        "pg_testing_mode",
+        "pg_user_phone",
+        "pg_need_phone_notification",
+        "pg_user_contact_email",
+        "pg_need_email_notification",
         "pg_salt",
         "pg_sig",
     ]
     assert dict(form)["pg_currency"] == "USD"
+    assert dict(form)["pg_payment_system"] == "EPAYWEBUSD"
     assert verify_pairs(form, "check.php")
 
 
