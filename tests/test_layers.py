@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "_layers": 3,
     "_operations": 3,
     "_settling": 4,
+    "otel": 4,
     "_direct": 5,
     "_session": 6,
     "callbacks": 7,

@@ -3,8 +3,10 @@
 The inner layers are shared by every operation (one spacing table, one in-flight cap,
 pacing, the DEBUG logging layer); only the retry layer differs by the operation's
 :class:`~freedompay_async._operations.RetryRule`. The caller's middlewares run
-outermost. The direct lane (see ``_direct/lane.py``) is built from the same layer objects,
-so both paths share their state.
+outermost, once per call; the caller's attempt middlewares run innermost, once per HTTP
+attempt, after every wait (spacing, the in-flight cap, pacing). The direct lane (see
+``_direct/lane.py``) is built from the same layer objects, so both paths share their
+state; it is left out when a caller's layer must see each call or each attempt.
 """
 
 from __future__ import annotations
@@ -66,10 +68,12 @@ def build_pipeline(
     limits: Limits,
     log_attempts: bool,
     middlewares: Sequence[Middleware],
+    attempt_middlewares: Sequence[Middleware],
     fast: FastParts | None,
 ) -> tuple[dict[RetryRule, Handler], CancelLane | None]:
     """The chain for each retry rule, ending in ``send``, and the direct cancel lane
-    (None unless ``fast`` is given and there is no caller middleware and no pacing)."""
+    (None unless ``fast`` is given and there is no caller middleware of either kind
+    and no pacing)."""
     inner: list[Middleware] = []
     spacer = None
     if spacing is not None:
@@ -84,6 +88,7 @@ def build_pipeline(
     log = LoggingMiddleware() if log_attempts else None
     if log is not None:
         inner.append(log)
+    inner.extend(attempt_middlewares)  # innermost: they see the exchange itself
     core = build_chain(send, inner)
     chains: dict[RetryRule, Handler] = {}
     cancel_retry: RetryMiddleware | None = None
@@ -98,7 +103,7 @@ def build_pipeline(
                 cancel_retry = retrying
             outer.append(retrying)
         chains[rule] = build_chain(core, outer)
-    if fast is None or middlewares or pacing is not None:
+    if fast is None or middlewares or attempt_middlewares or pacing is not None:
         return chains, None
     lane = CancelLane(
         template=fast.template,

@@ -106,6 +106,16 @@ def _plain_id(payment: object) -> int | None:
     return CancelTemplate.usable_id(payment)
 
 
+def _callables(layers: Sequence[Middleware], name: str) -> tuple[Middleware, ...]:
+    """``layers`` as a tuple, each checked to be callable (a middleware)."""
+    if isinstance(layers, str | bytes) or not isinstance(layers, Iterable):
+        raise ConfigurationError(f"{name} must be a sequence of middlewares (a list)")
+    found = tuple(layers)
+    if not all(callable(layer) for layer in found):
+        raise ConfigurationError(f"{name} must hold middlewares: async (request, call_next)")
+    return found
+
+
 class _State(enum.Enum):
     UNOPENED = 1
     OPENED = 2
@@ -125,12 +135,14 @@ class AsyncSession:
     verified before anything in it is believed.
 
     Between the call and the transport runs a middleware chain: ``middlewares`` (yours,
-    outermost first), then retry per ``retry`` (with each operation's retry rule), then
-    the per-payment ``spacing`` (1.5 s between requests about one payment; None: off),
-    then a cap of ``limits.max_connections`` requests in flight, then ``pacing``, then a
-    DEBUG logging layer (``log_attempts``). Every operation (cancel, status, clear,
-    refund) takes this one path; ``reconcile_rounds`` bounds the status queries that
-    settle one ambiguous call.
+    outermost first, once per call), then retry per ``retry`` (with each operation's
+    retry rule), then the per-payment ``spacing`` (1.5 s between requests about one
+    payment; None: off), then a cap of ``limits.max_connections`` requests in flight,
+    then ``pacing``, then a DEBUG logging layer (``log_attempts``), then
+    ``attempt_middlewares`` (yours, outermost first, once per HTTP attempt, after every
+    wait: they see the exchange itself, e.g. ``freedompay_async.otel``'s tracing). Every
+    operation (cancel, status, clear, refund) takes this one path;
+    ``reconcile_rounds`` bounds the status queries that settle one ambiguous call.
     """
 
     def __init__(
@@ -142,6 +154,7 @@ class AsyncSession:
         retry: RetryPolicy | None = None,
         pacing: Pacing | None = None,
         middlewares: Sequence[Middleware] = (),
+        attempt_middlewares: Sequence[Middleware] = (),
         limits: Limits | None = None,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
@@ -196,6 +209,7 @@ class AsyncSession:
             limits=limits,
             log_attempts=log_attempts,
             middlewares=middlewares,
+            attempt_middlewares=_callables(attempt_middlewares, "attempt_middlewares"),
             fast=fast,
         )
         self._chain: Handler = self._chains[RetryRule.CONFIRMING]
