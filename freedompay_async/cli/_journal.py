@@ -448,8 +448,7 @@ def _foreign(found: Scan, state: JournalState) -> str | None:
         return None
     torn = found.tail is not None and not found.tail[2]
     return (
-        f"no journal header; {state.records} journal records, "
-        f"{state.bad_count + torn} other lines"
+        f"no journal header; {state.records} journal records, {state.bad_count + torn} other lines"
     )
 
 

@@ -177,9 +177,7 @@ def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def job_from_args(
-    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
-) -> BatchJob:
+def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> BatchJob:
     """The job a batch command's parsed options describe; :class:`UsageError` if they
     cannot make one."""
     base = args.base_url or environ.get(ENV_BASE_URL)

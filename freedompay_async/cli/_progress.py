@@ -116,7 +116,8 @@ class PlainProgress:
         rate = done / elapsed
         if self.total is not None:
             pct = 100.0 * done / self.total if self.total else 100.0
-            eta = (self.total - done) / rate if rate > 0 else math.inf
+            left = self.total - done
+            eta = 0.0 if left <= 0 else (left / rate if rate > 0 else math.inf)
             text = (
                 f"{self.label}: {done}/{self.total} ({pct:.1f}%), {rate:.1f}/s, "
                 f"eta {_format_eta(eta)}"

@@ -62,7 +62,7 @@ exit codes:
 
 
 def running_loop_name() -> str:
-    """"uvloop" when running on uvloop, else "asyncio" (also outside a running loop)."""
+    """ "uvloop" when running on uvloop, else "asyncio" (also outside a running loop)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -239,7 +239,6 @@ class BatchReport:
             "exit_code": self.exit_code,
             "event_loop": self.event_loop,
         }
-
 
     def render(self, *, exit_line: bool = True) -> str:
         """The human summary printed at the end of a run (``exit_line``: end with the

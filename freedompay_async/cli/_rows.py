@@ -48,8 +48,7 @@ def _columns(header: Sequence[str], amount_required: bool) -> _Columns:
     if missing:
         shown = ", ".join(repr(name) for name in names[:20])
         raise InputError(
-            f"the CSV header has no {' and no '.join(map(repr, missing))} column; "
-            f"columns: {shown}"
+            f"the CSV header has no {' and no '.join(map(repr, missing))} column; columns: {shown}"
         )
     index = names.index
     return (

@@ -28,7 +28,6 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-
 # The frame of a compact line as the writer lays it out: the id, the state and the
 # optional final flag, matched from the newline before the line (one match per line).
 _FRAME = re.compile(rb'\n\{"p":([1-9][0-9]{0,19}),"s":("[capfu]"(?:,"f":[01])?)[,}]')

@@ -116,8 +116,10 @@ def _left_lines(report: BatchReport) -> list[str]:
         lines.append(f"  stopped: {report.aborted}")
     if report.to_rerun:
         shown = ", ".join(f"{n} {what}" for what, n in _waiting(report) if n)
-        hint = "rerun with the same --journal to retry them" if report.journaled else (
-            "run again to ask them again"
+        hint = (
+            "rerun with the same --journal to retry them"
+            if report.journaled
+            else ("run again to ask them again")
         )
         lines.append(f"  to rerun    {_count(report.to_rerun, 'id')} not settled ({shown}): {hint}")
     return lines + _failed_lines(report)
