@@ -41,8 +41,9 @@ class Opt:
     exclusive: str | None = None
 
 
-def opt(*flags: str, help: str, only: str | None = None, exclusive: str | None = None,
-        **kwargs: Any) -> Opt:  # fmt: skip
+def opt(
+    *flags: str, help: str, only: str | None = None, exclusive: str | None = None, **kwargs: Any
+) -> Opt:
     """An :class:`Opt` (``only``: a comma-separated list of commands)."""
     commands = frozenset(only.split(",")) if only else None
     return Opt(flags, help, kwargs, commands, exclusive)

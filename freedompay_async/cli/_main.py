@@ -112,14 +112,27 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--n", type=positive_int, default=10_000, metavar="N", help="held payments (10000)")
     add("--concurrency", "-c", type=positive_int, default=50, metavar="N", help="(default 50)")
-    add("--fault-rate", type=probability, default=0.05, metavar="P",
-        help="probability of a fault on each request, all kinds (default 0.05)")  # fmt: skip
+    add(
+        "--fault-rate",
+        type=probability,
+        default=0.05,
+        metavar="P",
+        help="probability of a fault on each request, all kinds (default 0.05)",
+    )
     add("--seed", type=int, default=1, help="fault plan seed (default 1)")
-    add("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
-        help="progress display on stderr (default auto)")  # fmt: skip
-    add("--keep", metavar="DIR", default=None,
+    add(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="progress display on stderr (default auto)",
+    )
+    add(
+        "--keep",
+        metavar="DIR",
+        default=None,
         help="write the ids file, journal and summary into DIR and keep them "
-        "(default: a temporary directory, removed at the end)")  # fmt: skip
+        "(default: a temporary directory, removed at the end)",
+    )
 
 
 def _add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,7 +225,7 @@ _COMMANDS = (
         _add_journal_arguments,
         None,
     ),
-)  # fmt: skip
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .._layers.slots import Slots
 from .._layers.spacing import PARKING
@@ -66,6 +66,45 @@ class _Pull:
             return await anext(self._ids, _END)
 
 
+class _Workers(Generic[T]):
+    """The workers of one :func:`run_pool` call and the queue of their results."""
+
+    def __init__(
+        self, one: Callable[[int], Awaitable[T]], ids: Iterator[int] | AsyncIterator[int],
+        concurrency: int,
+    ) -> None:  # fmt: skip
+        self.one = one
+        self.pool = Slots(concurrency)
+        self.pull = _Pull(ids)
+        self.results: asyncio.Queue[T | None] = asyncio.Queue(maxsize=concurrency)
+        self.stop: list[BaseException] = []  # the first error ends the batch
+
+    async def work(self, slot: _Slot) -> None:
+        while not self.stop:
+            if self.pool.first_waiting:  # a worker back from a spacing wait goes first
+                slot.release()
+            await slot.start()
+            try:
+                pid = await self.pull.next()
+            except Exception as exc:  # the input failed: finish what was started, then raise
+                self.stop.append(exc)
+                return
+            if pid is _END:
+                return
+            await self.results.put(await self.one(pid))
+
+    async def worker(self) -> None:
+        slot = _Slot(self.pool)
+        PARKING.set(slot)
+        try:
+            await self.work(slot)
+        except Exception as exc:  # a bug in ``one``: end the batch, never hang it
+            self.stop.append(exc)
+        finally:
+            slot.release()
+        await self.results.put(None)  # not reached when cancelled: nobody waits then
+
+
 async def run_pool(
     one: Callable[[int], Awaitable[T]],
     ids: Iterator[int] | AsyncIterator[int],
@@ -75,43 +114,21 @@ async def run_pool(
 
     ``one`` turns every failure of its id into its result (it never raises for one
     id). If reading the ids raises, no more are pulled, the results of ids already
-    started are yielded, and then the error is raised. Closing the generator cancels
-    and awaits the workers.
+    started are yielded, and then the error is raised (as is a bug in ``one``).
+    Closing or cancelling the generator cancels and awaits the workers.
     """
-    pool = Slots(concurrency)
-    pull = _Pull(ids)
-    results: asyncio.Queue[T | None] = asyncio.Queue(maxsize=concurrency)
-    stop: list[BaseException] = []
-
-    async def worker() -> None:
-        slot = _Slot(pool)
-        PARKING.set(slot)
-        while not stop:
-            if pool.first_waiting:  # a worker back from a spacing wait goes first
-                slot.release()
-            await slot.start()
-            try:
-                pid = await pull.next()
-            except Exception as exc:  # the input failed: finish what was started, then raise
-                stop.append(exc)
-                break
-            if pid is _END:
-                break
-            await results.put(await one(pid))
-        slot.release()
-        await results.put(None)
-
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency * _WORKERS_PER_SLOT)]
+    state = _Workers(one, ids, concurrency)
+    workers = [asyncio.create_task(state.worker()) for _ in range(concurrency * _WORKERS_PER_SLOT)]
     try:
         running = len(workers)
         while running:
-            got = await results.get()
+            got = await state.results.get()
             if got is None:
                 running -= 1
             else:
                 yield got
-        if stop:
-            raise stop[0]
+        if state.stop:
+            raise state.stop[0]
     finally:
         for task in workers:
             task.cancel()

@@ -97,7 +97,7 @@ async def _ticker(progress: Progress) -> None:
 
 class BatchRun:
     """One run of ``job``: :meth:`open` the input and the journal, :meth:`send` the ids
-    still to do, :meth:`finish`; or all three with :meth:`run`.
+    still to do, :meth:`close` and :meth:`finish`; or all of it with :meth:`run`.
 
     Per-id failures never raise. :meth:`open` raises :class:`~._options.UsageError` for
     an unusable output path, :class:`~._input.InputError` for unusable input (no id at
@@ -193,8 +193,8 @@ class BatchRun:
         self._warn_about_journal(path)
 
     def _check_header(self, path: Path) -> list[str]:
-        """How this journal's header differs from this run's; refused unless
-        ``--start-over`` (a dry run only reports)."""
+        """How this journal's header differs from this run's (gateway, merchant,
+        operation, shard): refused, unless ``--start-over`` asks to move it aside."""
         header = self.state.header
         if header is None:
             return []
@@ -274,9 +274,13 @@ class BatchRun:
             on_wire=lambda: wire.on_wire,
         )
         progress = make_progress(
-            job.progress, total, self.console.err, label=self.label,
-            interval=job.progress_interval, status=watch.status,
-        )  # fmt: skip
+            job.progress,
+            total,
+            self.console.err,
+            label=self.label,
+            interval=job.progress_interval,
+            status=watch.status,
+        )
         self.console.attach(progress)
         ticker = asyncio.create_task(_ticker(progress))
         self.interrupt.draining(self._drain, lambda: watch.in_flight)

@@ -49,8 +49,9 @@ class Input(Protocol):
 class FileInput:
     """A regular file, read and counted at once (see :class:`~._fileids.FileIds`)."""
 
-    def __init__(self, fd: int, selector: Selector, report: BatchReport, column: str | None,
-                 delimiter: str) -> None:  # fmt: skip
+    def __init__(
+        self, fd: int, selector: Selector, report: BatchReport, column: str | None, delimiter: str
+    ) -> None:
         self.identity = _identity(fd)
         self._selector = selector
         self.files = FileIds(fd, parser_for(column, delimiter), selector.valid, selector.shard)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET
-from .operator_helpers import closed_port
+from .operator_helpers import closed_port, start_streaming, wait_requests
 from .test_cli import cancel_args, cli, cli_env, read_journal, write_ids
 
 WRONG_KEY = cli_env(FREEDOMPAY_SECRET_KEY="not-the-key")
@@ -43,7 +44,7 @@ async def test_status_against_a_dead_port_stops_after_the_fail_fast_streak(
 ) -> None:
     sock = closed_port()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    ids = write_ids(tmp_path / "ids", range(1, 501))
+    ids = write_ids(tmp_path / "ids", range(1, 201))
     try:
         run = await cli(*status_args(url, "-i", str(ids), "--fail-fast-after", "5"))
     finally:
@@ -51,7 +52,7 @@ async def test_status_against_a_dead_port_stops_after_the_fail_fast_streak(
     assert run.rc == 2, run.err
     assert "5 consecutive attempts" in run.err and "check --base-url" in run.err
     assert "not reached" in run.err
-    assert len(run.out.splitlines()) < 50  # far from all 500 ids
+    assert len(run.out.splitlines()) < 50  # far from all 200 ids
 
 
 async def test_status_refuses_an_empty_or_all_junk_input(
@@ -107,6 +108,27 @@ async def test_status_takes_rate_log_level_deadline_and_summary_json(
     assert report["operation"] == "status" and report["journal"] is None
     assert report["states"]["held"] == 2 and report["states"]["error"] == 1
     assert report["failed_for_good"] == 1 and report["exit_code"] == 1
+
+
+async def test_status_drains_on_sigint_and_prints_the_replies_it_waited_for(
+    tmp_path: Path,
+) -> None:
+    gw = SandboxGateway(MERCHANT, SECRET, faults=FaultPlan(slow_delay=0.4))
+    gw.add_payments(range(1, 41))
+    for pid in range(1, 41):
+        gw.inject(pid, Fault.SLOW)
+    ids = write_ids(tmp_path / "ids", range(1, 41))
+    async with gw.serve() as url:
+        run = await start_streaming(*status_args(url, "-i", str(ids), "-c", "2"))
+        await wait_requests(gw, 2, run)
+        run.proc.send_signal(signal.SIGINT)
+        done = await run.finish()
+    assert done.rc == 130, done.err
+    assert "SIGINT: sending no new requests" in done.err
+    assert "interrupted: what is left is for another run" in done.err
+    answered = [json.loads(line) for line in done.out.splitlines()]
+    assert len(answered) >= 2 and all(line["state"] == "held" for line in answered)
+    assert len(answered) < 40
 
 
 # -- the journal is never someone else's file -----------------------------------------------
