@@ -1,20 +1,30 @@
-"""The ``freedompay-async`` command line: ``cancel``, ``sandbox`` and ``demo``.
+"""The ``freedompay-async`` command line: ``cancel``, ``status``, ``journal``,
+``sandbox`` and ``demo``.
 
-``cancel`` reads payment ids (one per line, or a CSV column), cancels them with
-:meth:`~freedompay_async.AsyncSession.cancel_many` and appends every outcome to a
-durable JSON Lines journal. Rerunning with the same journal skips the ids already
-settled and tries the rest again, so a crash, SIGKILL or Ctrl-C never loses an id and
-never re-sends a cancel the journal already records as done.
+``cancel`` and ``status`` are one batch runner (:class:`BatchRun`) with a small
+strategy per operation: they share the input (ids or a CSV column, ``--shard K/N``),
+fail fast (a gateway that is plainly wrong, credentials refused), progress, the summary,
+the exit codes and the signal handling. ``cancel`` appends every outcome to a durable
+JSON Lines journal bound to its gateway, merchant, operation and shard: rerunning with
+the same journal skips the ids already settled and tries the rest again, so a crash,
+SIGKILL or Ctrl-C never loses an id and never re-sends a cancel the journal already
+records as done. ``status`` prints one JSON line per id and keeps no journal.
 
-The subsystem, one job per module: ``_main`` (parser and dispatch), ``_options`` (the
-cancel options read into one :class:`CancelJob`), ``_run`` (the run), ``_report``
-(summary and exit-code policy), ``_signals`` (signal handling), ``_journal``,
-``_input``, ``_progress`` and ``_demo`` (which depends on the run, never on the parser).
+The subsystem, one job per module: ``_main`` (parser and dispatch), ``_args`` (the
+options, as data), ``_options`` (options read into one :class:`BatchJob`), ``_runner``
+(the run), ``_op_cancel`` and ``_op_status`` (the operations), ``_outcome`` (what an
+operation tells the runner), ``_source``, ``_select``, ``_fileids`` and ``_input`` (the
+input), ``_shard``, ``_journal``, ``_header``, ``_codec``, ``_states`` and ``_scan``
+(the journal), ``_report`` and ``_summary`` (summary and exit-code policy), ``_watch``
+(fail fast and retry), ``_signals``, ``_progress``, ``_console``, ``_dryrun``,
+``_journal_tool`` and ``_journal_summary``, and ``_demo`` (which depends on the run,
+never on the parser).
 """
 
 from ._main import build_parser, main
-from ._options import CancelJob
+from ._options import BatchJob, CancelJob
 from ._report import BatchReport
 from ._run import run_batch
+from ._runner import BatchRun
 
-__all__ = ["BatchReport", "CancelJob", "build_parser", "main", "run_batch"]
+__all__ = ["BatchJob", "BatchReport", "BatchRun", "CancelJob", "build_parser", "main", "run_batch"]

@@ -18,7 +18,7 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -152,13 +152,9 @@ async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         interrupt.uninstall()
 
 
-async def _demo(
-    args: argparse.Namespace, workdir: Path, interrupt: Interrupt, out: TextIO, err: TextIO
-) -> int:
+def _gateway(args: argparse.Namespace, ids: range) -> Any:
     from ..sandbox import FaultPlan, SandboxGateway
 
-    n: int = args.n
-    ids = range(FIRST_ID, FIRST_ID + n)
     plan = FaultPlan(
         rate=args.fault_rate,
         kinds=FaultPlan.DEFAULT_KINDS,
@@ -168,6 +164,59 @@ async def _demo(
     )
     gateway = SandboxGateway(faults=plan)
     gateway.add_payments(ids)
+    return gateway
+
+
+def _intro(args: argparse.Namespace, n: int, url: str, journal: Path) -> list[str]:
+    from ..sandbox import FaultPlan
+
+    return [
+        f"{PROG} demo: {n} held payments in a sandbox gateway at {url}",
+        f"  faults:  {args.fault_rate:.0%} of requests, drawn from "
+        f"{', '.join(kind.value for kind in FaultPlan.DEFAULT_KINDS)} (seed {args.seed})",
+        f"  retry:   {DEMO_RETRY.attempts} attempts, {DEMO_RETRY.attempt_timeout} s per "
+        f"attempt, {DEMO_RETRY.deadline:g} s deadline, full-jitter backoff up to "
+        f"{DEMO_RETRY.wait_max} s, Retry-After honoured",
+        f"  journal: {journal}",
+    ]
+
+
+async def _passes(
+    job: CancelJob, url: str, interrupt: Interrupt, say: Callable[[str], None], err: TextIO
+) -> list[BatchReport]:
+    """The first pass and up to MAX_RERUNS reruns on the same journal, as a user would."""
+    reports: list[BatchReport] = []
+    journal = Path(job.journal or "")
+    for run in range(1 + MAX_RERUNS):
+        say("")
+        if run == 0:
+            say(
+                f"$ {PROG} cancel --base-url {url} --input {Path(job.input_path or '').name} "
+                f"--journal {journal.name} --concurrency {job.concurrency}"
+            )
+        else:
+            left = reports[-1].states()
+            settled = OutcomeState.settled_values()
+            unsettled = sum(c for s, c in left.items() if s not in settled)
+            unsettled += reports[-1].not_reached
+            say(f"# {unsettled} ids not settled: rerun with the same journal")
+            say(f"$ {PROG} cancel ... --journal {journal.name}   (rerun {run})")
+        report = await run_batch(job, interrupt=interrupt, err=err)
+        reports.append(report)
+        # No "exit code" line mid-demo: a first pass that leaves ids to rerun is
+        # expected here, and the demo's own verdict comes at the end.
+        say(report.render(exit_line=False))
+        if report.interrupted or report.exit_code != EXIT_RERUN:
+            break
+    return reports
+
+
+async def _demo(
+    args: argparse.Namespace, workdir: Path, interrupt: Interrupt, out: TextIO, err: TextIO
+) -> int:
+    n: int = args.n
+    ids = range(FIRST_ID, FIRST_ID + n)
+    gateway = _gateway(args, ids)
     ids_file = workdir / "payment-ids.txt"
     ids_file.write_text("".join(f"{pid}\n" for pid in ids), encoding="ascii")
     journal = workdir / "journal.jsonl"
@@ -177,17 +226,8 @@ async def _demo(
         print(text, file=out, flush=True)
 
     async with gateway.serve() as url:
-        say(f"{PROG} demo: {n} held payments in a sandbox gateway at {url}")
-        say(
-            f"  faults:  {args.fault_rate:.0%} of requests, drawn from "
-            f"{', '.join(kind.value for kind in plan.kinds)} (seed {args.seed})"
-        )
-        say(
-            f"  retry:   {DEMO_RETRY.attempts} attempts, {DEMO_RETRY.attempt_timeout} s per "
-            f"attempt, {DEMO_RETRY.deadline:g} s deadline, full-jitter backoff up to "
-            f"{DEMO_RETRY.wait_max} s, Retry-After honoured"
-        )
-        say(f"  journal: {journal}")
+        for line in _intro(args, n, url, journal):
+            say(line)
         job = CancelJob(
             credentials=Credentials(gateway.merchant_id, gateway.secret_key),
             base_url=GatewayURL(url),
@@ -198,31 +238,10 @@ async def _demo(
             progress=args.progress,
             summary_json=workdir / "summary.json",
         )
-        reports: list[BatchReport] = []
         start = time.monotonic()
-        for run in range(1 + MAX_RERUNS):
-            say()
-            if run == 0:
-                say(
-                    f"$ {PROG} cancel --base-url {url} --input {ids_file.name} "
-                    f"--journal {journal.name} --concurrency {args.concurrency}"
-                )
-            else:
-                left = reports[-1].states()
-                settled = OutcomeState.settled_values()
-                unsettled = sum(c for s, c in left.items() if s not in settled)
-                unsettled += reports[-1].not_reached
-                say(f"# {unsettled} ids not settled: rerun with the same journal")
-                say(f"$ {PROG} cancel ... --journal {journal.name}   (rerun {run})")
-            report = await run_batch(job, interrupt=interrupt, err=err)
-            reports.append(report)
-            # No "exit code" line mid-demo: a first pass that leaves ids to rerun is
-            # expected here, and the demo's own verdict comes at the end.
-            say(report.render(exit_line=False))
-            if report.interrupted:
-                return EXIT_INTERRUPTED
-            if report.exit_code != EXIT_RERUN:
-                break
+        reports = await _passes(job, url, interrupt, say, err)
+        if reports[-1].interrupted:
+            return EXIT_INTERRUPTED
         wall = time.monotonic() - start
         requests = gateway.requests_total
         sent = sum(report.sent for report in reports)

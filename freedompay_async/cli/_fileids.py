@@ -6,7 +6,8 @@ lines through the caller, and deduplicates the ids into an :class:`~._idset.IdMa
 (about 3 bytes per id); :meth:`FileIds.select` joins that map with the journal's;
 :meth:`FileIds.remaining` rereads the file lazily and yields each id still to send at
 its first occurrence. Ids found only by the second pass (the file changed meanwhile)
-are ignored.
+are ignored. With a :class:`~._shard.Shard`, the ids of other shards are counted
+(:attr:`FileIds.other_shards`) and otherwise left out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import BinaryIO
 from ._idset import IdMap
 from ._input import READ_CHUNK, Item, Parser, parse_plain, read_lines
 from ._plain import plain_blocks
-from ._records import FINAL, code_of
+from ._shard import Shard
+from ._states import FINAL, code_of
 
 __all__ = ["FileIds"]
 
@@ -43,14 +45,23 @@ class FileIds:
     """The unique ids of a regular file (owns ``fd``; :meth:`close` when done).
 
     ``valid(item)`` is called for every parsed item that is not a canonical id line:
-    it reports a malformed one and returns its id or None.
+    it reports a malformed one and returns its id or None. ``valid_ids`` counts the
+    valid ids of this shard (duplicates included), ``other_shards`` those of others.
     """
 
-    def __init__(self, fd: int, parse: Parser, valid: Callable[[Item], int | None]) -> None:
+    def __init__(
+        self,
+        fd: int,
+        parse: Parser,
+        valid: Callable[[Item], int | None],
+        shard: Shard | None = None,
+    ) -> None:
         self._stream = os.fdopen(fd, "rb")
         self._parse = parse
+        self._shard = shard
         self.ids = IdMap()
         self.valid_ids = 0
+        self.other_shards = 0
         self.yielded = 0
         self._last: int | None = None
         self._pass: Iterator[int] | None = None
@@ -58,19 +69,24 @@ class FileIds:
         try:
             for block in _blocks(self._stream, parse):
                 if block and isinstance(block[0], int):
-                    ids: list[int] = block
-                    self.valid_ids += len(ids)
-                    self.ids.update(ids, bytes([_SEND]) * len(ids))
+                    self._add(block)
                     continue
                 for item in block:
                     pid = valid(item)  # type: ignore[arg-type]
                     if pid is not None:
-                        self.valid_ids += 1
-                        self.ids.add(pid, _SEND)
+                        self._add([pid])
             self.unique = len(self.ids)
         except BaseException:
             self._stream.close()
             raise
+
+    def _add(self, ids: list[int]) -> None:
+        if self._shard is not None:
+            mine = self._shard.keep(ids)
+            self.other_shards += len(ids) - len(mine)
+            ids = mine
+        self.valid_ids += len(ids)
+        self.ids.update(ids, bytes([_SEND]) * len(ids))
 
     def select(self, journal_ids: IdMap) -> collections.Counter[int]:
         """Mark the ids the journal settled; how many have each journal state byte."""

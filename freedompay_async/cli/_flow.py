@@ -10,7 +10,7 @@ from typing import TextIO
 
 from ._options import UsageError
 
-__all__ = ["Gate", "UnsettledOut", "check_output_path"]
+__all__ = ["Gate", "UnsettledOut", "check_output_path", "same_file"]
 
 
 class Gate:
@@ -57,6 +57,7 @@ class UnsettledOut:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.count = 0
         self._tmp = path.with_name(path.name + ".tmp")
         self._stream: TextIO | None = self._tmp.open("w", encoding="ascii")
 
@@ -64,6 +65,7 @@ class UnsettledOut:
         """List ``pid``."""
         if self._stream is not None:
             self._stream.write(f"{pid}\n")
+            self.count += 1
 
     def close(self) -> None:
         """Finish the file and move it into place."""
@@ -84,3 +86,14 @@ def check_output_path(option: str, path: Path | None) -> None:
         raise UsageError(f"{option} {str(path)!r}: no such directory {str(parent)!r}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{option} {str(path)!r} is not writable")
+
+
+def same_file(path: Path | None, identity: tuple[int, int]) -> bool:
+    """Whether ``path`` names the file whose (device, inode) is ``identity``."""
+    if path is None:
+        return False
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == identity

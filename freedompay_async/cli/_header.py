@@ -1,4 +1,5 @@
-"""The journal's header line: which gateway, merchant and operation a journal belongs to.
+"""The journal's header line: which gateway, merchant and operation a journal belongs
+to, and the shard (``--shard K/N``) it was started for.
 
 The gateway's base URL is kept normalised (:func:`normalise_base_url`), both when a
 header is written and when one is read back, so that two spellings of one gateway
@@ -53,7 +54,8 @@ class JournalHeader:
     """The first line of a journal: which gateway and merchant its outcomes came from.
 
     ``base_url`` is a :class:`~freedompay_async.GatewayURL`'s ``base``, normalised by
-    :func:`normalise_base_url`; ``started`` an ISO 8601 UTC time.
+    :func:`normalise_base_url`; ``started`` an ISO 8601 UTC time; ``shard`` the
+    ``K/N`` of a run started with ``--shard`` (None: the whole input).
     """
 
     operation: str
@@ -61,10 +63,11 @@ class JournalHeader:
     merchant_id: int = attrs.field()
     started: str = attrs.field(factory=_now)
     version: int = JOURNAL_VERSION
+    shard: str | None = None
 
     def as_record(self) -> dict[str, Any]:
-        """The header line as a dict."""
-        return {
+        """The header line as a dict (``shard`` only when set)."""
+        record: dict[str, Any] = {
             "journal": HEADER_MAGIC,
             "version": self.version,
             "operation": self.operation,
@@ -72,6 +75,9 @@ class JournalHeader:
             "merchant_id": self.merchant_id,
             "started": self.started,
         }
+        if self.shard is not None:
+            record["shard"] = self.shard
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JournalHeader | None:
@@ -84,20 +90,25 @@ class JournalHeader:
             return None
         if isinstance(merchant, bool) or not isinstance(merchant, int):
             return None
-        started = record.get("started")
+        started, shard = record.get("started"), record.get("shard")
         return cls(
             operation=operation,
             base_url=base_url,
             merchant_id=merchant,
             started=started if isinstance(started, str) else "",
             version=version if isinstance(version, int) else JOURNAL_VERSION,
+            shard=shard if isinstance(shard, str) else None,
         )
 
     def differs_from(self, other: JournalHeader) -> list[str]:
-        """What makes ``other`` belong to another gateway, merchant or operation
-        (base URLs compared normalised)."""
+        """What makes ``other`` belong to another gateway, merchant, operation or shard
+        (base URLs compared normalised). A journal started for a shard serves that
+        shard only; one started for the whole input serves any run."""
+        names = ["base_url", "merchant_id", "operation"]
+        if self.shard is not None:
+            names.append("shard")
         return [
             f"{name} {getattr(self, name)!r} (journal) vs {getattr(other, name)!r} (this run)"
-            for name in ("base_url", "merchant_id", "operation")
+            for name in names
             if getattr(self, name) != getattr(other, name)
         ]

@@ -60,15 +60,15 @@ from .._exceptions import (
     UnknownMerchantError,
 )
 from .._session.batch import CancelOutcome
+from ._codec import encode_record
 from ._header import HEADER_MAGIC, JOURNAL_VERSION, JournalHeader
 from ._idset import IdMap
-from ._records import (
+from ._scan import Scan, scan
+from ._states import (
     FINAL,
     LastView,
     SettledView,
-    encode_record,
     record_code,
-    scan,
     state_counts,
     state_of_code,
 )
@@ -137,7 +137,8 @@ def outcome_record(
         "attempts": outcome.attempts,
         "elapsed": round(outcome.elapsed, 4),
         "revoke_id": result.revoke_id if result is not None else None,
-        "revoke_status": result.revoke_status_raw if result is not None else None,
+        # One vocabulary: the parsed revoke status; how it was learnt is settled_by.
+        "revoke_status": result.revoke_status.value if result is not None else None,
         "confirmed_on_retry": result.confirmed_on_retry if result is not None else False,
         "error_type": type(error).__name__ if error is not None else None,
         "error_code": error.code if isinstance(error, GatewayError) else None,
@@ -169,7 +170,8 @@ class JournalState:
     for a journal without one).
 
     The states live in an :class:`~._idset.IdMap` (about 3 bytes per id, no Python
-    object per id); ``last`` and ``settled`` are read-only views of it.
+    object per id); ``last`` and ``settled`` are read-only views of it. ``foreign``
+    says why the file is not a journal of this tool (None: it is one, or it is empty).
     """
 
     header: JournalHeader | None = None
@@ -179,6 +181,14 @@ class JournalState:
     bad_count: int = 0
     repaired_tail: str | None = None
     header_error: str | None = None
+    foreign: str | None = None
+    #: Whether the file is only the start of a header, torn by a crash.
+    torn_header: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Whether the file holds no header and no record (new, or blank)."""
+        return self.header is None and self.records == 0 and self.foreign is None
 
     def add(self, record: Mapping[str, Any]) -> bool:
         """Fold one parsed record (verbose or compact) in; False if it is not one."""
@@ -244,7 +254,8 @@ class Journal:
 
         ``header`` is written as the first line when the file is new or empty (the
         returned state's ``header`` is then ``header``). Raises :class:`JournalError`
-        if the file cannot be opened, is locked by another run, or cannot be read.
+        if the file cannot be opened, is locked by another run, cannot be read, has a
+        damaged header or is not a journal of this tool (then it is left unchanged).
         """
         journal_path = Path(path)
         existed = journal_path.exists()
@@ -254,25 +265,8 @@ class Journal:
             message = f"cannot open journal {str(journal_path)!r}: {exc.strerror}"
             raise JournalError(message) from exc
         try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError as exc:
-                    raise JournalError(
-                        f"journal {str(journal_path)!r} is in use by another run"
-                    ) from exc
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise JournalError(f"journal {str(journal_path)!r} is not a regular file")
-            with os.fdopen(os.dup(fd), "rb") as stream:
-                state, tail = read_state(stream)
-            if state.header_error is not None:
-                # Not a torn tail (that is repaired below): the header was damaged
-                # afterwards. Guessing which gateway the journal belongs to is unsafe.
-                raise JournalError(
-                    f"journal {str(journal_path)!r}: {state.header_error} (damaged?): "
-                    "cannot tell which gateway and merchant it belongs to; inspect it "
-                    "with 'journal show', repair line 1, or pass another --journal"
-                )
+            _lock(fd, journal_path)
+            state, tail = _read_checked(fd, journal_path)
             cls._repair_tail(fd, tail)
             if header is not None and os.fstat(fd).st_size == 0:
                 _write_all(fd, _encode(header.as_record()))
@@ -287,6 +281,25 @@ class Journal:
             os.close(fd)
             raise
         return cls(journal_path, fd, fsync_interval=fsync_interval), state
+
+    @staticmethod
+    def peek(path: str | os.PathLike[str]) -> JournalState:
+        """Read ``path`` without locking or changing it (an empty state if it does not
+        exist); raises :class:`JournalError` as :meth:`open` does."""
+        journal_path = Path(path)
+        try:
+            fd = os.open(journal_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return JournalState()
+        except OSError as exc:
+            message = f"cannot open journal {str(journal_path)!r}: {exc.strerror}"
+            raise JournalError(message) from exc
+        try:
+            return _read_checked(fd, journal_path)[0]
+        except OSError as exc:
+            raise JournalError(f"cannot read journal {str(journal_path)!r}: {exc}") from exc
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _repair_tail(fd: int, tail: tuple[str, int] | None) -> None:
@@ -362,6 +375,36 @@ class Journal:
             os.close(fd)  # also releases the flock
 
 
+def _lock(fd: int, path: Path) -> None:
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise JournalError(f"journal {str(path)!r} is in use by another run") from exc
+
+
+def _read_checked(fd: int, path: Path) -> tuple[JournalState, tuple[str, int] | None]:
+    """Read the open file; refuse one that is not a journal, or whose header is damaged."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise JournalError(f"journal {str(path)!r} is not a regular file")
+    with os.fdopen(os.dup(fd), "rb") as stream:
+        state, tail = read_state(stream)
+    if state.header_error is not None:
+        # Not a torn tail (that is repaired): the header was damaged afterwards.
+        # Guessing which gateway the journal belongs to is unsafe.
+        raise JournalError(
+            f"journal {str(path)!r}: {state.header_error} (damaged?): "
+            "cannot tell which gateway and merchant it belongs to; inspect it "
+            "with 'journal show', repair line 1, or pass another --journal"
+        )
+    if state.foreign is not None:
+        raise JournalError(
+            f"{str(path)!r} is not a journal of this tool ({state.foreign}); it is left "
+            "unchanged: pass a new path to --journal"
+        )
+    return state, tail
+
+
 def _encode(record: Mapping[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
@@ -385,7 +428,28 @@ def read_state(stream: IO[bytes]) -> tuple[JournalState, tuple[str, int] | None]
             state.bad_lines.insert(0, 1)
             state.header_error = "line 1 looks like a journal header but is not one"
     state.repaired_tail, tail = found.repair()
+    state.foreign = _foreign(found, state)
+    state.torn_header = found.torn_header
     return state, tail
+
+
+def _foreign(found: Scan, state: JournalState) -> str | None:
+    """Why what was read is not a journal of this tool, or None.
+
+    A journal has a header (a damaged one is reported apart), or is one that an older
+    version wrote without one: mostly outcome records. A file with no content (or only
+    blank lines, or a header torn by a crash) is not anybody's data.
+    """
+    if found.header is not None or state.header_error is not None or found.torn_header:
+        return None
+    if state.records and state.bad_count <= state.records:
+        return None  # a journal of an older version, without a header
+    if not state.records and not state.bad_count and found.tail is None:
+        return None
+    torn = found.tail is not None and not found.tail[2]
+    return (
+        f"no journal header; {state.records} journal records, {state.bad_count + torn} other lines"
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:

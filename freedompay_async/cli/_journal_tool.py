@@ -1,10 +1,10 @@
-"""``freedompay-async journal show|summary PATH``: a journal as JSON, for other tools.
+"""``freedompay-async journal show PATH`` and ``journal summary PATH [PATH ...]``:
+journals as JSON, for other tools.
 
 ``show`` prints every line as one JSON object per line (JSON Lines): the header as it
 is, every record in its verbose form (every known key, long names, defaults filled
 in; keys outside the table kept), whatever the journal's format. ``summary`` prints
-one JSON object: the header, record and id counts, the last state of every id by
-state, how many a rerun would skip, and any damage (unreadable lines, torn tail).
+one JSON object about one journal or several read as one (:mod:`._journal_summary`).
 
 Both only read: no lock is taken, so a journal in use by a running ``cancel`` can be
 inspected (its last line may then be incomplete and is reported, not repaired).
@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._journal import read_state
-from ._records import code_of, decode_record, iter_records, record_code, state_counts
+from ._codec import decode_record
+from ._journal_summary import journal_summary
 from ._report import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PROG
+from ._scan import iter_records
+from ._states import record_code
 
 __all__ = ["add_journal_arguments", "journal_show", "journal_summary"]
-
-_FAILED_FOR_GOOD = code_of("failed", final=True)
 
 
 def _dump(value: Any) -> str:
@@ -54,56 +54,13 @@ def journal_show(path: Path, ids: set[int] | None, out: TextIO, err: TextIO) -> 
     return EXIT_INCOMPLETE if bad else EXIT_OK
 
 
-def journal_summary(path: Path, out: TextIO, err: TextIO) -> int:
-    """Print the journal's summary as one JSON object."""
-    try:
-        with path.open("rb") as stream:
-            state, _ = read_state(stream)
-            size = stream.tell()
-    except OSError as exc:
-        print(f"{PROG} journal: cannot read {str(path)!r}: {exc.strerror}", file=err)
-        return EXIT_USAGE
-    if state.header_error is not None:
-        print(f"{PROG} journal: {str(path)!r}: {state.header_error} (damaged?)", file=err)
-        return EXIT_USAGE
-    counts = state_counts(state.ids)
-    final = counts.pop("final")
-    ids = sum(counts.values())
-    header = state.header
-    summary = {
-        "journal": str(path),
-        "header": None
-        if header is None
-        else {
-            "version": header.version,
-            "operation": header.operation,
-            "base_url": header.base_url,
-            "merchant_id": header.merchant_id,
-            "started": header.started,
-        },
-        "records": state.records,
-        "ids": ids,
-        "states": counts,
-        "settled": final,
-        "failed_for_good": state.ids.counts()[_FAILED_FOR_GOOD],
-        "retry": ids - final,
-        "unreadable_lines": state.bad_count,
-        "first_unreadable_lines": state.bad_lines[:10],
-        "torn_tail": state.repaired_tail,
-        "bytes": size,
-        "bytes_per_record": round(size / state.records, 1) if state.records else None,
-    }
-    out.write(json.dumps(summary, indent=2) + "\n")
-    return EXIT_OK
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
     ids = set(args.id) if args.id else None
     return journal_show(Path(args.path), ids, sys.stdout, sys.stderr)
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    return journal_summary(Path(args.path), sys.stdout, sys.stderr)
+    return journal_summary([Path(path) for path in args.paths], sys.stdout, sys.stderr)
 
 
 def add_journal_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,8 +90,11 @@ def add_journal_arguments(parser: argparse.ArgumentParser) -> None:
         help="print one JSON object: header, counts by last state, settled, damage",
         description="Read the journal (streaming, compact memory) and print one JSON "
         "object: its header, records, ids, the last state of every id by state, how "
-        "many ids a rerun skips (settled) or retries, and unreadable lines.",
+        "many ids a rerun skips (settled) or retries, and unreadable lines. Given several "
+        "journals (one per shard), read them as one: the counts over all their ids, the "
+        "shards found and missing, and each journal's own counts. Exit 2 for a file that "
+        "is not a journal of this tool, or journals of different gateways or operations.",
         allow_abbrev=False,
     )
-    summary.add_argument("path", metavar="PATH", help="the journal file")
+    summary.add_argument("paths", metavar="PATH", nargs="+", help="the journal files")
     summary.set_defaults(handler=_cmd_summary)

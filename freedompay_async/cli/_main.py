@@ -1,4 +1,5 @@
-"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``sandbox``, ``demo``, ``journal``."""
+"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``status``, ``sandbox``,
+``demo``, ``journal``."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+import attrs
+
 from .._argtypes import positive_int, probability
+from ._args import add_batch_arguments
 from ._input import InputError
 from ._journal import JournalError
 from ._loop import event_loop_factory
 from ._options import (
     ENV_MERCHANT_ID,
     ENV_SECRET_KEY,
-    CancelJob,
+    BatchJob,
     UsageError,
-    add_cancel_arguments,
     configure_logging,
     job_from_args,
 )
@@ -31,33 +34,35 @@ from ._signals import Interrupt
 __all__ = ["build_parser", "main"]
 
 
-async def _cancel_main(job: CancelJob, out: TextIO, err: TextIO) -> int:
+async def _batch_main(job: BatchJob, out: TextIO, err: TextIO) -> int:
     interrupt = Interrupt(err, grace=job.grace)
     interrupt.install()
     try:
-        report = await run_batch(job, interrupt=interrupt, err=err)
+        report = await run_batch(job, interrupt=interrupt, err=err, out=out)
     except (JournalError, InputError, UsageError) as exc:
-        print(f"{PROG} cancel: error: {exc}", file=err)
+        print(f"{PROG} {job.operation}: error: {exc}", file=err)
         return EXIT_USAGE
     except asyncio.CancelledError:
         interrupt.swallow()
         return EXIT_INTERRUPTED
     finally:
         interrupt.uninstall()
-    print(report.render(), file=out, flush=True)
+    # The summary goes to stdout unless stdout carries the run's own lines.
+    summary = err if job.dry_run or job.operation == "status" else out
+    print(report.render(), file=summary, flush=True)
     return report.exit_code
 
 
-def _cmd_cancel(args: argparse.Namespace) -> int:
+def _cmd_batch(args: argparse.Namespace) -> int:
     try:
         job = job_from_args(args, os.environ)
     except UsageError as exc:
-        print(f"{PROG} cancel: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(args.log_level)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            return runner.run(_cancel_main(job, sys.stdout, sys.stderr))
+            return runner.run(_batch_main(job, sys.stdout, sys.stderr))
     except asyncio.CancelledError:  # a signal in the last instant, after the summary
         return EXIT_INTERRUPTED
 
@@ -88,9 +93,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-# -- argument parsing ----------------------------------------------------------------------
-
-
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse that never echoes the values of unrecognised arguments (they might hold
     a secret someone tried to pass on the command line)."""
@@ -107,27 +109,24 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--n", type=positive_int, default=10_000, metavar="N", help="held payments (10000)"
-    )
-    parser.add_argument(
-        "--concurrency", "-c", type=positive_int, default=50, metavar="N", help="(default 50)"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--n", type=positive_int, default=10_000, metavar="N", help="held payments (10000)")
+    add("--concurrency", "-c", type=positive_int, default=50, metavar="N", help="(default 50)")
+    add(
         "--fault-rate",
         type=probability,
         default=0.05,
         metavar="P",
         help="probability of a fault on each request, all kinds (default 0.05)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="fault plan seed (default 1)")
-    parser.add_argument(
+    add("--seed", type=int, default=1, help="fault plan seed (default 1)")
+    add(
         "--progress",
         choices=("auto", "bar", "plain", "none"),
         default="auto",
         help="progress display on stderr (default auto)",
     )
-    parser.add_argument(
+    add(
         "--keep",
         metavar="DIR",
         default=None,
@@ -136,87 +135,124 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..sandbox import add_arguments
+
+    add_arguments(parser)
+
+
+def _add_journal_arguments(parser: argparse.ArgumentParser) -> None:
+    from ._journal_tool import add_journal_arguments
+
+    add_journal_arguments(parser)
+
+
+@attrs.frozen
+class _Command:
+    """One subcommand: its texts, its options and its handler."""
+
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int] | None
+    epilog: str | None = None
+
+
+def _batch(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    return lambda parser: add_batch_arguments(parser, name)
+
+
+_STATUS_EXIT_CODES = """\
+exit codes:
+  0    every input id was answered, and every input line was an id
+  1    some ids were refused for good (such as "payment not found"), or input
+       lines were malformed (see --allow-malformed)
+  2    usage or environment error: bad option or input, no ids in the input,
+       missing credentials, the gateway refused the credentials, or the gateway
+       is plainly wrong (--fail-fast-after)
+  3    some ids could not be answered now: ask again
+  130  interrupted (Ctrl-C / SIGTERM / SIGHUP): the replies in flight were waited
+       for (--grace) and printed
+"""
+_EXAMPLE = f"\nexample:\n  export {ENV_MERCHANT_ID}=123456 {ENV_SECRET_KEY}=...\n  {PROG} "
+_COMMANDS = (
+    _Command(
+        "cancel",
+        "cancel (void) held payments listed in a file, with a resumable journal",
+        "Cancel held two-step payments through /g2g/cancel, journaling every outcome "
+        "durably. Safe to interrupt or kill and rerun with the same --journal: settled ids "
+        "are skipped, the rest are tried again, and no id is lost.",
+        _batch("cancel"),
+        _cmd_batch,
+        EXIT_CODES_TEXT + _EXAMPLE + "cancel --base-url kz --input ids.txt --journal cancel.jsonl",
+    ),
+    _Command(
+        "status",
+        "read the status of payments listed in a file (one JSON line per id)",
+        "Ask /g2g/status_v2 about every id of the input and write one JSON line per id on "
+        "stdout (the status value, or the error). Changes nothing; no journal. Progress and "
+        "the summary go to stderr.",
+        _batch("status"),
+        _cmd_batch,
+        _STATUS_EXIT_CODES + _EXAMPLE + "status --base-url kz --input ids.txt > statuses.jsonl",
+    ),
+    _Command(
+        "sandbox",
+        "run a local sandbox gateway (ledger, fault injection)",
+        "Serve a local Freedom Pay Gateway API sandbox (/g2g/cancel, status_v2, clearing, "
+        "refund) until Ctrl-C or SIGTERM. It prints its URL, merchant id and (throwaway) "
+        "secret key.",
+        _add_sandbox_arguments,
+        _cmd_sandbox,
+    ),
+    _Command(
+        "demo",
+        "cancel 10,000 payments against an in-process faulty sandbox and check them",
+        "Start the sandbox in-process with random faults (resets, 503, 429, 9999, garbage, "
+        "slow and forged replies), hold N payments, cancel them with the same code path as "
+        "'cancel' (journal included, in a temporary directory), rerun on the same journal "
+        "for any id left unsettled, and check the journal against the sandbox ledger.",
+        _add_demo_arguments,
+        _cmd_demo,
+        "exit codes: 0 check passed, 1 check failed, 130 interrupted",
+    ),
+    _Command(
+        "journal",
+        "read journals: 'show' one as JSON Lines, or a JSON 'summary' of one or several",
+        "Read journals (any format version) for people and tools; the journals of the "
+        "shards of one run are read as one.",
+        _add_journal_arguments,
+        None,
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``freedompay-async`` argument parser."""
     from .._version import __version__
 
     parser = _ArgumentParser(
         prog=PROG,
-        description="Freedom Pay gateway tools: batch cancels with a durable journal, a "
-        "local sandbox gateway, and a self-contained demo.",
+        description="Freedom Pay gateway tools: batch cancels and status queries with "
+        "fail-fast, journals and shards, a local sandbox gateway, and a self-contained demo.",
         epilog=f"Start with '{PROG} demo'. Run '{PROG} COMMAND --help' for a command's options.",
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    cancel = commands.add_parser(
-        "cancel",
-        help="cancel (void) held payments listed in a file, with a resumable journal",
-        description=textwrap.fill(
-            "Cancel held two-step payments through /g2g/cancel, journaling every outcome "
-            "durably. Safe to interrupt or kill and rerun with the same --journal: settled "
-            "ids are skipped, the rest are tried again, and no id is lost.",
-            78,
-        ),
-        epilog=EXIT_CODES_TEXT
-        + f"\nexample:\n  export {ENV_MERCHANT_ID}=123456 {ENV_SECRET_KEY}=...\n"
-        f"  {PROG} cancel --base-url kz --input ids.txt --journal cancel.jsonl",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
-    add_cancel_arguments(cancel)
-    cancel.set_defaults(handler=_cmd_cancel)
-
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run a local sandbox gateway (ledger, fault injection)",
-        description="Serve a local Freedom Pay /g2g/cancel sandbox until Ctrl-C or SIGTERM. "
-        "It prints its URL, merchant id and (throwaway) secret key.",
-        allow_abbrev=False,
-    )
-    from ..sandbox import add_arguments as add_sandbox_arguments
-
-    add_sandbox_arguments(sandbox)
-    sandbox.set_defaults(handler=_cmd_sandbox)
-
-    from ._status import add_status_arguments, cmd_status
-
-    status = commands.add_parser(
-        "status",
-        help="read the status of payments listed in a file (one JSON line per id)",
-        description="Ask /g2g/status_v2 about every id of the input and write one JSON line "
-        "per id on stdout (the status value, or the error). Changes nothing; no journal. "
-        "Exit 0 when every id was answered, 1 when some were refused for good (not found), "
-        "3 when some could not be answered now (ask again), 2 on usage errors.",
-        allow_abbrev=False,
-    )
-    add_status_arguments(status)
-    status.set_defaults(handler=cmd_status)
-
-    demo = commands.add_parser(
-        "demo",
-        help="cancel 10,000 payments against an in-process faulty sandbox and check them",
-        description="Start the sandbox in-process with random faults (resets, 503, 429, 9999, "
-        "garbage, slow and forged replies), hold N payments, cancel them with the same "
-        "code path as 'cancel' (journal included, in a temporary directory), rerun on the "
-        "same journal for any id left unsettled, and check the journal against the "
-        "sandbox ledger.",
-        epilog="exit codes: 0 check passed, 1 check failed, 130 interrupted",
-        allow_abbrev=False,
-    )
-    _add_demo_arguments(demo)
-    demo.set_defaults(handler=_cmd_demo)
-
-    from ._journal_tool import add_journal_arguments
-
-    journal = commands.add_parser(
-        "journal",
-        help="read a cancel journal: 'show' it as JSON Lines or print a JSON 'summary'",
-        description="Read a cancel journal (any format version) for people and tools.",
-        allow_abbrev=False,
-    )
-    add_journal_arguments(journal)
+    for command in _COMMANDS:
+        sub = commands.add_parser(
+            command.name,
+            help=command.help,
+            description=textwrap.fill(command.description, 78),
+            epilog=command.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
+        )
+        command.add_arguments(sub)
+        if command.handler is not None:
+            sub.set_defaults(handler=command.handler)
     return parser
 
 

@@ -1,5 +1,5 @@
-"""The ``cancel`` options: declared on a parser, and read (with the environment and a
-key file) into one :class:`CancelJob` value."""
+"""A batch command's options (declared in :mod:`._args`) read, with the environment and
+a key file, into one :class:`BatchJob` value."""
 
 from __future__ import annotations
 
@@ -7,29 +7,27 @@ import argparse
 import os
 import stat
 import sys
-import textwrap
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
 import attrs
 
-from .._argtypes import non_negative_int, positive_float, positive_int
 from .._config import Credentials, GatewayURL
 from .._exceptions import ConfigurationError
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
 from ._report import PROG
+from ._shard import Shard
 
 __all__ = [
     "ENV_BASE_URL",
     "ENV_MERCHANT_ID",
     "ENV_SECRET_KEY",
+    "BatchJob",
     "CancelJob",
     "UsageError",
-    "add_cancel_arguments",
     "configure_logging",
+    "credentials_from",
     "gateway_url",
     "job_from_args",
 ]
@@ -46,12 +44,18 @@ class UsageError(Exception):
 
 
 @attrs.frozen
-class CancelJob:
-    """Everything one ``cancel`` run needs (built from the command line, or by ``demo``)."""
+class BatchJob:
+    """Everything one batch run needs (built from the command line, or by ``demo``).
+
+    ``operation`` is the command (``cancel``, ``status``); ``journal`` is None for an
+    operation that keeps none. ``shard`` keeps only the ids of one shard
+    (:class:`~._shard.Shard`); ``dry_run`` sends nothing but one status query that
+    checks the credentials.
+    """
 
     credentials: Credentials
     base_url: GatewayURL
-    journal: Path
+    journal: Path | None
     input_path: str | None = None  # None or "-": standard input
     csv_column: str | None = None
     concurrency: int = 20
@@ -71,6 +75,15 @@ class CancelJob:
     start_over: bool = False
     #: Malformed input lines do not stop the run from exiting 0.
     allow_malformed: bool = False
+    operation: str = "cancel"
+    shard: Shard | None = None
+    dry_run: bool = False
+    #: Seconds between two plain progress lines.
+    progress_interval: float = 2.0
+
+
+#: The name this value had when ``cancel`` was the only batch command.
+CancelJob = BatchJob
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -96,9 +109,10 @@ def _delimiter(text: str) -> str:
     return value
 
 
-def _credentials(
+def credentials_from(
     args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
 ) -> Credentials:
+    """The merchant id and secret key: options first, then the environment."""
     merchant = args.merchant_id or environ.get(ENV_MERCHANT_ID)
     if not merchant:
         raise UsageError(f"no merchant id: pass --merchant-id or set {ENV_MERCHANT_ID}")
@@ -144,24 +158,10 @@ def gateway_url(value: str) -> GatewayURL:
         raise UsageError(f"{exc}; or use a preset: {', '.join(presets)}") from None
 
 
-def job_from_args(
-    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
-) -> CancelJob:
-    base = args.base_url or environ.get(ENV_BASE_URL)
-    if not base:
-        raise UsageError(
-            f"no gateway: pass --base-url (a URL or one of {', '.join(GatewayURL.presets())}) "
-            f"or set {ENV_BASE_URL}"
-        )
-    url = gateway_url(base)
-    credentials = _credentials(args, environ)
-    if args.csv_column is not None and not args.csv_column.strip():
-        raise UsageError("--csv-column needs a column name")
+def _retry_and_pacing(args: argparse.Namespace) -> tuple[RetryPolicy, Pacing | None]:
     try:
         retry = RetryPolicy(
-            attempts=args.attempts,
-            attempt_timeout=args.attempt_timeout,
-            deadline=args.deadline,
+            attempts=args.attempts, attempt_timeout=args.attempt_timeout, deadline=args.deadline
         )
         pacing = None
         if args.rate is not None:
@@ -170,226 +170,51 @@ def job_from_args(
             pacing = Pacing(args.min_interval)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    return retry, pacing
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> BatchJob:
+    """The job a batch command's parsed options describe; :class:`UsageError` if they
+    cannot make one."""
+    base = args.base_url or environ.get(ENV_BASE_URL)
+    if not base:
+        raise UsageError(
+            f"no gateway: pass --base-url (a URL or one of {', '.join(GatewayURL.presets())}) "
+            f"or set {ENV_BASE_URL}"
+        )
+    url = gateway_url(base)
+    credentials = credentials_from(args, environ)
+    if args.csv_column is not None and not args.csv_column.strip():
+        raise UsageError("--csv-column needs a column name")
+    retry, pacing = _retry_and_pacing(args)
     delimiter = _delimiter(args.csv_delimiter)
     if args.csv_delimiter != "," and args.csv_column is None:
         raise UsageError("--csv-delimiter needs --csv-column")
-    return CancelJob(
+    return BatchJob(
         credentials=credentials,
         base_url=url,
-        journal=Path(args.journal),
+        journal=_optional_path(getattr(args, "journal", None)),
         input_path=args.input,
         csv_column=args.csv_column.strip() if args.csv_column else None,
         concurrency=args.concurrency,
         retry=retry,
         pacing=pacing,
         progress=args.progress,
-        summary_json=Path(args.summary_json) if args.summary_json else None,
+        summary_json=_optional_path(args.summary_json),
         reconcile=not getattr(args, "no_reconcile", False),
-        payment_interval=getattr(args, "payment_interval", DEFAULT_PAYMENT_INTERVAL),
+        payment_interval=args.payment_interval,
         csv_delimiter=delimiter,
         fail_fast_after=args.fail_fast_after,
         grace=args.grace,
-        unsettled_out=Path(args.unsettled_out) if args.unsettled_out else None,
-        start_over=args.start_over,
+        unsettled_out=_optional_path(args.unsettled_out),
+        start_over=getattr(args, "start_over", False),
         allow_malformed=args.allow_malformed,
-    )
-
-
-class _RefuseSecret(argparse.Action):
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> NoReturn:
-        parser.error(
-            f"{option_string} is not accepted: a key on the command line leaks into shell "
-            f"history and the process list; set {ENV_SECRET_KEY} or use --secret-key-file PATH"
-        )
-
-
-def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_argument_group("input")
-    src.add_argument(
-        "--input",
-        "-i",
-        metavar="PATH",
-        default=None,
-        help="file of payment ids, one per line ('#' comments, also after an id, and "
-        "blank lines ignored; UTF-8, or UTF-16 with a byte-order mark); '-' or absent: "
-        "standard input. Malformed lines are reported with their line number and "
-        "skipped, and make the run exit 1 (see --allow-malformed); duplicate ids are "
-        "cancelled once; an input without any id is an error",
-    )
-    src.add_argument(
-        "--allow-malformed",
-        action="store_true",
-        help="malformed input lines are still reported and counted, but do not keep a "
-        "run whose every id is cancelled from exiting 0",
-    )
-    src.add_argument(
-        "--csv-column",
-        metavar="NAME",
-        default=None,
-        help="read the input as CSV with a header row and take ids from column NAME",
-    )
-    src.add_argument(
-        "--csv-delimiter",
-        metavar="C",
-        default=",",
-        help="the CSV field separator: one character, or 'tab' (default ',')",
-    )
-    jr = parser.add_argument_group("journal and output")
-    jr.add_argument(
-        "--journal",
-        "-j",
-        metavar="PATH",
-        required=True,
-        help="JSON Lines journal, one line per outcome, fsynced at least every second. "
-        "Rerunning with the same journal skips ids already settled (cancelled, already "
-        "cancelled, or a final failure such as 'payment not found') and retries the "
-        "rest (unknown, pending, transient failures, ids never reached)",
-    )
-    jr.add_argument(
-        "--start-over",
-        action="store_true",
-        help="if the journal belongs to another gateway or merchant, move it aside to "
-        "PATH.<time>.old and start a new one (without this, such a journal is refused "
-        "with exit 2); a journal of this gateway and merchant is resumed as usual",
-    )
-    jr.add_argument(
-        "--summary-json", metavar="PATH", default=None, help="also write the summary as JSON"
-    )
-    jr.add_argument(
-        "--unsettled-out",
-        metavar="PATH",
-        default=None,
-        help="write the input ids not settled at the end (one per line) to PATH",
-    )
-    jr.add_argument(
-        "--log-level",
-        choices=_LOG_LEVELS,
-        default=None,
-        help="show the library's log lines at this level on stderr ('info': retries, "
-        "'debug': every attempt); default: none",
-    )
-    jr.add_argument(
-        "--progress",
-        choices=("auto", "bar", "plain", "none"),
-        default="auto",
-        help="progress on stderr: 'auto' (a tqdm bar on a terminal if tqdm is installed, "
-        "else a plain line every 2 s), 'bar', 'plain' or 'none' (default auto)",
-    )
-    gw = parser.add_argument_group(
-        "gateway and credentials",
-        textwrap.fill(
-            f"The secret key comes from ${ENV_SECRET_KEY} or --secret-key-file, never from "
-            "a command-line value (--secret-key is refused: it would leak into shell "
-            "history and the process list). It is never printed or journaled.",
-            76,
-        ),
-    )
-    gw.add_argument(
-        "--base-url",
-        metavar="URL|PRESET",
-        default=None,
-        help=f"gateway URL or preset ({', '.join(GatewayURL.presets())}); default ${ENV_BASE_URL}",
-    )
-    gw.add_argument(
-        "--merchant-id",
-        metavar="ID",
-        default=None,
-        help=f"merchant id; default ${ENV_MERCHANT_ID}",
-    )
-    gw.add_argument(
-        "--secret-key-file",
-        metavar="PATH",
-        default=None,
-        help=f"file holding the secret key (surrounding whitespace ignored); "
-        f"default ${ENV_SECRET_KEY}",
-    )
-    gw.add_argument(
-        "--secret-key",
-        action=_RefuseSecret,
-        nargs="?",
-        help=argparse.SUPPRESS,
-    )
-    flow = parser.add_argument_group("concurrency, pacing and retry")
-    flow.add_argument(
-        "--concurrency",
-        "-c",
-        type=positive_int,
-        default=20,
-        metavar="N",
-        help="cancels in flight at once (default 20)",
-    )
-    pace = flow.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--rate",
-        type=positive_float,
-        default=None,
-        metavar="N",
-        help="at most N HTTP attempts per second, retries included (default: no pacing)",
-    )
-    pace.add_argument(
-        "--min-interval",
-        type=positive_float,
-        default=None,
-        metavar="S",
-        help="at least S seconds between HTTP attempts (Freedom Pay advises 1.5-2)",
-    )
-    flow.add_argument(
-        "--payment-interval",
-        type=positive_float,
-        default=DEFAULT_PAYMENT_INTERVAL,
-        metavar="S",
-        help="at least S seconds between requests about the same payment, retries and "
-        f"status queries included (default {DEFAULT_PAYMENT_INTERVAL:g}, as Freedom Pay "
-        "advises); other payments are not slowed",
-    )
-    flow.add_argument(
-        "--no-reconcile",
-        action="store_true",
-        help="do not settle ambiguous cancels by asking /g2g/status_v2 (default: ask; "
-        "revoked counts as cancelled, still held is cancelled again, not found fails)",
-    )
-    flow.add_argument(
-        "--attempts",
-        type=positive_int,
-        default=_DEFAULT_RETRY.attempts,
-        metavar="N",
-        help=f"HTTP attempts per id, the first included (default {_DEFAULT_RETRY.attempts})",
-    )
-    flow.add_argument(
-        "--attempt-timeout",
-        type=positive_float,
-        default=_DEFAULT_RETRY.attempt_timeout,
-        metavar="S",
-        help=f"seconds one attempt may take (default {_DEFAULT_RETRY.attempt_timeout:g})",
-    )
-    flow.add_argument(
-        "--deadline",
-        type=positive_float,
-        default=_DEFAULT_RETRY.deadline,
-        metavar="S",
-        help=f"seconds one id may take, retries and backoff included "
-        f"(default {_DEFAULT_RETRY.deadline:g})",
-    )
-    flow.add_argument(
-        "--fail-fast-after",
-        type=non_negative_int,
-        default=20,
-        metavar="N",
-        help="stop (exit 2) after N consecutive HTTP attempts fail without a gateway "
-        "answer: refused connection, DNS, TLS, timeout, HTTP 404/405/5xx, a body that "
-        "is not gateway XML, a reply that fails verification (default 20; 0: never)",
-    )
-    flow.add_argument(
-        "--grace",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="on a first Ctrl-C/SIGTERM/SIGHUP, seconds to wait for the replies in "
-        "flight before abandoning them (default 10); a second signal abandons them at once",
+        operation=args.command,
+        shard=args.shard,
+        dry_run=args.dry_run,
+        progress_interval=args.progress_interval,
     )

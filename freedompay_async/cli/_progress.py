@@ -34,6 +34,9 @@ class Progress(Protocol):
     def close(self) -> None:
         """Show the final figures and release the display."""
 
+    def write(self, line: str) -> None:
+        """Print a whole message line without garbling the display (above a bar)."""
+
 
 def _format_eta(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -63,7 +66,14 @@ class _Counts:
 
 
 class NullProgress:
-    """Shows nothing."""
+    """Shows no progress (messages are still printed on ``stream``)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, line: str) -> None:
+        """Print ``line``."""
+        print(line, file=self.stream, flush=True)
 
     def advance(self, state: str) -> None:
         """Ignore."""
@@ -106,7 +116,8 @@ class PlainProgress:
         rate = done / elapsed
         if self.total is not None:
             pct = 100.0 * done / self.total if self.total else 100.0
-            eta = (self.total - done) / rate if rate > 0 else math.inf
+            left = self.total - done
+            eta = 0.0 if left <= 0 else (left / rate if rate > 0 else math.inf)
             text = (
                 f"{self.label}: {done}/{self.total} ({pct:.1f}%), {rate:.1f}/s, "
                 f"eta {_format_eta(eta)}"
@@ -132,6 +143,10 @@ class PlainProgress:
     def _print(self) -> None:
         print(self.line(), file=self.stream, flush=True)
 
+    def write(self, line: str) -> None:
+        """Print ``line`` (progress lines are whole lines too)."""
+        print(line, file=self.stream, flush=True)
+
     def close(self) -> None:
         """Print the final line (once)."""
         if not self._closed:
@@ -152,6 +167,8 @@ class TqdmProgress:
         status: Callable[[], str] | None = None,
     ) -> None:
         self._status = status
+        self._tqdm = tqdm
+        self._stream = stream
         self._bar: Any = tqdm(
             total=total,
             file=stream,
@@ -182,6 +199,10 @@ class TqdmProgress:
         """Close the bar, leaving its last state on screen."""
         self.tick()
         self._bar.close()
+
+    def write(self, line: str) -> None:
+        """Print ``line`` above the bar (``tqdm.write``: the bar is cleared and redrawn)."""
+        self._tqdm.write(line, file=self._stream)
 
 
 def _load_tqdm() -> Any | None:
@@ -216,7 +237,7 @@ def make_progress(
     installed, else plain lines), "bar" (tqdm if installed), "plain" or "none".
     """
     if mode == "none":
-        return NullProgress()
+        return NullProgress(stream)
     if mode in ("auto", "bar"):
         tqdm = _load_tqdm() if (mode == "bar" or _is_sized_terminal(stream)) else None
         if tqdm is not None:

@@ -18,7 +18,7 @@ from freedompay_async import (
     OutcomeState,
     RevokeStatus,
 )
-from freedompay_async.cli import _records, main
+from freedompay_async.cli import _codec, _scan, main
 from freedompay_async.cli._input import parse_plain, read_lines
 from freedompay_async.cli._journal import Journal, JournalHeader, outcome_record, read_state
 from freedompay_async.cli._plain import plain_blocks
@@ -52,7 +52,7 @@ def verbose_records(draw: st.DrawFn) -> dict[str, Any]:
         "error_description": draw(st.none() | TEXT),
         "http_status": draw(st.none() | st.integers(100, 599)),
         # Either the writer's own ISO form or any other text (kept as text).
-        "time": draw(st.just(_records._ms_to_time(ms)) | TEXT),
+        "time": draw(st.just(_codec._ms_to_time(ms)) | TEXT),
         "run": draw(st.none() | st.text("0123456789abcdef", min_size=12, max_size=12)),
     }
     if state == "cancelled" and record["revoke_status"] is None:
@@ -191,12 +191,12 @@ def test_streaming_reader_agrees_with_a_line_by_line_reader(
     data = b"".join(line + b"\n" for line in lines)
     if torn is not None and b"\n" not in torn and torn.strip():
         data += torn
-    original = _records.BLOCK
+    original = _scan.BLOCK
     try:
-        _records.BLOCK = block
+        _scan.BLOCK = block
         state, tail = read_state(io.BytesIO(data))
     finally:
-        _records.BLOCK = original
+        _scan.BLOCK = original
     complete = data.split(b"\n")
     whole, partial = complete[:-1], complete[-1]
     last, settled, bad = _naive(whole)
@@ -215,7 +215,7 @@ def test_streaming_reader_agrees_with_a_line_by_line_reader(
 
 def test_small_blocks_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
     # The property above relies on BLOCK being read at call time.
-    monkeypatch.setattr(_records, "BLOCK", 7)
+    monkeypatch.setattr(_scan, "BLOCK", 7)
     lines = b'{"p":1,"s":"c"}\n{"p":2,"s":"u"}\n{"p":3,"s":"f","f":1}\n'
     state, _ = read_state(io.BytesIO(lines))
     assert dict(state.last) == {1: "cancelled", 2: "unknown", 3: "failed"}

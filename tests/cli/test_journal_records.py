@@ -235,8 +235,8 @@ def test_blank_lines_are_skipped_and_garbage_is_counted(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     good = json.dumps({"payment_id": 1, "state": "cancelled"})
     path.write_bytes(b"\n  \n" + good.encode() + b"\n[1,2]\n\xff\xfe\nnot json\n")
-    journal, state = Journal.open(path)
-    journal.close()
+    with path.open("rb") as stream:
+        state = read_state(stream)[0]
     assert state.bad_lines == [4, 5, 6] and state.records == 1
 
 

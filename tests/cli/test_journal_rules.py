@@ -17,7 +17,7 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import CancelOutcome, OutcomeState
-from freedompay_async.cli._journal import Journal, outcome_record
+from freedompay_async.cli._journal import Journal, outcome_record, read_state
 
 
 class FsyncSpy:
@@ -124,9 +124,8 @@ def _write(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def _read(path: Path) -> Any:
-    journal, state = Journal.open(path)
-    journal.close()
-    return state
+    with path.open("rb") as stream:
+        return read_state(stream)[0]
 
 
 @pytest.mark.parametrize("state", [OutcomeState.CANCELLED, OutcomeState.ALREADY_CANCELLED])

@@ -1,0 +1,204 @@
+"""The batch commands' options, declared as data: groups of options, and which groups
+each command takes. ``cancel`` and ``status`` share every group but the journal's
+(``status`` changes nothing and keeps no journal); ``--no-reconcile`` is ``cancel``'s
+own. Help texts name the command's own words through ``{noun}`` (what is in flight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+import attrs
+
+from .._argtypes import non_negative_int, positive_float, positive_int
+from .._config import GatewayURL
+from .._layers.retry import RetryPolicy
+from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
+from ._options import ENV_BASE_URL, ENV_MERCHANT_ID, ENV_SECRET_KEY
+from ._shard import shard_spec
+from ._signals import DEFAULT_GRACE
+from ._watch import DEFAULT_FAIL_FAST_AFTER
+
+__all__ = ["BATCH_COMMANDS", "Opt", "add_batch_arguments"]
+
+_DEFAULT_RETRY = RetryPolicy()
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_PROGRESS = ("auto", "bar", "plain", "none")
+
+
+@attrs.frozen
+class Opt:
+    """One option: its flags, help text and the rest of ``add_argument``'s arguments.
+    ``only`` limits it to some commands; ``exclusive`` names a mutually exclusive set."""
+
+    flags: tuple[str, ...]
+    help: str
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+    only: frozenset[str] | None = None
+    exclusive: str | None = None
+
+
+def opt(
+    *flags: str, help: str, only: str | None = None, exclusive: str | None = None, **kwargs: Any
+) -> Opt:
+    """An :class:`Opt` (``only``: a comma-separated list of commands)."""
+    commands = frozenset(only.split(",")) if only else None
+    return Opt(flags, help, kwargs, commands, exclusive)
+
+
+class _RefuseSecret(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        parser.error(
+            f"{option_string} is not accepted: a key on the command line leaks into shell "
+            f"history and the process list; set {ENV_SECRET_KEY} or use --secret-key-file PATH"
+        )
+
+
+INPUT = (
+    opt("--input", "-i", metavar="PATH", default=None,
+        help="file of payment ids, one per line ('#' comments, also after an id, and blank "
+        "lines ignored; UTF-8, or UTF-16 with a byte-order mark); '-' or absent: standard "
+        "input. Malformed lines are reported with their line number and skipped, and make "
+        "the run exit 1 (see --allow-malformed); duplicate ids are sent once; an input "
+        "without any id is an error"),
+    opt("--allow-malformed", action="store_true",
+        help="malformed input lines are still reported and counted, but do not keep a run "
+        "whose every id is done from exiting 0"),
+    opt("--csv-column", metavar="NAME", default=None,
+        help="read the input as CSV with a header row and take ids from column NAME"),
+    opt("--csv-delimiter", metavar="C", default=",",
+        help="the CSV field separator: one character, or 'tab' (default ',')"),
+    opt("--shard", metavar="K/N", type=shard_spec, default=None,
+        help="keep only the ids whose stable hash (SHA-256 of the decimal id, mod N) is K, "
+        "0 <= K < N: N copies of the command, one per K, split one input between them the "
+        "same way on every machine (see docs/fleet.md)"),
+)  # fmt: skip
+
+JOURNAL = (
+    opt("--journal", "-j", metavar="PATH", required=True,
+        help="JSON Lines journal, one line per outcome, fsynced at least every second. "
+        "Rerunning with the same journal skips ids already settled (cancelled, already "
+        "cancelled, or a final failure such as 'payment not found') and retries the rest "
+        "(unknown, pending, transient failures, ids never reached). An existing file that "
+        "is not a journal of this tool, or the --input file, is refused (exit 2)"),
+    opt("--start-over", action="store_true",
+        help="if the journal belongs to another gateway, merchant or shard, move it aside to "
+        "PATH.<time>.old and start a new one (without this, such a journal is refused with "
+        "exit 2); a journal of this gateway and merchant is resumed as usual"),
+)  # fmt: skip
+
+OUTPUT = (
+    opt("--summary-json", metavar="PATH", default=None, help="also write the summary as JSON"),
+    opt("--unsettled-out", metavar="PATH", default=None,
+        help="write the input ids not settled at the end (one per line) to PATH"),
+    opt("--dry-run", action="store_true",
+        help="read the input (and the journal), check the credentials with one signed "
+        "status query, print the ids that would be sent on stdout, and send nothing else"),
+    opt("--log-level", choices=_LOG_LEVELS, default=None,
+        help="show the library's log lines at this level on stderr ('info': retries, "
+        "'debug': every attempt); default: none"),
+    opt("--progress", choices=_PROGRESS, default="auto",
+        help="progress on stderr: 'auto' (a tqdm bar on a terminal if tqdm is installed, "
+        "else plain lines), 'bar', 'plain' or 'none' (default auto)"),
+    opt("--progress-interval", metavar="S", type=positive_float, default=2.0,
+        help="seconds between two plain progress lines (default 2)"),
+)  # fmt: skip
+
+GATEWAY = (
+    opt("--base-url", metavar="URL|PRESET", default=None,
+        help=f"gateway URL or preset ({', '.join(GatewayURL.presets())}); "
+        f"default ${ENV_BASE_URL}"),
+    opt("--merchant-id", metavar="ID", default=None,
+        help=f"merchant id; default ${ENV_MERCHANT_ID}"),
+    opt("--secret-key-file", metavar="PATH", default=None,
+        help=f"file holding the secret key (surrounding whitespace ignored); "
+        f"default ${ENV_SECRET_KEY}"),
+    opt("--secret-key", action=_RefuseSecret, nargs="?", help=argparse.SUPPRESS),
+)  # fmt: skip
+
+FLOW = (
+    opt("--concurrency", "-c", type=positive_int, default=20, metavar="N",
+        help="{noun} in flight at once (default 20)"),
+    opt("--rate", type=positive_float, default=None, metavar="N", exclusive="pace",
+        help="at most N HTTP attempts per second, retries included (default: no pacing)"),
+    opt("--min-interval", type=positive_float, default=None, metavar="S", exclusive="pace",
+        help="at least S seconds between HTTP attempts (Freedom Pay advises 1.5-2)"),
+    opt("--payment-interval", type=positive_float, default=DEFAULT_PAYMENT_INTERVAL,
+        metavar="S",
+        help="at least S seconds between requests about the same payment, retries and "
+        f"status queries included (default {DEFAULT_PAYMENT_INTERVAL:g}, as Freedom Pay "
+        "advises); other payments are not slowed"),
+    opt("--no-reconcile", action="store_true", only="cancel",
+        help="do not settle ambiguous cancels by asking /g2g/status_v2 (default: ask; "
+        "revoked counts as cancelled, still held is cancelled again, not found fails)"),
+    opt("--attempts", type=positive_int, default=_DEFAULT_RETRY.attempts, metavar="N",
+        help=f"HTTP attempts per id, the first included (default {_DEFAULT_RETRY.attempts})"),
+    opt("--attempt-timeout", type=positive_float, default=_DEFAULT_RETRY.attempt_timeout,
+        metavar="S",
+        help=f"seconds one attempt may take (default {_DEFAULT_RETRY.attempt_timeout:g})"),
+    opt("--deadline", type=positive_float, default=_DEFAULT_RETRY.deadline, metavar="S",
+        help="seconds one id may take, retries and backoff included "
+        f"(default {_DEFAULT_RETRY.deadline:g})"),
+    opt("--fail-fast-after", type=non_negative_int, default=DEFAULT_FAIL_FAST_AFTER,
+        metavar="N",
+        help="stop (exit 2) after N consecutive HTTP attempts fail without a gateway answer: "
+        "refused connection, DNS, TLS, timeout, HTTP 404/405/5xx, a body that is not "
+        "gateway XML, a reply that fails verification (default 20; 0: never). A refusal of "
+        "the credentials stops the run at once"),
+    opt("--grace", type=positive_float, default=DEFAULT_GRACE, metavar="S",
+        help="on a first Ctrl-C/SIGTERM/SIGHUP, seconds to wait for the replies in flight "
+        f"before abandoning them (default {DEFAULT_GRACE:g}); a second signal abandons "
+        "them at once"),
+)  # fmt: skip
+
+_GATEWAY_NOTE = textwrap.fill(
+    f"The secret key comes from ${ENV_SECRET_KEY} or --secret-key-file, never from a "
+    "command-line value (--secret-key is refused: it would leak into shell history and "
+    "the process list). It is never printed or journaled.",
+    76,
+)
+
+#: Each batch command's option groups: (title, description, options).
+_GROUPS: tuple[tuple[str, str | None, tuple[Opt, ...]], ...] = (
+    ("input", None, INPUT),
+    ("journal", None, JOURNAL),
+    ("output and display", None, OUTPUT),
+    ("gateway and credentials", _GATEWAY_NOTE, GATEWAY),
+    ("concurrency, pacing and retry", None, FLOW),
+)
+#: The batch commands: name -> (what is in flight, whether it keeps a journal).
+BATCH_COMMANDS: dict[str, tuple[str, bool]] = {
+    "cancel": ("cancels", True),
+    "status": ("status queries", False),
+}
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """Declare ``command``'s options on ``parser``."""
+    noun, journaled = BATCH_COMMANDS[command]
+    for title, description, options in _GROUPS:
+        if options is JOURNAL and not journaled:
+            continue
+        group = parser.add_argument_group(title, description)
+        exclusive: dict[str, Any] = {}
+        for option in options:
+            if option.only is not None and command not in option.only:
+                continue
+            target: Any = group
+            if option.exclusive is not None:
+                if option.exclusive not in exclusive:
+                    exclusive[option.exclusive] = group.add_mutually_exclusive_group()
+                target = exclusive[option.exclusive]
+            kwargs = dict(option.kwargs)
+            text = option.help
+            kwargs["help"] = text if text == argparse.SUPPRESS else text.format(noun=noun)
+            target.add_argument(*option.flags, **kwargs)

@@ -1,0 +1,79 @@
+"""``--dry-run``: what a run would send, and whether the gateway takes the credentials.
+
+The input and the journal are read as for a real run (the journal without a lock and
+without changing it), the ids that would be sent are printed on stdout, one line each
+(as the operation would send them), and one signed status query about one of them
+checks the credentials. No cancel, clearing or refund is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from .._exceptions import FreedomPayError, GatewayError
+from .._layers.retry import RetryPolicy
+from .._session.session import AsyncSession
+from ._options import BatchJob
+from ._report import EXIT_USAGE
+from ._runner import BatchRun
+from ._text import describe
+from ._watch import REFUSED, credential_refusal
+
+__all__ = ["check_credentials", "dry_run"]
+
+
+async def _each(ids: Iterator[int] | AsyncIterator[int]) -> AsyncIterator[int]:
+    if isinstance(ids, Iterator):
+        for pid in ids:
+            yield pid
+    else:
+        async for pid in ids:
+            yield pid
+
+
+async def dry_run(run: BatchRun) -> None:
+    """Plan ``run`` without sending: the ids on stdout, the credentials checked."""
+    assert run.input is not None
+    report = run.report
+    report.dry_run = True
+    run.input.prepare(run.state)
+    first: int | None = None
+    async for pid in _each(run.input.ids(run.gate)):
+        run.gate.done(pid)
+        run.out.write(run.operation.plan(pid) + "\n")
+        report.planned += 1
+        first = pid if first is None else first
+    run.out.flush()
+    probe = first if first is not None else run.input.any_id()
+    if probe is None:
+        return  # no id at all: the run's own check says so
+    verdict, accepted = await check_credentials(run.job, probe)
+    report.credentials = verdict
+    if not accepted:
+        report.aborted = verdict
+        report.abort_code = EXIT_USAGE
+
+
+async def check_credentials(job: BatchJob, payment_id: int) -> tuple[str, bool]:
+    """Ask the status of ``payment_id`` once: what the answer says of the credentials,
+    and whether they were accepted (any gateway answer but a refusal of them)."""
+    session = AsyncSession(
+        job.credentials,
+        base_url=job.base_url,
+        retry=RetryPolicy.none(attempt_timeout=job.retry.attempt_timeout),
+        spacing=None,
+    )
+    async with session as fp:
+        try:
+            result = await fp.status(payment_id)
+        except FreedomPayError as exc:
+            code = credential_refusal(exc)
+            if code is not None:
+                name = type(exc).__name__
+                check = "check the merchant id and secret key"
+                return f"{REFUSED} ({name}, code {code}): {check}", False
+            if isinstance(exc, GatewayError):
+                answer = f"the gateway answered for payment {payment_id}: {describe(exc)}"
+                return f"accepted ({answer})", True
+            return f"not checked: the gateway did not answer: {describe(exc)}", False
+    return f"accepted (payment {payment_id} is {result.state.value})", True

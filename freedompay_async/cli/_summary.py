@@ -1,0 +1,156 @@
+"""The human summary of a run, as lines: what came in, what was sent, the state of
+every input id, and what is left to do."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the report imports this module when it renders
+    from ._report import BatchReport
+
+__all__ = ["dry_run_lines", "summary_lines"]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def summary_lines(report: BatchReport) -> list[str]:
+    """Every line of the summary but the exit code."""
+    return [
+        "summary:",
+        *_input_lines(report),
+        *_run_lines(report),
+        *_error_lines(report),
+        *_state_lines(report),
+        *_left_lines(report),
+    ]
+
+
+def dry_run_lines(report: BatchReport) -> list[str]:
+    """The summary of a ``--dry-run``: what would be sent, and the credentials."""
+    lines = ["dry run: nothing was sent but one status query", *_input_lines(report)]
+    planned = _count(report.planned, "id")
+    lines.append(f"  would send  {planned} ({report.operation}; listed on stdout)")
+    if report.credentials:
+        lines.append(f"  credentials {report.credentials}")
+    if report.malformed:
+        lines += _failed_lines(report)
+    return lines
+
+
+def _input_lines(report: BatchReport) -> list[str]:
+    notes = []
+    if report.duplicates:
+        notes.append(f"{_count(report.duplicates, 'duplicate id')} ignored")
+    if report.malformed:
+        notes.append(f"{_count(report.malformed, 'malformed line')} skipped")
+    if report.shard is not None:
+        notes.append(f"{_count(report.other_shard_ids, 'id')} of other shards left to them")
+    shown = f" ({', '.join(notes)})" if notes else ""
+    where = f" in shard {report.shard}" if report.shard is not None else ""
+    lines = []
+    if report.gateway:
+        lines.append(f"  gateway     {report.gateway} (merchant {report.merchant_id})")
+    lines.append(f"  input       {report.input_ids} unique ids{where}{shown}")
+    if report.journaled:
+        lines += [
+            f"  journal     {report.journal} ({report.journal_records} records before this run)",
+            f"  skipped     {report.skipped} ids already settled in the journal",
+        ]
+    return lines
+
+
+def _run_lines(report: BatchReport) -> list[str]:
+    sent, elapsed = report.sent, report.elapsed
+    rate = f", {sent / elapsed:.1f}/s" if elapsed > 0 and sent else ""
+    confirmed = report.confirmed_on_retry
+    also = f", {confirmed} confirmed on retry" if confirmed else ""
+    speed = " (the speed extra)" if report.event_loop == "uvloop" else ""
+    return [
+        f"  this run    {sent} ids, {report.attempts} HTTP attempts, {elapsed:.1f} s{rate}{also}",
+        f"  event loop  {report.event_loop}{speed}",
+    ]
+
+
+def _error_lines(report: BatchReport) -> list[str]:
+    lines = []
+    for index, (name, count) in enumerate(report.errors.most_common(8)):
+        label = "errors" if index == 0 else ""
+        example = report.error_examples.get(name, "")
+        lines.append(f"  {label:<12}{name} {count}" + (f", e.g. {example}" if example else ""))
+    return lines
+
+
+def _state_lines(report: BatchReport) -> list[str]:
+    states = report.states()
+    lines = ["  state of every input id:"]
+    lines += [f"    {state:<18}{states[state]:>9}" for state in report.state_order]
+    if report.not_reached:
+        lines.append(f"    {'not reached':<18}{report.not_reached:>9}")
+    return lines
+
+
+_RERUN_ORDER = ("unknown", "pending", "transient failure")
+
+
+def _waiting(report: BatchReport) -> list[tuple[str, int]]:
+    """What the ids to rerun wait for, in a fixed order, ids not reached last."""
+    kinds = [kind for kind in _RERUN_ORDER if kind in report.rerun_as]
+    kinds += sorted(kind for kind in report.rerun_as if kind not in _RERUN_ORDER)
+    return [*((kind, report.rerun_as[kind]) for kind in kinds), ("not reached", report.not_reached)]
+
+
+def _left_lines(report: BatchReport) -> list[str]:
+    lines = []
+    if report.abandoned:
+        journaled = " (journaled as unknown)" if report.journaled else ""
+        lines.append(
+            f"  in flight   {_count(report.abandoned, 'id')} abandoned in flight: sent, "
+            f"outcome unknown{journaled}"
+        )
+    if report.interrupted:
+        later = "a rerun with the same --journal" if report.journaled else "another run"
+        lines.append(f"  interrupted: what is left is for {later}")
+    elif report.aborted is not None:
+        lines.append(f"  stopped: {report.aborted}")
+    if report.to_rerun:
+        shown = ", ".join(f"{n} {what}" for what, n in _waiting(report) if n)
+        hint = (
+            "rerun with the same --journal to retry them"
+            if report.journaled
+            else ("run again to ask them again")
+        )
+        lines.append(f"  to rerun    {_count(report.to_rerun, 'id')} not settled ({shown}): {hint}")
+    return lines + _failed_lines(report)
+
+
+def _failed_lines(report: BatchReport) -> list[str]:
+    lines = []
+    if report.permanent:
+        unsigned = (
+            f"; {report.refused_unsigned} of them unsigned refusals: kept non-final in "
+            "the journal (a refusal without a signature could be forged), so a rerun "
+            "asks again, though the answer is not expected to change"
+            if report.refused_unsigned
+            else "; a rerun skips them"
+        )
+        where = "error_type in the journal" if report.journaled else "their error lines"
+        lines.append(
+            f"  failed      {_count(report.permanent, 'id')} failed for good: the gateway "
+            f"refused them (see {where}){unsigned if report.journaled else ''}"
+        )
+    if report.malformed:
+        also = " (--allow-malformed: exit 0 allowed)" if report.allow_malformed else ""
+        lines.append(
+            f"  malformed   {_count(report.malformed, 'input line')} skipped, not "
+            f"{report.verb}: fix the input (see the line numbers above){also}"
+        )
+    if report.unsettled_out is not None and report.unsettled_listed:
+        more = " (input not read to the end: unread ids not listed)"
+        more = more if report.input_not_listed else ""
+        lines.append(
+            f"  unsettled   {_count(report.unsettled_listed, 'id')} still to settle written "
+            f"to {report.unsettled_out}{more}"
+        )
+    return lines
