@@ -3,16 +3,18 @@
 The whole public API, at a glance:
 
 - Session: :class:`AsyncSession` (``cancel``, ``cancel_many``, ``status``, ``clear``,
-  ``refund``); per-payment spacing :class:`PaymentSpacing`.
+  ``refund``, ``refund_baseline``); per-payment spacing :class:`PaymentSpacing`; the
+  settle window :class:`SettlePolicy`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
 - Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
   :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`,
   :class:`SettledBy`; status: :class:`StatusRequest`, :class:`StatusResult`,
-  :class:`PaymentStatus`, :class:`PaymentState`, :class:`RevokedPayment`,
-  :class:`RefundPayment`; clearing and refund: :class:`ClearRequest`,
-  :class:`ClearResult`, :class:`ClearingStatus`, :class:`RefundRequest`,
-  :class:`RefundResult`, :class:`RefundStatus`.
+  :class:`PaymentStatus`, :class:`PaymentState` (:data:`PAID_STATES`),
+  :class:`RevokedPayment`, :class:`RefundPayment`; clearing and refund:
+  :class:`ClearRequest`, :class:`ClearResult`, :class:`ClearingStatus`,
+  :class:`RefundRequest`, :class:`RefundResult`, :class:`RefundStatus`,
+  :class:`RefundBaseline`.
 - Signing: :class:`Signer` (protocol), :class:`Md5Signer`, :class:`RotatingSigner`,
   :func:`script_name`; the field tree a signer signs: :data:`Fields`, :data:`FieldValue`.
 - Middleware: :class:`Middleware` (protocol), :data:`Handler`, :class:`GatewayReply`,
@@ -35,6 +37,8 @@ The whole public API, at a glance:
 from ._config import Credentials, GatewayURL, Limits
 from ._exceptions import (
     AlreadyCancelledError,
+    AlreadyClearedError,
+    AlreadyRefundedError,
     CallbackBodyTooLargeError,
     ConfigurationError,
     ConnectError,
@@ -48,6 +52,7 @@ from ._exceptions import (
     InvalidRequestSignatureError,
     MalformedReplyError,
     NotCancelledError,
+    NotDoneError,
     PaymentNotConfirmedError,
     PaymentNotFoundError,
     ReplyError,
@@ -56,7 +61,9 @@ from ._exceptions import (
     SignatureVerificationError,
     TransientGatewayError,
     TransportError,
+    UnconfirmedReplyError,
     UnknownMerchantError,
+    UnsettledError,
     ValidationError,
 )
 from ._layers.attempt_log import LoggingMiddleware
@@ -79,12 +86,14 @@ from ._operations.money import (
     ClearingStatus,
     ClearRequest,
     ClearResult,
+    RefundBaseline,
     RefundRequest,
     RefundResult,
     RefundStatus,
 )
 from ._operations.receipts import ReceiptPosition
 from ._operations.status import (
+    PAID_STATES,
     PaymentState,
     PaymentStatus,
     RefundPayment,
@@ -97,7 +106,8 @@ from ._session.batch import (
     OutcomeState,
 )
 from ._session.session import AsyncSession
-from ._settling.cancel import SettledBy
+from ._settling.loop import SettledBy
+from ._settling.policy import SettlePolicy
 from ._transport import AiohttpTransport, GatewayRequest, HttpResponse, MockTransport, Transport
 from ._version import __version__
 from ._wire.fields import (
@@ -139,8 +149,11 @@ from .callbacks import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "PAID_STATES",
     "AiohttpTransport",
     "AlreadyCancelledError",
+    "AlreadyClearedError",
+    "AlreadyRefundedError",
     "AsyncSession",
     "CallbackAnswer",
     "CallbackBodyTooLargeError",
@@ -177,6 +190,7 @@ __all__ = [
     "Middleware",
     "MockTransport",
     "NotCancelledError",
+    "NotDoneError",
     "OutcomeState",
     "Pacing",
     "PaymentNotConfirmedError",
@@ -187,6 +201,7 @@ __all__ = [
     "QueryFreeAccessLogger",
     "ReceiptPosition",
     "RedirectBack",
+    "RefundBaseline",
     "RefundPayment",
     "RefundRequest",
     "RefundResult",
@@ -200,6 +215,7 @@ __all__ = [
     "RevokedPayment",
     "RotatingSigner",
     "SessionClosedError",
+    "SettlePolicy",
     "SettledBy",
     "SignatureVerificationError",
     "SignedMessage",
@@ -210,7 +226,9 @@ __all__ = [
     "TransientGatewayError",
     "Transport",
     "TransportError",
+    "UnconfirmedReplyError",
     "UnknownMerchantError",
+    "UnsettledError",
     "ValidationError",
     "__version__",
     "callback_reply",

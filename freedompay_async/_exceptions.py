@@ -8,7 +8,9 @@
     │   └── CallbackBodyTooLargeError an incoming callback body over the size limit
     ├── SessionClosedError            the AsyncSession was used after aclose()
     ├── InternalError                 an unexpected failure inside the client (a bug)
-    ├── NotCancelledError             reconciling: status says captured, refunded or failed
+    ├── UnsettledError                settling: a resumed clearing/refund status could not settle
+    ├── NotDoneError                  settling: status says the operation did not and cannot happen
+    │   └── NotCancelledError         a cancel: status says captured, refunded or failed
     ├── PaymentNotConfirmedError      a paid result notification that status did not confirm
     ├── TransportError                the HTTP exchange itself failed
     │   ├── ConnectError              no connection was made: the request was never sent
@@ -17,16 +19,29 @@
     │   ├── ConnectionLostError       connection dropped after sending: the gateway MAY have acted
     │   └── DeadlineExceededError     the call's deadline passed while queued: never sent
     ├── ReplyError                    something came back, but it is not a usable gateway answer
-    │   ├── MalformedReplyError       non-200, HTML, truncated, not XML, missing fields
-    │   └── SignatureVerificationError  a reply/callback whose pg_sig is missing or wrong
-    │                                 (``claimed_code``: the error code a forged reply claims)
+    │   ├── MalformedReplyError       non-200, HTML, truncated, not XML, missing fields,
+    │   │                             a pg_sig below the top level
+    │   ├── SignatureVerificationError  a reply/callback whose pg_sig is missing or wrong
+    │   │                             (``claimed_code``: the error code a forged reply claims)
+    │   └── UnconfirmedReplyError     a claim ("already cancelled", ...) in a reply that names
+    │                                 no payment, which status did not confirm
     └── GatewayError                  the gateway answered pg_status=error with pg_error_code
         ├── InvalidRequestSignatureError  1100 (and legacy 100): our request's signature was refused
         ├── UnknownMerchantError          9998 / 9997 / 101: merchant id not recognised
         ├── PaymentNotFoundError          11068 (and legacy 340)
         ├── AlreadyCancelledError         10033 / 11017: the payment was cancelled before
+        ├── AlreadyClearedError           10036: the payment was cleared before
+        ├── AlreadyRefundedError          11018: the payment was refunded before
         ├── TransientGatewayError         9999/10000/11000/11014 (+ legacy 465/470/475/850/1000)
         └── GatewayDeclinedError          any other code
+
+A reply is believed about a payment only when it is **bound** to it: signed, and naming
+the payment (``pg_payment_id``), or confirmed by a status reply about that payment.
+Gateway error replies name no payment, so an error about an operation that acts
+(cancel, clearing, refund) has ``bound=False`` and ``outcome_unknown=True`` until the
+session's settle loop binds it with status (see ``GatewayError.bound``). A claim that
+the operation was already done in such a reply is never raised as that claim while
+unbound: it is an :class:`UnconfirmedReplyError`.
 
 No message or attribute of any error ever holds the secret key or a signature.
 """
@@ -41,7 +56,10 @@ from typing import ClassVar
 _ReplyFields = Sequence[tuple[str, object]]
 
 __all__ = [
+    "ALREADY_DONE",
     "AlreadyCancelledError",
+    "AlreadyClearedError",
+    "AlreadyRefundedError",
     "CallbackBodyTooLargeError",
     "ConfigurationError",
     "ConnectError",
@@ -55,6 +73,7 @@ __all__ = [
     "InvalidRequestSignatureError",
     "MalformedReplyError",
     "NotCancelledError",
+    "NotDoneError",
     "PaymentNotConfirmedError",
     "PaymentNotFoundError",
     "ReplyError",
@@ -63,7 +82,9 @@ __all__ = [
     "SignatureVerificationError",
     "TransientGatewayError",
     "TransportError",
+    "UnconfirmedReplyError",
     "UnknownMerchantError",
+    "UnsettledError",
     "ValidationError",
     "excerpt",
     "gateway_error_class",
@@ -146,22 +167,50 @@ class InternalError(FreedomPayError):
     _acted = True
 
 
-class NotCancelledError(FreedomPayError):
-    """Reconciling an ambiguous cancel: status says the payment is not cancelled.
+class NotDoneError(FreedomPayError):
+    """Settling: status says the operation did not happen and cannot happen now.
 
-    The cancel's answers left its outcome open, and ``/g2g/status_v2`` then said the
-    payment is captured, refunded or failed: the hold is gone another way, so this
-    payment is settled as not cancelled. ``payment_status_raw`` is the status's
-    ``pg_payment_status``; ``state`` the derived state's name (``captured``,
-    ``refunded``, ``failed``). The gateway's answer settles it: not an unknown outcome.
+    An attempt's outcome was open (a lost reply, a claim that named no payment), and a
+    status reply about the payment then showed it gone another way: a hold captured,
+    refunded or failed when a cancel was asked; cancelled or failed when a clearing or
+    a refund was. ``operation`` names the operation, ``state`` the derived state
+    (``captured``, ``revoked``, ...), ``payment_status_raw`` the status's
+    ``pg_payment_status``. The gateway's answer settles it: not an unknown outcome.
     """
 
     def __init__(
-        self, message: str, *, payment_id: int | None = None, state: str, payment_status_raw: str
+        self,
+        message: str,
+        *,
+        payment_id: int | None = None,
+        state: str,
+        payment_status_raw: str,
+        operation: str = "cancel",
     ) -> None:
         super().__init__(message, payment_id=payment_id)
         self.state = state
         self.payment_status_raw = payment_status_raw
+        self.operation = operation
+
+
+class UnsettledError(FreedomPayError):
+    """Settling ended with the outcome still open, and no attempt of this call to show.
+
+    Raised when a clearing or refund that an earlier run may have sent (a journaled
+    intent resumed with ``resume=True``) could not be settled by status within the
+    settle window: it may or may not have happened (``outcome_unknown`` is True). A
+    note on the error says what status showed.
+    """
+
+    _acted = True
+
+
+class NotCancelledError(NotDoneError):
+    """Settling a cancel: status says the payment is captured, refunded or failed.
+
+    The cancel's answers left its outcome open, and ``/g2g/status_v2`` then said the
+    hold is gone another way: this payment is settled as not cancelled.
+    """
 
 
 class PaymentNotConfirmedError(FreedomPayError):
@@ -306,6 +355,31 @@ class SignatureVerificationError(ReplyError):
         self.claimed_code = claimed_code
 
 
+class UnconfirmedReplyError(ReplyError):
+    """A signed reply claimed the operation was already done, but named no payment.
+
+    Gateway error replies carry no ``pg_payment_id``, so a genuine "already cancelled"
+    (10033), "already cleared" (10036) or "already refunded" (11018), captured once,
+    could be replayed for any other payment. Such a claim is believed only once a status
+    reply about the payment confirms it; until then the outcome is unknown
+    (``outcome_unknown`` is True). ``claim`` is the gateway error as claimed (never
+    raised as such while unconfirmed), ``claimed_code`` its code. The session's settle
+    loop (``reconcile=True``, the default) asks status; with ``reconcile=False`` this
+    error reaches the caller.
+    """
+
+    def __init__(self, claim: GatewayError, *, payment_id: int | None = None) -> None:
+        super().__init__(
+            f"reply claims {claim.code} ({claim.description[:80]}) but names no payment; "
+            "not confirmed by status",
+            payment_id=payment_id,
+            http_status=200,
+        )
+        self.claim = claim
+        self.claimed_code = claim.code
+        self.retryable = claim.retryable
+
+
 class GatewayError(FreedomPayError):
     """The gateway answered ``pg_status=error``.
 
@@ -313,6 +387,13 @@ class GatewayError(FreedomPayError):
     ``pg_error_description``; ``signed`` says whether the reply carried a valid
     signature (unknown-merchant and some not-found replies come unsigned).
     ``reply_fields`` is the whole reply tree as received (empty if there was none).
+
+    ``bound`` says whether the error is known to be about this payment: its signed reply
+    named the payment, or a status reply about the payment confirmed what it says. An
+    error about an operation that acts (cancel, clearing, refund) that is not bound
+    leaves the outcome open (``outcome_unknown``): captured once, a signed error that
+    names no payment could be replayed for any other payment. Batches count only bound
+    refusals as final.
     """
 
     codes: ClassVar[frozenset[int]] = frozenset()
@@ -325,12 +406,14 @@ class GatewayError(FreedomPayError):
         payment_id: int | None = None,
         signed: bool = False,
         reply_fields: _ReplyFields = (),
+        bound: bool = False,
     ) -> None:
         super().__init__(f"gateway error {code}: {description}", payment_id=payment_id)
         self.code = code
         self.description = description
         self.signed = signed
         self.reply_fields = reply_fields
+        self.bound = bound
 
     @property
     def fields(self) -> Mapping[str, object]:
@@ -373,6 +456,26 @@ class AlreadyCancelledError(GatewayError):
     codes = frozenset({10033, 11017})
 
 
+class AlreadyClearedError(GatewayError):
+    """The payment was already cleared (10036: "clearing already performed earlier")."""
+
+    codes = frozenset({10036})
+
+
+class AlreadyRefundedError(GatewayError):
+    """The payment was already refunded (11018: "payment already refunded")."""
+
+    codes = frozenset({11018})
+
+
+#: The "already done" claims: believed only when bound (see UnconfirmedReplyError).
+ALREADY_DONE: tuple[type[GatewayError], ...] = (
+    AlreadyCancelledError,
+    AlreadyClearedError,
+    AlreadyRefundedError,
+)
+
+
 class TransientGatewayError(GatewayError):
     """A passing gateway failure worth retrying (9999, 10000, 11000, 11014; legacy 465-1000)."""
 
@@ -391,6 +494,8 @@ _BY_CODE: dict[int, type[GatewayError]] = {
         UnknownMerchantError,
         PaymentNotFoundError,
         AlreadyCancelledError,
+        AlreadyClearedError,
+        AlreadyRefundedError,
         TransientGatewayError,
     )
     for code in cls.codes

@@ -124,6 +124,7 @@ def attempt_request(
         timeout,
         attempt,
         deadline,
+        request.read_only,
     )
 
 

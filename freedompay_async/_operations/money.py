@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 
 import attrs
 
-from .._exceptions import (
-    MalformedReplyError,
-)
-from .._wire.fields import (
-    FieldValue,
-    php_str,
-)
+from .._exceptions import MalformedReplyError, ValidationError
+from .._wire.fields import FieldValue, php_str
 from .._wire.messages import GatewayReply
 from .receipts import ReceiptPosition, receipt_positions, receipt_positions_field
+from .status import StatusResult
 from .values import (
     amount_value,
     coerce_payment_id,
@@ -31,18 +28,21 @@ __all__ = [
     "ClearRequest",
     "ClearResult",
     "ClearingStatus",
+    "RefundBaseline",
     "RefundRequest",
     "RefundResult",
     "RefundStatus",
 ]
 
 
-def _check_id(payment_id: int, replied: int | None, operation: str, http_status: int) -> None:
-    if replied is not None and replied != payment_id:
+def _check_id(payment_id: int, known: dict[str, str], operation: str) -> None:
+    """The reply must name the payment asked about: a result is bound to its payment."""
+    replied = reply_int(known, "pg_payment_id", operation, required=True)
+    if replied != payment_id:
         raise MalformedReplyError(
             f"{operation} reply is for payment {replied}, not the one requested",
             payment_id=payment_id,
-            http_status=http_status,
+            http_status=200,
         )
 
 
@@ -107,9 +107,13 @@ class ClearResult:
 
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> ClearResult:
-        """Build from a verified ``pg_status=ok`` clearing reply about ``payment_id``."""
+        """Build from a verified ``pg_status=ok`` clearing reply about ``payment_id``.
+
+        The reply must name the payment (``pg_payment_id``): one that names none or
+        another is a MalformedReplyError, whose outcome the session settles by status.
+        """
         known = scalars(reply.fields)
-        _check_id(payment_id, reply_int(known, "pg_payment_id", "clearing"), "clearing", 200)
+        _check_id(payment_id, known, "clearing")
         # The documented schema names the flag pg_clearing_status; the documented example
         # sends pg_status_clearing. Both are read, the schema's name first.
         raw = known.get("pg_clearing_status", known.get("pg_status_clearing"))
@@ -186,9 +190,13 @@ class RefundResult:
 
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> RefundResult:
-        """Build from a verified ``pg_status=ok`` refund reply about ``payment_id``."""
+        """Build from a verified ``pg_status=ok`` refund reply about ``payment_id``.
+
+        The reply must name the payment (``pg_payment_id``): one that names none or
+        another is a MalformedReplyError, whose outcome the session settles by status.
+        """
         known = scalars(reply.fields)
-        _check_id(payment_id, reply_int(known, "pg_payment_id", "refund"), "refund", 200)
+        _check_id(payment_id, known, "refund")
         raw = known.get("pg_refund_status")
         if raw is None:
             raise MalformedReplyError(
@@ -202,3 +210,54 @@ class RefundResult:
             refund_status_raw=raw,
             attempts=reply.attempts,
         )
+
+
+def _baseline_amount(value: object) -> Decimal:
+    if isinstance(value, bool | float) or not isinstance(value, int | str | Decimal):
+        raise ValidationError("a refunded total is an int, a Decimal or decimal text")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        shown = str(value)[:40]
+        raise ValidationError(f"a refunded total must be a number, got {shown!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ValidationError("a refunded total must be a finite number >= 0")
+    return number
+
+
+def _baseline_ids(value: object) -> frozenset[int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError("refund_ids must be a collection of refund payment ids")
+    return frozenset(coerce_payment_id(item) for item in value)
+
+
+@attrs.frozen
+class RefundBaseline:
+    """What status showed about a payment's refunds before a refund was sent.
+
+    A payment may be refunded in parts, so only a before/after comparison tells whether
+    *this* refund happened: the refunded total grown by its amount, with at most one new
+    refund entry. The session reads it before each refund; a batch that journals a
+    refund's intent journals its baseline too (:meth:`to_json`), so a rerun can settle
+    that intent (``refund(..., baseline=..., resume=True)``) without guessing.
+    """
+
+    refunded: Decimal = attrs.field(default=Decimal(0), converter=_baseline_amount)
+    refund_ids: frozenset[int] = attrs.field(default=frozenset(), converter=_baseline_ids)
+
+    @classmethod
+    def of(cls, status: StatusResult) -> RefundBaseline:
+        """The baseline a status reply shows."""
+        ids = {r.payment_id for r in status.refund_payments if r.payment_id is not None}
+        return cls(status.refunded, frozenset(ids))
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (amount as text, ids sorted)."""
+        return {"refunded": str(self.refunded), "refund_ids": sorted(self.refund_ids)}
+
+    @classmethod
+    def from_json(cls, data: object) -> RefundBaseline:
+        """Read :meth:`to_json`'s dict back; ValidationError for anything else."""
+        if not isinstance(data, dict) or set(data) != {"refunded", "refund_ids"}:
+            raise ValidationError("a refund baseline is {'refunded': ..., 'refund_ids': [...]}")
+        return cls(data["refunded"], data["refund_ids"])

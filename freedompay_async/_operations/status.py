@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 
 import attrs
 
-from .._exceptions import MalformedReplyError
+from .._exceptions import MalformedReplyError, PaymentNotFoundError
 from .._wire.fields import FieldValue
 from .._wire.messages import GatewayReply
 from .values import (
@@ -22,6 +23,7 @@ from .values import (
 )
 
 __all__ = [
+    "PAID_STATES",
     "PaymentState",
     "PaymentStatus",
     "RefundPayment",
@@ -62,16 +64,24 @@ class StatusRequest:
 class PaymentStatus(enum.Enum):
     """``pg_payment_status``, an open enum: unknown values parse as UNKNOWN (raw kept).
 
-    The docs do not list the values. ``success`` is documented (Merchant API); the
-    others are the words the gateway family uses elsewhere, inferred.
+    The docs show only ``success``. ``new`` is seen live on status_v2 (a payment created
+    but not paid yet, then ``success`` or ``error``); the official Android SDK also knows
+    ``waiting`` and ``processing``; the legacy ``pg_transaction_status`` words
+    (``partial``, ``pending``, ``ok``, ``failed``, ``incomplete``, ``revoked``,
+    ``refunded``) are read too. A reply without ``pg_payment_status`` (the schema makes it
+    optional) reads as UNKNOWN with an empty raw text.
     """
 
     SUCCESS = "success"
+    NEW = "new"
+    WAITING = "waiting"
+    PROCESSING = "processing"
     PENDING = "pending"
     PROCESS = "process"
     OK = "ok"
     ERROR = "error"
     FAILED = "failed"
+    INCOMPLETE = "incomplete"
     REVOKED = "revoked"
     REFUNDED = "refunded"
     PARTIAL = "partial"
@@ -88,11 +98,25 @@ class PaymentState(enum.Enum):
 
     REVOKED = "revoked"
     REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
     CAPTURED = "captured"
     HELD = "held"
+    NEW = "new"
     PENDING = "pending"
     FAILED = "failed"
     UNKNOWN = "unknown"
+
+
+#: The states of a payment whose money was taken or held: it was paid. (REVOKED is a
+#: hold released, so the money went back; it is not in this set.)
+PAID_STATES = frozenset(
+    {
+        PaymentState.HELD,
+        PaymentState.CAPTURED,
+        PaymentState.PARTIALLY_REFUNDED,
+        PaymentState.REFUNDED,
+    }
+)
 
 
 @attrs.frozen
@@ -106,7 +130,11 @@ class RevokedPayment:
 
 @attrs.frozen
 class RefundPayment:
-    """One entry of ``pg_refund_payments``: a refund of this payment."""
+    """One entry of ``pg_refund_payments``: a refund of this payment.
+
+    ``amount`` is the refund's size, always positive: the gateway writes refunds as
+    negative amounts (``<pg_amount>-10</pg_amount>``), and either sign reads the same.
+    """
 
     payment_id: int | None
     payment_status: PaymentStatus
@@ -137,16 +165,63 @@ def _entries(fields: Iterable[tuple[str, FieldValue]], name: str) -> list[dict[s
     return out
 
 
+def _magnitude(value: Decimal | None) -> Decimal | None:
+    """A refunded amount as a size: the gateway writes refunds negative."""
+    return None if value is None else abs(value)
+
+
 _SUCCESSFUL = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
+_WAITING = frozenset(
+    {PaymentStatus.PENDING, PaymentStatus.PROCESS, PaymentStatus.WAITING, PaymentStatus.PROCESSING}
+)
+_FAILED = frozenset({PaymentStatus.ERROR, PaymentStatus.FAILED, PaymentStatus.INCOMPLETE})
+
+#: The status_v2 fields StatusResult reads (the rest, minus card data and the payer's
+#: contact details, are kept in ``extra``).
+_KNOWN = frozenset(
+    {
+        "pg_payment_id",
+        "pg_order_id",
+        "pg_status",
+        "pg_payment_status",
+        "pg_amount",
+        "pg_clearing_amount",
+        "pg_refund_amount",
+        "pg_currency",
+        "pg_captured",
+        "pg_payment_date",
+        "pg_reference",
+        "pg_failure_code",
+        "pg_failure_description",
+        "pg_datetime",
+        "pg_salt",
+        "pg_sig",
+    }
+)
+
+
+def _private(name: str) -> bool:
+    """Card data and the payer's contact details: never kept, never shown."""
+    return name.startswith(("pg_card_", "pg_user_")) or name in ("pg_card", "pg_user")
+
+
+def _extra(known: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(
+        {k: v for k, v in known.items() if k not in _KNOWN and not _private(k)}
+    )
 
 
 @attrs.frozen
 class StatusResult:
     """What ``/g2g/status_v2`` says about one payment (fields named without ``pg_``).
 
-    Card data (``pg_card_pan``, ``pg_card_token``, ``pg_card_exp`` and the like) and the
-    payer's e-mail and phone are never kept: they cannot leak into a repr or a log.
-    ``extra`` holds other unknown scalar fields, minus those.
+    Amounts are ``Decimal``; refunded amounts (``refund_amount`` and each refund entry's
+    ``amount``) are sizes, always positive, although the gateway writes them negative
+    (``-10``). ``refunded`` is the total refunded. Card data (``pg_card_pan``,
+    ``pg_card_token``, ``pg_card_exp``, any ``pg_card_*``) and the payer's e-mail and
+    phone (``pg_user_*``) are never kept: they cannot leak into a repr or a log.
+    ``extra`` holds the other top-level fields this version does not read (for example
+    ``pg_net_amount``, ``pg_auth_code``, ``pg_can_reject``), as text.
     """
 
     payment_id: int
@@ -167,6 +242,14 @@ class StatusResult:
     failure_description: str | None = None
     datetime: str | None = None
     attempts: int = 1
+    extra: Mapping[str, str] = attrs.field(factory=lambda: MappingProxyType({}), repr=False)
+
+    @property
+    def refunded(self) -> Decimal:
+        """The total refunded: ``refund_amount``, else the sum of the refund entries."""
+        if self.refund_amount is not None:
+            return self.refund_amount
+        return sum((r.amount or Decimal(0) for r in self.refund_payments), Decimal(0))
 
     @property
     def state(self) -> PaymentState:
@@ -174,29 +257,32 @@ class StatusResult:
 
         - REVOKED: ``payment_status`` is ``revoked``, or an entry of
           ``revoked_payments`` is successful (the hold was released);
-        - REFUNDED: ``refund_amount`` > 0, or ``payment_status`` is ``refunded``;
+        - REFUNDED: ``refunded`` reaches the captured amount (``clearing_amount``, else
+          ``amount``), or ``payment_status`` is ``refunded``; PARTIALLY_REFUNDED: some
+          refunded, less than that;
         - CAPTURED: ``captured`` is 1, or ``clearing_amount`` > 0;
         - HELD: ``payment_status`` is ``success``/``ok`` and none of the above (a
           two-step payment still on hold: it can be cancelled or cleared);
-        - PENDING: ``pending``/``process``; FAILED: ``error``/``failed``;
-        - UNKNOWN: anything else.
+        - NEW: ``new`` (created, not paid yet); PENDING: ``pending``, ``process``,
+          ``waiting``, ``processing``; FAILED: ``error``, ``failed``, ``incomplete``;
+        - UNKNOWN: anything else, a missing ``pg_payment_status`` included.
         """
         status = self.payment_status
         if status is PaymentStatus.REVOKED or any(
             r.payment_status in _SUCCESSFUL for r in self.revoked_payments
         ):
             return PaymentState.REVOKED
-        if status is PaymentStatus.REFUNDED or (self.refund_amount or 0) > 0:
+        refunded = self.refunded
+        if status is PaymentStatus.REFUNDED:
+            return PaymentState.REFUNDED
+        if refunded > 0:
+            base = self.clearing_amount or self.amount
+            if base is not None and refunded < base:
+                return PaymentState.PARTIALLY_REFUNDED
             return PaymentState.REFUNDED
         if self.captured or (self.clearing_amount or 0) > 0:
             return PaymentState.CAPTURED
-        if status in _SUCCESSFUL:
-            return PaymentState.HELD
-        if status in (PaymentStatus.PENDING, PaymentStatus.PROCESS):
-            return PaymentState.PENDING
-        if status in (PaymentStatus.ERROR, PaymentStatus.FAILED):
-            return PaymentState.FAILED
-        return PaymentState.UNKNOWN
+        return _STATE_BY_STATUS.get(status, PaymentState.UNKNOWN)
 
     @property
     def revoked(self) -> bool:
@@ -213,43 +299,33 @@ class StatusResult:
         """Whether the payment was cleared (``state`` is CAPTURED)."""
         return self.state is PaymentState.CAPTURED
 
+    @property
+    def paid(self) -> bool:
+        """Whether the payment's money was taken or held (``state`` in PAID_STATES)."""
+        return self.state in PAID_STATES
+
     @classmethod
     def from_reply(cls, reply: GatewayReply, payment_id: int) -> StatusResult:
-        """Build from a verified ``pg_status=ok`` status_v2 reply about ``payment_id``."""
+        """Build from a verified ``pg_status=ok`` status_v2 reply about ``payment_id``.
+
+        A reply for payment ``0`` is the documented "no such payment": it raises
+        PaymentNotFoundError (signed, but not bound: it names no payment). A reply
+        about any other payment is a MalformedReplyError.
+        """
         known = scalars(reply.fields)
         replied = reply_int(known, "pg_payment_id", _OP, required=True)
+        if replied == 0:
+            raise PaymentNotFoundError(
+                0, "status reply for payment 0: no such payment", payment_id=payment_id,
+                signed=reply.signed,
+            )  # fmt: skip
         if replied != payment_id:
             raise MalformedReplyError(
                 f"status reply is for payment {replied}, not the one requested",
                 payment_id=payment_id,
                 http_status=reply.http_status,
             )
-        raw_status = known.get("pg_payment_status")
-        if raw_status is None:
-            raise MalformedReplyError(
-                "status reply is missing pg_payment_status", payment_id=payment_id, http_status=200
-            )
-        revoked = tuple(
-            RevokedPayment(
-                reply_int(e, "pg_payment_id", _OP),
-                PaymentStatus.parse(e.get("pg_payment_status")),
-                e.get("pg_payment_status", ""),
-            )
-            for e in _entries(reply.fields, "pg_revoked_payments")
-        )
-        refunds = tuple(
-            RefundPayment(
-                reply_int(e, "pg_payment_id", _OP),
-                PaymentStatus.parse(e.get("pg_payment_status")),
-                e.get("pg_payment_status", ""),
-                reply_decimal(e, "pg_amount", _OP),
-                e.get("pg_payment_date"),
-                e.get("pg_reference"),
-                e.get("pg_failure_code"),
-                e.get("pg_failure_description"),
-            )
-            for e in _entries(reply.fields, "pg_refund_payments")
-        )
+        raw_status = known.get("pg_payment_status", "")
         return cls(
             payment_id=payment_id,
             order_id=known.get("pg_order_id") or None,
@@ -258,15 +334,51 @@ class StatusResult:
             payment_status_raw=raw_status,
             amount=reply_decimal(known, "pg_amount", _OP),
             clearing_amount=reply_decimal(known, "pg_clearing_amount", _OP),
-            refund_amount=reply_decimal(known, "pg_refund_amount", _OP),
+            refund_amount=_magnitude(reply_decimal(known, "pg_refund_amount", _OP)),
             currency=known.get("pg_currency") or None,
             captured=reply_bool(known, "pg_captured"),
             payment_date=known.get("pg_payment_date") or None,
-            revoked_payments=revoked,
-            refund_payments=refunds,
+            revoked_payments=_revoked(reply.fields),
+            refund_payments=_refunds(reply.fields),
             reference=known.get("pg_reference") or None,
             failure_code=known.get("pg_failure_code") or None,
             failure_description=known.get("pg_failure_description") or None,
             datetime=known.get("pg_datetime") or None,
             attempts=reply.attempts,
+            extra=_extra(known),
         )
+
+
+_STATE_BY_STATUS = {
+    **dict.fromkeys(_SUCCESSFUL, PaymentState.HELD),
+    PaymentStatus.NEW: PaymentState.NEW,
+    **dict.fromkeys(_WAITING, PaymentState.PENDING),
+    **dict.fromkeys(_FAILED, PaymentState.FAILED),
+}
+
+
+def _revoked(fields: Iterable[tuple[str, FieldValue]]) -> tuple[RevokedPayment, ...]:
+    return tuple(
+        RevokedPayment(
+            reply_int(e, "pg_payment_id", _OP),
+            PaymentStatus.parse(e.get("pg_payment_status")),
+            e.get("pg_payment_status", ""),
+        )
+        for e in _entries(fields, "pg_revoked_payments")
+    )
+
+
+def _refunds(fields: Iterable[tuple[str, FieldValue]]) -> tuple[RefundPayment, ...]:
+    return tuple(
+        RefundPayment(
+            reply_int(e, "pg_payment_id", _OP),
+            PaymentStatus.parse(e.get("pg_payment_status")),
+            e.get("pg_payment_status", ""),
+            _magnitude(reply_decimal(e, "pg_amount", _OP)),
+            e.get("pg_payment_date"),
+            e.get("pg_reference"),
+            e.get("pg_failure_code"),
+            e.get("pg_failure_description"),
+        )
+        for e in _entries(fields, "pg_refund_payments")
+    )

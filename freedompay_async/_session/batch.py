@@ -16,6 +16,7 @@ from .._exceptions import (
     FreedomPayError,
     GatewayError,
     InternalError,
+    NotDoneError,
     SessionClosedError,
     ValidationError,
 )
@@ -26,13 +27,9 @@ from .._operations.cancel import (
     CancelResult,
     RevokeStatus,
 )
-from .._operations.status import PaymentState
 from .._operations.values import MAX_PAYMENT_ID
-from .._settling.cancel import (
-    Reconciled,
-    SettledBy,
-    ambiguous,
-)
+from .._settling.loop import Settled, SettledBy
+from .._settling.rules import ambiguous
 
 __all__ = ["CancelOutcome", "OutcomeState", "run_cancel_many"]
 
@@ -97,15 +94,22 @@ class CancelOutcome:
         """Whether trying again could not change anything (a rerun may skip this id).
 
         CANCELLED and ALREADY_CANCELLED are final. FAILED is final only when the input
-        is invalid or the gateway refused in a *signed* reply with a code that is not
-        transient. UNKNOWN, PENDING, transient or unsigned refusals, a revoke status
-        ``error`` and failures of the client or its configuration are not.
+        is invalid, status showed the hold gone another way (:class:`NotDoneError`), or
+        the gateway refused in a signed reply *bound* to the payment (naming it, or
+        confirmed by status) with a code that is not transient. UNKNOWN, PENDING,
+        transient, unsigned or unbound refusals, a revoke status ``error`` and failures
+        of the client or its configuration are not.
         """
         if self.state is OutcomeState.FAILED:
             error = self.error
-            if isinstance(error, ValidationError):
+            if isinstance(error, ValidationError | NotDoneError):
                 return True
-            return isinstance(error, GatewayError) and error.signed and not error.retryable
+            return (
+                isinstance(error, GatewayError)
+                and error.signed
+                and error.bound
+                and not error.retryable
+            )
         return self.state.settled
 
     @classmethod
@@ -139,46 +143,41 @@ class CancelOutcome:
     ) -> CancelOutcome:
         """Classify a failed call: unknown whenever the gateway may have acted."""
         if isinstance(error, AlreadyCancelledError):
-            # Only a signed "already cancelled" is believed; an unsigned one could be forged.
-            state = OutcomeState.ALREADY_CANCELLED if error.signed else OutcomeState.UNKNOWN
+            # Only a signed "already cancelled" bound to the payment is believed: an
+            # unsigned one could be forged, an unbound one replayed from another payment.
+            bound = error.signed and error.bound
+            state = OutcomeState.ALREADY_CANCELLED if bound else OutcomeState.UNKNOWN
         elif error.outcome_unknown:
             state = OutcomeState.UNKNOWN
         else:
             state = OutcomeState.FAILED
         # Only the gateway's own answer settles an id; a client-side failure (no
         # connection, a closed session) says nothing about the payment.
-        settled = state is not OutcomeState.UNKNOWN and isinstance(error, GatewayError)
+        answer = isinstance(error, GatewayError | NotDoneError)
+        settled = state is not OutcomeState.UNKNOWN and answer
         by = SettledBy.REPLY.value if settled else None
         return cls(item, payment_id, state, error.attempts, elapsed, error=error, settled_by=by)
 
     @classmethod
     def from_reconciled(
-        cls, item: object, payment_id: int, settled: Reconciled, elapsed: float
+        cls, item: object, payment_id: int, settled: Settled[CancelResult], elapsed: float
     ) -> CancelOutcome:
-        """Classify what reconciling an ambiguous cancel found (see ``settle_cancel``)."""
-        by = settled.settled_by
+        """Classify what settling an ambiguous cancel found (see ``settle``)."""
         if settled.result is not None:
             outcome = cls.from_result(item, settled.result, elapsed)
         elif settled.error is not None:
             outcome = cls.from_error(item, payment_id, settled.error, elapsed)
-        else:  # neither: a bug in reconciling; the cancel may have gone out
-            error = InternalError("reconciling found neither a result nor an error")
+        else:  # neither: a bug in settling; the cancel may have gone out
+            error = InternalError("settling found neither a result nor an error")
             error.payment_id = payment_id
             error.attempts = settled.attempts
             return cls.from_error(item, payment_id, error, elapsed)
-        status = settled.status
-        if (
-            by is SettledBy.STATUS
-            and status is not None
-            and status.state in (PaymentState.CAPTURED, PaymentState.REFUNDED, PaymentState.FAILED)
-        ):
-            # Status says the hold is gone another way: this payment is not cancelled.
-            outcome = attrs.evolve(outcome, state=OutcomeState.FAILED)
-        if outcome.state is OutcomeState.UNKNOWN:
-            by = None
-        return attrs.evolve(
-            outcome, attempts=settled.attempts, settled_by=by.value if by is not None else None
-        )
+        by = settled.settled_by
+        if outcome.state is OutcomeState.UNKNOWN or by is None:
+            by_value = outcome.settled_by if outcome.state is not OutcomeState.UNKNOWN else None
+        else:
+            by_value = by.value
+        return attrs.evolve(outcome, attempts=settled.attempts, settled_by=by_value)
 
 
 _STATE_BY_REVOKE = {
@@ -229,7 +228,9 @@ async def run_cancel_many(
     *,
     concurrency: int,
     clock: Callable[[], float] = time.monotonic,
-    settle: Callable[[CancelRequest, CancelResult | FreedomPayError], Awaitable[Reconciled]]
+    settle: Callable[
+        [CancelRequest, CancelResult | FreedomPayError], Awaitable[Settled[CancelResult]]
+    ]
     | None = None,
 ) -> AsyncGenerator[CancelOutcome, None]:
     """Worker pool behind ``AsyncSession.cancel_many``.

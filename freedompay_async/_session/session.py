@@ -7,15 +7,11 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, overload
 
 import aiohttp
 
-from .._config import (
-    Credentials,
-    GatewayURL,
-    Limits,
-)
+from .._config import Credentials, GatewayURL, Limits
 from .._direct.lane import confirmed
 from .._direct.shapes import ReplyShapes
 from .._direct.template import CancelTemplate
@@ -23,21 +19,15 @@ from .._exceptions import (
     AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
-    InternalError,
+    NotCancelledError,
     SessionClosedError,
     ValidationError,
 )
-from .._layers.chain import (
-    Handler,
-    Middleware,
-)
+from .._layers.chain import Handler, Middleware
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
-from .._operations.cancel import (
-    CancelRequest,
-    CancelResult,
-)
+from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
 from .._operations.definitions import (
     CANCEL,
     CLEARING,
@@ -51,26 +41,17 @@ from .._operations.definitions import (
 from .._operations.money import (
     ClearRequest,
     ClearResult,
+    RefundBaseline,
     RefundRequest,
     RefundResult,
 )
 from .._operations.receipts import ReceiptPosition
-from .._operations.status import (
-    StatusRequest,
-    StatusResult,
-)
+from .._operations.status import StatusRequest, StatusResult
 from .._operations.values import MAX_PAYMENT_ID
-from .._settling.cancel import (
-    DEFAULT_RECONCILE_ROUNDS,
-    ambiguous,
-    settle_cancel,
-)
 from .._settling.locks import PaymentLocks
-from .._settling.money import (
-    Settle,
-    settle_clear,
-    settle_refund,
-)
+from .._settling.loop import Settled, settle
+from .._settling.policy import SettlePolicy
+from .._settling.rules import CANCEL_RULE, CLEAR_RULE, RefundRule, Rule, ambiguous
 from .._transport.base import Transport
 from .._transport.default import AiohttpTransport
 from .._wire.fields import FieldValue
@@ -78,24 +59,14 @@ from .._wire.messages import GatewayReply, GatewayRequest
 from .._wire.multipart import render_multipart
 from .._wire.replies import interpret
 from .._wire.salts import take_salt
-from .._wire.signing import (
-    Md5Signer,
-    Signer,
-    script_name,
-)
-from .batch import (
-    CancelOutcome,
-    run_cancel_many,
-)
-from .pipeline import (
-    FastParts,
-    build_pipeline,
-)
+from .._wire.signing import Md5Signer, Signer, script_name
+from .batch import CancelOutcome, run_cancel_many
+from .pipeline import FastParts, build_pipeline
 
 __all__ = ["AsyncSession"]
 
-CANCEL_PATH = CANCEL.path
 _DEFAULT_SPACING = PaymentSpacing()
+_DEFAULT_SETTLE = SettlePolicy()
 
 
 def _plain_id(payment: object) -> int | None:
@@ -122,6 +93,19 @@ class _State(enum.Enum):
     CLOSED = 3
 
 
+def _checked_options(
+    credentials: object, session: object, transport: object, spacing: object, settle: object
+) -> None:
+    if not isinstance(credentials, Credentials):
+        raise ConfigurationError("credentials must be a Credentials value")
+    if transport is not None and session is not None:
+        raise ConfigurationError("pass either session= or transport=, not both")
+    if spacing is not None and not isinstance(spacing, PaymentSpacing):
+        raise ConfigurationError("spacing must be a PaymentSpacing value or None")
+    if not isinstance(settle, SettlePolicy):
+        raise ConfigurationError("settle must be a SettlePolicy value")
+
+
 class AsyncSession:
     """A client for the Freedom Pay Gateway API. Use as ``async with``; share freely.
 
@@ -141,8 +125,8 @@ class AsyncSession:
     then ``pacing``, then a DEBUG logging layer (``log_attempts``), then
     ``attempt_middlewares`` (yours, outermost first, once per HTTP attempt, after every
     wait: they see the exchange itself, e.g. ``freedompay_async.otel``'s tracing). Every
-    operation (cancel, status, clear, refund) takes this one path;
-    ``reconcile_rounds`` bounds the status queries that settle one ambiguous call.
+    operation (cancel, status, clear, refund) takes this one path. A call whose outcome
+    is left open is settled by asking status, as ``settle`` (:class:`SettlePolicy`) says.
     """
 
     def __init__(
@@ -160,47 +144,26 @@ class AsyncSession:
         transport: Transport | None = None,
         log_attempts: bool = True,
         spacing: PaymentSpacing | None = _DEFAULT_SPACING,
-        reconcile_rounds: int = DEFAULT_RECONCILE_ROUNDS,
+        settle: SettlePolicy = _DEFAULT_SETTLE,
     ) -> None:
-        if not isinstance(credentials, Credentials):
-            raise ConfigurationError("credentials must be a Credentials value")
-        if transport is not None and session is not None:
-            raise ConfigurationError("pass either session= or transport=, not both")
+        _checked_options(credentials, session, transport, spacing, settle)
         self.credentials = credentials
         self.base_url = GatewayURL.of(base_url)
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
         self.retry = retry if retry is not None else RetryPolicy()
         self.pacing = pacing
-        if spacing is not None and not isinstance(spacing, PaymentSpacing):
-            raise ConfigurationError("spacing must be a PaymentSpacing value or None")
         self.spacing = spacing
-        if isinstance(reconcile_rounds, bool) or not isinstance(reconcile_rounds, int):
-            raise ConfigurationError("reconcile_rounds must be an integer >= 1")
-        if reconcile_rounds < 1:
-            raise ConfigurationError("reconcile_rounds must be an integer >= 1")
-        self.reconcile_rounds = reconcile_rounds
-        # reconciled clearings and refunds of one payment run one at a time
+        self.settle = settle
+        # clearings and refunds of one payment run one at a time (see _money)
         self._money_locks = PaymentLocks()
-        limits = limits or Limits()
-        self._limits = limits
+        self._limits = limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         self._targets = {
             op.name: (url, script_name(url))
             for op in (CANCEL, STATUS, CLEARING, REFUND)
             for url in (self.base_url.url(op.path),)
         }
-        # Fast paths for the default md5 signer (anything else takes the generic path).
-        self._template: CancelTemplate | None = None
-        self._shapes: ReplyShapes | None = None
-        fast = None
-        if type(self.signer) is Md5Signer:  # exactly: a subclass may sign differently
-            key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
-            cancel_url, cancel_script = self._targets[CANCEL.name]
-            self._template = CancelTemplate(
-                credentials.merchant_id, cancel_url, cancel_script, key, self.retry.attempt_timeout
-            )
-            self._shapes = ReplyShapes(key)
-            fast = FastParts(self._template, self._shapes, self._transport, self.signer)
+        fast = self._fast_parts()
         self._chains, self._lane = build_pipeline(
             self._send,
             retry=self.retry,
@@ -214,6 +177,20 @@ class AsyncSession:
         )
         self._chain: Handler = self._chains[RetryRule.CONFIRMING]
         self._state = _State.UNOPENED
+
+    def _fast_parts(self) -> FastParts | None:
+        """The request template and reply shapes of the default md5 signer (anything
+        else, a subclass included, takes the general path)."""
+        self._template: CancelTemplate | None = None
+        self._shapes: ReplyShapes | None = None
+        if type(self.signer) is not Md5Signer:
+            return None
+        key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
+        url, script = self._targets[CANCEL.name]
+        merchant = self.credentials.merchant_id
+        self._template = CancelTemplate(merchant, url, script, key, self.retry.attempt_timeout)
+        self._shapes = ReplyShapes(key)
+        return FastParts(self._template, self._shapes, self._transport, self.signer)
 
     def __repr__(self) -> str:
         return (
@@ -249,7 +226,8 @@ class AsyncSession:
         """Whether ``aclose()`` has been called."""
         return self._state is _State.CLOSED
 
-    def _check_open(self) -> None:
+    def _ensure_open(self) -> None:
+        """Refuse a closed session; a session used without ``async with`` opens here."""
         if self._state is _State.CLOSED:
             raise SessionClosedError("this AsyncSession is closed")
         self._state = _State.OPENED
@@ -268,17 +246,13 @@ class AsyncSession:
         return reply
 
     def _prepare(
-        self,
-        operation: str,
-        url: str,
-        script: str,
-        payment_id: int | None,
-        fields: list[tuple[str, FieldValue]],
+        self, operation: Operation[Req, Res], payment_id: int, fields: list[tuple[str, FieldValue]]
     ) -> GatewayRequest:
+        url, script = self._targets[operation.name]
         fields.append(("pg_sig", self.signer.sign(script, fields)))
         body, content_type = render_multipart(fields)
         return GatewayRequest(
-            operation,
+            operation.name,
             url,
             script,
             payment_id,
@@ -286,120 +260,99 @@ class AsyncSession:
             body,
             content_type,
             timeout=self.retry.attempt_timeout,
+            read_only=operation.retry is RetryRule.READ_ONLY,
         )
 
     async def _call(self, operation: Operation[Req, Res], request: Req) -> Res:
         """The one send path: fields, signature, chain (retry, spacing, cap, pacing,
         logging), transport, verification, then the operation's result value."""
-        self._check_open()
+        self._ensure_open()
         pid = request.payment_id
-        url, script = self._targets[operation.name]
-        prepared = self._prepare(
-            operation.name,
-            url,
-            script,
-            pid,
-            operation.fields(request, self.credentials.merchant_id, take_salt()),
-        )
+        fields = operation.fields(request, self.credentials.merchant_id, take_salt())
+        prepared = self._prepare(operation, pid, fields)
         return operation.result(await self._chains[operation.retry](prepared), pid)
 
-    async def _cancel_once(
-        self, payment: CancelRequest | int | str, *, lane_declined: bool = False
-    ) -> CancelResult:
-        """One cancel on the shared send path; a plain id takes the request template,
-        and the direct lane when nothing makes it wait (``lane_declined``: the caller
-        has just asked it, and it declined)."""
+    async def _cancel_once(self, payment: CancelRequest | int | str) -> CancelResult:
+        """One cancel, by the one dispatch: the direct lane when it can take it (a plain
+        id, nothing to wait for), else the request template through the chain, else the
+        general path. A signed "already cancelled" that names the payment, after an
+        attempt that may have been acted on, confirms that attempt."""
+        lane = self._lane
+        if lane is not None and type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
+            if self._state is not _State.OPENED:
+                self._ensure_open()
+            direct = lane.start(payment)
+            if direct is not None:
+                return await lane.run(direct, payment)
         template = self._template
         pid = None if template is None else _plain_id(payment)
-        if template is None or pid is None:
-            request = CancelRequest.of(payment)
-            pid = request.payment_id
-            try:
-                return await self._call(CANCEL, request)
-            except AlreadyCancelledError as exc:
-                result = confirmed(exc, pid)
-                if result is None:
-                    raise
-                return result
-        if self._state is not _State.OPENED:
-            self._check_open()
-        lane = self._lane
-        if lane is not None and not lane_declined:
-            first = lane.start(pid)
-            if first is not None:
-                return await lane.run(first, pid)
         try:
-            reply = await self._chains[CANCEL.retry](template.request(pid))
+            if template is None or pid is None:
+                request = CancelRequest.of(payment)
+                pid = request.payment_id
+                return await self._call(CANCEL, request)
+            self._ensure_open()
+            return CANCEL.result(await self._chains[CANCEL.retry](template.request(pid)), pid)
         except AlreadyCancelledError as exc:
-            result = confirmed(exc, pid)
+            result = confirmed(exc, pid)  # type: ignore[arg-type]
             if result is None:
                 raise
             return result
-        return CANCEL.result(reply, pid)
 
     async def cancel(
-        self, payment: CancelRequest | int | str, *, reconcile: bool = False
+        self, payment: CancelRequest | int | str, *, reconcile: bool = True
     ) -> CancelResult:
         """Cancel (void) a held two-step payment through ``/g2g/cancel``.
 
-        Returns a :class:`CancelResult` (check ``revoke_status``: SUCCESS or PENDING).
-        When an attempt timed out or lost its connection and a retry is answered
-        "already cancelled" (10033/11017, signed), the result has
-        ``confirmed_on_retry=True``. Otherwise raises a :class:`FreedomPayError`
-        subclass; ``error.outcome_unknown`` says whether the gateway may have acted.
+        Returns a :class:`CancelResult` whose ``revoke_status`` is SUCCESS (or PENDING
+        when the gateway is still processing it and status could not confirm it yet).
+        Raises a :class:`FreedomPayError` subclass otherwise; ``error.outcome_unknown``
+        says whether the gateway may have acted. A repeated cancel raises
+        :class:`AlreadyCancelledError` once status confirms the payment revoked.
 
-        With ``reconcile=True`` an ambiguous outcome is settled by asking
-        :meth:`status`: revoked gives a result with ``confirmed_by_status=True``, still
-        held sends the cancel again, a signed not found raises PaymentNotFoundError;
-        captured, refunded or failed raises the last ambiguous error, or
-        :class:`NotCancelledError` when the last answer was a verified but ambiguous
-        result; what status cannot settle raises the last ambiguous error (or returns
-        the last ambiguous result).
+        With ``reconcile`` (default) an outcome the replies leave open (a timeout, a lost
+        or garbled reply, a revoke status ``pending`` or unknown, a refusal or an
+        "already cancelled" that names no payment, which is every error the gateway
+        sends) is settled by asking :meth:`status` (see :class:`SettlePolicy`): revoked
+        gives a result with ``confirmed_by_status=True``; still held sends the cancel
+        again; captured, refunded or failed raises :class:`NotCancelledError` (or the
+        refusal, now bound). What status cannot settle raises the last ambiguous error
+        (or returns the last ambiguous result). With ``reconcile=False`` nothing is
+        asked, and a claim that names no payment raises :class:`UnconfirmedReplyError`.
+        A revoke status ``error`` raises :class:`NotCancelledError`.
         """
-        if not reconcile:
-            lane = self._lane
-            if (
-                lane is not None
-                and type(payment) is int
-                and 0 < payment < MAX_PAYMENT_ID
-                and self._state is _State.OPENED
-            ):
-                direct = lane.start(payment)
-                if direct is not None:
-                    return await lane.run(direct, payment)
-                return await self._cancel_once(payment, lane_declined=True)
-            return await self._cancel_once(payment)
-        self._check_open()
-        request = CancelRequest.of(payment)
-        first: CancelResult | FreedomPayError
         try:
-            first = await self._cancel_once(request)
+            result = await self._cancel_once(payment)
         except FreedomPayError as exc:
-            if not ambiguous(exc):
+            if not reconcile or not ambiguous(exc):
                 raise
-            first = exc
+            first: CancelResult | FreedomPayError = exc
         else:
-            if not ambiguous(first):
-                return first
-        settled = await settle_cancel(
-            self._cancel_once, self._status_once, request, first, rounds=self.reconcile_rounds
-        )
-        if settled.result is not None:
-            return settled.result
-        if settled.error is not None:
-            raise settled.error
-        error = InternalError("reconciling found neither a result nor an error")
-        error.payment_id = request.payment_id
-        raise error
+            if reconcile and ambiguous(result):
+                first = result
+            elif result.revoke_status is RevokeStatus.ERROR:
+                raise _revoke_error(result)
+            else:
+                return result
+        request = CancelRequest.of(payment)
+        settled = await self._settle_cancel(request, first)
+        result = settled.unwrap()
+        if result.revoke_status is RevokeStatus.ERROR:
+            raise _revoke_error(result)
+        return result
 
-    async def _settled(
-        self, settle: Settle[Req, Res], operation: Operation[Req, Res], request: Req
-    ) -> Res:
-        """A clearing or refund whose ambiguous attempt is settled by status; those of
-        one payment run one at a time, so status compares before and after this one."""
-        async with self._money_locks.hold(request.payment_id):
-            send = functools.partial(self._call, operation)
-            return await settle(send, self._status_once, request, rounds=self.reconcile_rounds)
+    async def _settle_cancel(
+        self, request: CancelRequest, first: CancelResult | FreedomPayError
+    ) -> Settled[CancelResult]:
+        return await settle(
+            CANCEL_RULE,
+            self._cancel_once,
+            self._status_once,
+            request,
+            first,
+            payment_id=request.payment_id,
+            policy=self.settle,
+        )
 
     async def _status_once(self, request: StatusRequest) -> StatusResult:
         return await self._call(STATUS, request)
@@ -412,8 +365,8 @@ class AsyncSession:
         ``order_id`` (optional) is sent as ``pg_order_id``; absent, it is sent empty
         and signed, as documented. Every failure that is not a final gateway answer is
         retried (asking is always safe). An unknown payment raises
-        PaymentNotFoundError (11068, usually unsigned). Card data in the reply is
-        dropped, never kept or logged.
+        PaymentNotFoundError (11068, usually unsigned; or a reply for payment 0). Card
+        data in the reply is dropped, never kept or logged.
         """
         if isinstance(payment, StatusRequest):
             request = payment
@@ -427,19 +380,54 @@ class AsyncSession:
         amount: Decimal | int | str | None = None,
         *,
         reconcile: bool = True,
+        resume: bool = False,
     ) -> ClearResult:
         """Clear (capture) a held two-step payment through ``/g2g/clearing``.
 
         ``amount`` None clears all of it; a smaller amount clears part. Clearing moves
-        money: an attempt after which the gateway may have acted is never re-sent
-        blindly. With ``reconcile`` (default) such an attempt is settled by
-        :meth:`status`: captured gives a result with ``confirmed_by_status=True``,
-        still held sends it again; otherwise the ambiguous error is raised.
+        money, so it happens at most once: an attempt the gateway may have acted on is
+        never sent again blindly. With ``reconcile`` (default) such an attempt is
+        settled by :meth:`status` over the settle window (:class:`SettlePolicy`):
+        captured gives a result with ``confirmed_by_status=True``; a whole window of
+        "still held" sends it again; anything else ends with the outcome unknown. A
+        clearing of a payment cleared before raises :class:`AlreadyClearedError` once
+        status confirms it. ``resume=True`` says an earlier run may already have sent
+        this clearing (a journaled intent): nothing is sent before status has been
+        watched for a whole window.
         """
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
             return await self._call(CLEARING, request)
-        return await self._settled(settle_clear, CLEARING, request)
+        async with self._money_locks.hold(request.payment_id):
+            return await self._money(CLEAR_RULE, CLEARING, request, resume)
+
+    async def refund_baseline(self, payment: int | str) -> RefundBaseline:
+        """What status shows of a payment's refunds now: the baseline a refund is
+        settled against (journal it with a refund's intent, see :meth:`refund`)."""
+        return RefundBaseline.of(await self.status(payment))
+
+    @overload
+    async def refund(
+        self,
+        payment: RefundRequest,
+        *,
+        reconcile: bool = ...,
+        baseline: RefundBaseline | None = ...,
+        resume: bool = ...,
+    ) -> RefundResult: ...
+
+    @overload
+    async def refund(
+        self,
+        payment: int | str,
+        amount: Decimal | int | str,
+        *,
+        currency: str | None = ...,
+        receipt_positions: Sequence[ReceiptPosition] = ...,
+        reconcile: bool = ...,
+        baseline: RefundBaseline | None = ...,
+        resume: bool = ...,
+    ) -> RefundResult: ...
 
     async def refund(
         self,
@@ -449,14 +437,22 @@ class AsyncSession:
         currency: str | None = None,
         receipt_positions: Sequence[ReceiptPosition] = (),
         reconcile: bool = True,
+        baseline: RefundBaseline | None = None,
+        resume: bool = False,
     ) -> RefundResult:
         """Refund ``amount`` of a one-step or cleared payment through ``/g2g/refund``.
 
-        Refunds move money: an ambiguous attempt is never re-sent blindly. With
-        ``reconcile`` (default) the payment's status is read before sending, and an
-        ambiguous attempt is settled by reading it again: a refunded amount grown by
-        ``amount`` gives a result with ``confirmed_by_status=True``, an unchanged one
-        sends the refund again; anything else raises the ambiguous error.
+        Refunds move money, so each call refunds at most once. With ``reconcile``
+        (default) the payment's refunds are read first (``baseline``, unless given), and
+        an attempt the gateway may have acted on is settled by :meth:`status` over the
+        settle window (:class:`SettlePolicy`): the refunded total grown by ``amount``,
+        with at most one new refund entry, gives a result with
+        ``confirmed_by_status=True``; a whole window with no trace of it sends it again;
+        any trace that is not proof ends with the outcome unknown. The baseline read
+        failing raises its error, with nothing sent (``outcome_unknown`` False).
+        ``resume=True`` (needs ``baseline``: the one journaled with the intent) says an
+        earlier run may already have sent this refund: nothing is sent before status
+        has been watched for a whole window.
         """
         if isinstance(payment, RefundRequest):
             request = payment
@@ -466,7 +462,48 @@ class AsyncSession:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
             return await self._call(REFUND, request)
-        return await self._settled(settle_refund, REFUND, request)
+        if resume and baseline is None:
+            raise ValidationError("resume=True needs the baseline journaled with the intent")
+        async with self._money_locks.hold(request.payment_id):
+            if baseline is None:
+                baseline = await self._baseline(request.payment_id)
+            return await self._money(RefundRule(baseline), REFUND, request, resume)
+
+    async def _baseline(self, payment_id: int) -> RefundBaseline:
+        try:
+            return RefundBaseline.of(await self._status_once(StatusRequest(payment_id)))
+        except FreedomPayError as exc:
+            exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
+            exc.add_note("the refund was not sent: its baseline status could not be read")
+            raise
+
+    async def _money(
+        self, rule: Rule[Req, Res], operation: Operation[Req, Res], request: Req, resume: bool
+    ) -> Res:
+        """Send a clearing or refund (unless ``resume``), and settle an outcome left open.
+
+        Those of one payment run one at a time (the caller holds the payment's lock), so
+        what status shows before and after is this call's alone within this session.
+        """
+        send = functools.partial(self._call, operation)
+        first: Res | FreedomPayError | None = None
+        if not resume:
+            try:
+                return await send(request)
+            except FreedomPayError as exc:
+                if not ambiguous(exc):
+                    raise
+                first = exc
+        settled: Settled[Res] = await settle(
+            rule,
+            send,
+            self._status_once,
+            request,
+            first,
+            payment_id=request.payment_id,
+            policy=self.settle,
+        )
+        return settled.unwrap()
 
     def cancel_many(
         self,
@@ -483,14 +520,24 @@ class AsyncSession:
         unparseable id is a FAILED outcome. Cancelling the consumer, or closing the
         iterator (``contextlib.aclosing``), stops the workers and releases connections.
 
-        With ``reconcile`` (default) an ambiguous cancel is settled by asking
+        With ``reconcile`` (default) an outcome left open is settled by asking
         :meth:`status` (see :meth:`cancel`); ``outcome.settled_by`` says how each
         outcome was learnt.
         """
-        self._check_open()
-        settle: Any = None
-        if reconcile:
-            settle = functools.partial(
-                settle_cancel, self._cancel_once, self._status_once, rounds=self.reconcile_rounds
-            )
-        return run_cancel_many(self._cancel_once, items, concurrency=concurrency, settle=settle)
+        self._ensure_open()
+        reconciler = self._settle_cancel if reconcile else None
+        return run_cancel_many(
+            self._cancel_once, items, concurrency=concurrency, settle=reconciler
+        )
+
+
+def _revoke_error(result: CancelResult) -> NotCancelledError:
+    """The error a verified revoke status ``error`` stands for: not cancelled."""
+    error = NotCancelledError(
+        f"the gateway answered pg_revoke_status {result.revoke_status_raw!r}: not cancelled",
+        payment_id=result.payment_id,
+        state="error",
+        payment_status_raw=result.revoke_status_raw,
+    )
+    error.attempts = result.attempts
+    return error

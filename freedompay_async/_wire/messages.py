@@ -25,6 +25,9 @@ class GatewayRequest:
     layer; layers that make a request wait (the in-flight cap, pacing) raise
     DeadlineExceededError when it passes and cut ``timeout`` to what is left of it, so
     the transport's timeout is always the time left at send time.
+    ``read_only`` is True for a request that only reads (status): a reply to it that
+    names no payment leaves no action open. Requests that act (cancel, clearing,
+    refund) keep the default False.
     Fields and body are kept out of ``repr`` (they hold the signature).
     """
 
@@ -38,6 +41,7 @@ class GatewayRequest:
     timeout: float | None = None
     attempt: int = 1
     deadline: float | None = None
+    read_only: bool = False
 
 
 @attrs.frozen

@@ -8,8 +8,10 @@ from typing import NoReturn
 
 from .._config import Limits
 from .._exceptions import (
+    ALREADY_DONE,
     MalformedReplyError,
     SignatureVerificationError,
+    UnconfirmedReplyError,
     excerpt,
     gateway_error_class,
 )
@@ -124,9 +126,50 @@ def _raise_error_reply(
             body_excerpt=excerpt(http.body),
         )
     description = reply.get("pg_error_description") or ""
-    raise gateway_error_class(code)(
-        code, description, payment_id=payment_id, signed=signed, reply_fields=tuple(fields)
+    bound = signed and replied_id != "" and payment_id is not None
+    error = gateway_error_class(code)(
+        code,
+        description,
+        payment_id=payment_id,
+        signed=signed,
+        reply_fields=tuple(fields),
+        bound=bound,
     )
+    if bound or request.read_only:
+        raise error
+    # About an operation that acts, a reply that names no payment proves nothing about
+    # this payment: captured once, it could be replayed for any other. Its outcome is
+    # open until status binds it; a claim that the work was already done is not even
+    # raised as that claim.
+    if isinstance(error, ALREADY_DONE):
+        raise UnconfirmedReplyError(error, payment_id=payment_id)
+    error.maybe_processed = True
+    raise error
+
+
+def _misplaced_signature(fields: list[tuple[str, FieldValue]]) -> str | None:
+    """Why the reply's ``pg_sig`` placement is refused, or None when it is one top-level
+    leaf. The signature skips every ``pg_sig`` subtree at any depth, so data under a
+    nested one would be believed unsigned."""
+    top = 0
+    stack: list[tuple[str, list[tuple[str, FieldValue]] | tuple[tuple[str, FieldValue], ...]]] = []
+    for key, value in fields:
+        if key == "pg_sig":
+            top += 1
+            if not isinstance(value, str):
+                return "its pg_sig holds elements, which no signature covers"
+        elif not isinstance(value, str):
+            stack.append((key, value))  # type: ignore[arg-type]
+    if top > 1:
+        return "it carries more than one pg_sig"
+    while stack:
+        parent, group = stack.pop()
+        for key, value in group:
+            if key == "pg_sig":
+                return f"it carries a pg_sig inside <{parent[:40]}>, which no signature covers"
+            if not isinstance(value, str):
+                stack.append((key, value))  # type: ignore[arg-type]
+    return None
 
 
 def interpret(
@@ -136,8 +179,13 @@ def interpret(
 
     - non-200, non-XML, a root other than ``<response>``, XML over the depth or element
       limits of ``limits`` (defaults: :class:`Limits`): MalformedReplyError;
+    - a ``pg_sig`` anywhere but once at the top level: MalformedReplyError (the signature
+      skips every ``pg_sig`` subtree, so nothing under a nested one is covered);
     - ``pg_status=error`` with a valid ``pg_sig``: the GatewayError subclass for its code
-      (``signed=True``);
+      (``signed=True``; ``bound=True`` when it names the payment). For a request that
+      acts (not ``read_only``), an error that is not bound leaves the outcome open
+      (``maybe_processed``), and an unbound "already done" claim (10033, 11017, 10036,
+      11018) is an UnconfirmedReplyError, never that claim;
     - ``pg_status=error`` without ``pg_sig`` and a code the docs show unsigned (unknown
       merchant 9998/9997/101, payment not found 11068/340): that GatewayError subclass
       with ``signed=False``, believed as a failure only;
@@ -146,17 +194,26 @@ def interpret(
       claimed code in ``claimed_code``, so ``except AlreadyCancelledError`` never
       catches a forgery;
     - ``pg_status=ok`` without a valid signature: SignatureVerificationError, so a forged
-      "ok" can never become a result.
+      "ok" can never become a result (each operation's reader then requires the reply to
+      name the payment).
+
+    A non-200 answer to a request that acts is ``maybe_processed``, a 429 included: an
+    unsigned status line cannot prove that nothing was done.
     """
     payment_id = request.payment_id
     if http.status != 200:
-        raise MalformedReplyError(
+        refused = MalformedReplyError(
             f"gateway answered HTTP {http.status}",
             payment_id=payment_id,
             http_status=http.status,
             body_excerpt=excerpt(http.body),
             retry_after=retry_after_seconds(http.retry_after, http.date),
         )
+        if not request.read_only:
+            # An unsigned status line cannot prove that an operation that acts was
+            # not acted on (a 429 included): only status can.
+            refused.maybe_processed = True
+        raise refused
     try:
         limits = limits or _DEFAULT_LIMITS
         root, fields = parse_xml_fields(
@@ -172,6 +229,14 @@ def interpret(
     if root != "response":
         raise MalformedReplyError(
             f"reply root is <{root[:40]}>, not <response>",
+            payment_id=payment_id,
+            http_status=http.status,
+            body_excerpt=excerpt(http.body),
+        )
+    misplaced = _misplaced_signature(fields)
+    if misplaced is not None:
+        raise MalformedReplyError(
+            f"reply refused: {misplaced}",
             payment_id=payment_id,
             http_status=http.status,
             body_excerpt=excerpt(http.body),

@@ -17,8 +17,9 @@ CREDS = fp.Credentials(MERCHANT, SECRET)
 
 
 def by_id_transport(gate: asyncio.Event | None = None) -> tuple[MockTransport, dict[str, int]]:
-    """Replies depend on the payment id: %7==0 not found, %11==0 already cancelled,
-    %13==0 timeout (ambiguous), %17==0 pending; otherwise success."""
+    """Replies depend on the payment id: %7==0 not found (unsigned), %11==0 already
+    cancelled (signed, naming no payment, as the gateway's errors do), %13==0 timeout
+    (ambiguous), %17==0 pending; otherwise success."""
     stats = {"in_flight": 0, "peak": 0}
 
     async def respond(request: fp.GatewayRequest) -> HttpResponse:
@@ -50,10 +51,10 @@ def by_id_transport(gate: asyncio.Event | None = None) -> tuple[MockTransport, d
 
 
 def expected_state(pid: int) -> fp.OutcomeState:
-    if pid % 7 == 0:
-        return fp.OutcomeState.FAILED
-    if pid % 11 == 0:
-        return fp.OutcomeState.ALREADY_CANCELLED
+    """Without reconciling: an unsigned "not found" or a signed "already cancelled" that
+    names no payment proves nothing about this payment (unknown until status says)."""
+    if pid % 7 == 0 or pid % 11 == 0:
+        return fp.OutcomeState.UNKNOWN
     if pid % 13 == 0:
         return fp.OutcomeState.UNKNOWN
     if pid % 17 == 0:
@@ -68,6 +69,7 @@ def session(transport: MockTransport) -> fp.AsyncSession:
         transport=transport,
         retry=fp.RetryPolicy.none(),
         spacing=None,  # these tests are about the pool, not about timing
+        settle=fp.SettlePolicy(window=0),  # one status query settles or gives up
     )
 
 
@@ -194,9 +196,13 @@ async def test_concurrency_must_be_positive() -> None:
 
 def test_finality_of_outcomes() -> None:
     make = fp.CancelOutcome.from_error
-    signed_not_found = fp.PaymentNotFoundError(11068, "x", signed=True)
+    bound_not_found = fp.PaymentNotFoundError(11068, "x", signed=True, bound=True)
+    unbound_not_found = fp.PaymentNotFoundError(11068, "x", signed=True)
     unsigned_not_found = fp.PaymentNotFoundError(11068, "x", signed=False)
-    assert make(1, 1, signed_not_found, 0.0).final
+    assert make(1, 1, bound_not_found, 0.0).final
+    # A signed refusal that names no payment could be another payment's, replayed.
+    assert not make(1, 1, unbound_not_found, 0.0).final
+    assert make(1, 1, fp.NotCancelledError("x", state="captured", payment_status_raw=""), 0.0).final
     # An unsigned refusal could come from anyone on the path: try again later.
     assert not make(1, 1, unsigned_not_found, 0.0).final
     assert not make(1, 1, fp.TransientGatewayError(9999, "x", signed=True), 0.0).final

@@ -451,7 +451,9 @@ FAULT_CASES: list[tuple[Fault, Callable[[BaseException], bool], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("fault", "expected", "state"), FAULT_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("fault", "expected", "state"), FAULT_CASES, ids=lambda v: getattr(v, "__name__", str(v))
+)
 async def test_each_fault_as_the_client_sees_it(
     fault: Fault, expected: Callable[[BaseException], bool], state: str
 ) -> None:
