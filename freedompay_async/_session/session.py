@@ -277,27 +277,35 @@ class AsyncSession:
         id, nothing to wait for), else the request template through the chain, else the
         general path. A signed "already cancelled" that names the payment, after an
         attempt that may have been acted on, confirms that attempt."""
-        lane = self._lane
-        if lane is not None and type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
-            if self._state is not _State.OPENED:
-                self._ensure_open()
-            direct = lane.start(payment)
-            if direct is not None:
-                return await lane.run(direct, payment)
         template = self._template
-        pid = None if template is None else _plain_id(payment)
-        try:
-            if template is None or pid is None:
-                request = CancelRequest.of(payment)
-                pid = request.payment_id
-                return await self._call(CANCEL, request)
+        if template is None:
+            return await self._cancel_general(payment)
+        if type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
+            pid = payment
+        else:
+            plain = _plain_id(payment)
+            if plain is None:
+                return await self._cancel_general(payment)
+            pid = plain
+        if self._state is not _State.OPENED:
             self._ensure_open()
+        lane = self._lane
+        if lane is not None:
+            direct = lane.start(pid)
+            if direct is not None:
+                return await lane.run(direct, pid)
+        try:
             return CANCEL.result(await self._chains[CANCEL.retry](template.request(pid)), pid)
         except AlreadyCancelledError as exc:
-            result = confirmed(exc, pid)  # type: ignore[arg-type]
-            if result is None:
-                raise
-            return result
+            return _confirmed_or_raise(exc, pid)
+
+    async def _cancel_general(self, payment: CancelRequest | int | str) -> CancelResult:
+        """A cancel through the general send path (another signer, receipt positions)."""
+        request = CancelRequest.of(payment)
+        try:
+            return await self._call(CANCEL, request)
+        except AlreadyCancelledError as exc:
+            return _confirmed_or_raise(exc, request.payment_id)
 
     async def cancel(
         self, payment: CancelRequest | int | str, *, reconcile: bool = True
@@ -529,6 +537,15 @@ class AsyncSession:
         return run_cancel_many(
             self._cancel_once, items, concurrency=concurrency, settle=reconciler
         )
+
+
+def _confirmed_or_raise(exc: AlreadyCancelledError, payment_id: int) -> CancelResult:
+    """The result a bound "already cancelled" after an ambiguous attempt gives; else the
+    error stands (raised again)."""
+    result = confirmed(exc, payment_id)
+    if result is None:
+        raise exc
+    return result
 
 
 def _revoke_error(result: CancelResult) -> NotCancelledError:

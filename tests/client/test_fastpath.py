@@ -115,7 +115,7 @@ async def test_session_sends_template_requests_the_gateway_can_verify() -> None:
     transport = recorder()
     async with AsyncSession(Credentials(MERCHANT, SECRET), transport=transport) as fp:
         for pid in (1, 77, 10**19):
-            result = await fp.cancel(pid)
+            result = await fp.cancel(pid, reconcile=False)
             assert result.payment_id == pid
     salts = set()
     for request, pid in zip(transport.requests, (1, 77, 10**19), strict=True):
@@ -129,8 +129,8 @@ async def test_other_inputs_take_the_generic_path_and_still_verify() -> None:
     transport = recorder()
     position = ReceiptPosition(1, "tea", "10.00")
     async with AsyncSession(Credentials(MERCHANT, SECRET), transport=transport) as fp:
-        await fp.cancel("42")
-        await fp.cancel(CancelRequest(43, [position]))
+        await fp.cancel("42", reconcile=False)
+        await fp.cancel(CancelRequest(43, [position]), reconcile=False)
     first, second = (check_signed_body(r) for r in transport.requests)
     assert dict(first)["pg_payment_id"] == "42"
     assert "pg_receipt_positions[0][name]" in dict(second)
@@ -150,7 +150,7 @@ async def test_a_signer_subclass_is_never_bypassed() -> None:
     ) as fp:
         for _ in range(2):  # the second reply would have a learned shape to match
             with pytest.raises(SignatureVerificationError):
-                await fp.cancel(5)
+                await fp.cancel(5, reconcile=False)
     request = transport.requests[0]
     sent = dict(parse_multipart(request.body, request.content_type.partition("boundary=")[2]))
     assert sent["pg_sig"].isupper()

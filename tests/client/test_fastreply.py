@@ -137,7 +137,7 @@ async def test_session_refuses_a_forged_ok_after_learning_the_shape() -> None:
         return HttpResponse(200, replies[request.payment_id - 1])  # type: ignore[operator]
 
     async with AsyncSession(Credentials(MERCHANT, SECRET), transport=MockTransport(answer)) as fp:
-        assert (await fp.cancel(1)).payment_id == 1
-        assert (await fp.cancel(2)).payment_id == 2
+        assert (await fp.cancel(1, reconcile=False)).payment_id == 1
+        assert (await fp.cancel(2, reconcile=False)).payment_id == 2
         with pytest.raises(SignatureVerificationError):
-            await fp.cancel(3)
+            await fp.cancel(3, reconcile=False)

@@ -84,9 +84,9 @@ async def answer(
     bodies = [usual, cancel_reply(replied, status, rid, more)]
     transport = MockTransport(lambda request: HttpResponse(200, bodies.pop(0)))
     async with make(transport, chain=chain) as session:
-        await session.cancel(pid)
+        await session.cancel(pid, reconcile=False)
         try:
-            return await session.cancel(pid)
+            return await session.cancel(pid, reconcile=False)
         except fp.FreedomPayError as exc:
             return type(exc)
 
@@ -114,7 +114,7 @@ async def test_a_plain_cancel_takes_the_direct_path(monkeypatch: pytest.MonkeyPa
     taken = counting(monkeypatch)
     body = signed([("pg_payment_id", "5"), ("pg_status", "ok"), ("pg_revoke_status", "success")])
     async with make(MockTransport(lambda request: HttpResponse(200, body))) as session:
-        result = await session.cancel(5)
+        result = await session.cancel(5, reconcile=False)
         via_batch = [o async for o in session.cancel_many([5, fp.CancelRequest(5)], concurrency=1)]
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
     assert [o.state for o in via_batch] == [fp.OutcomeState.CANCELLED] * 2
@@ -127,10 +127,10 @@ async def test_caller_middleware_or_debug_logging_takes_the_chain(
     taken = counting(monkeypatch)
     body = signed([("pg_payment_id", "5"), ("pg_status", "ok"), ("pg_revoke_status", "success")])
     async with make(MockTransport(lambda request: HttpResponse(200, body)), chain=True) as session:
-        await session.cancel(5)
+        await session.cancel(5, reconcile=False)
     with caplog.at_level(logging.DEBUG, logger="freedompay_async"):
         async with make(MockTransport(lambda request: HttpResponse(200, body))) as session:
-            await session.cancel(5)
+            await session.cancel(5, reconcile=False)
     assert taken == []
     assert any("cancel payment=5 attempt=1 ok" in r.getMessage() for r in caplog.records)
 
@@ -147,9 +147,9 @@ async def test_a_full_connection_pool_sends_through_the_chain(
         return HttpResponse(200, body.replace(b">1<", f">{request.payment_id}<".encode()))
 
     async with make(MockTransport(respond), limits=fp.Limits(max_connections=1)) as session:
-        first = asyncio.create_task(session.cancel(1))
+        first = asyncio.create_task(session.cancel(1, reconcile=False))
         await asyncio.sleep(0)
-        second = asyncio.create_task(session.cancel(1))
+        second = asyncio.create_task(session.cancel(1, reconcile=False))
         await asyncio.sleep(0)
         release.set()
         results = await asyncio.gather(first, second, return_exceptions=True)
@@ -165,11 +165,11 @@ async def test_a_failed_first_attempt_is_retried_by_the_chain_within_one_deadlin
         seen.append(request)
         if len(seen) == 1:
             raise fp.ConnectionLostError("lost after sending", payment_id=request.payment_id)
-        return HttpResponse(200, signed(error_fields(10033)))
+        return HttpResponse(200, signed([("pg_payment_id", "9"), *error_fields(10033)]))
 
     retry = fp.RetryPolicy(wait_initial=0.0, clock=clock, sleep=clock.sleep)
     async with make(MockTransport(respond), retry=retry) as session:
-        result = await session.cancel(9)
+        result = await session.cancel(9, reconcile=False)
     assert result.confirmed_on_retry and result.attempts == 2
     assert [r.attempt for r in seen] == [1, 2]
     assert seen[0].deadline == seen[1].deadline == 1000.0 + retry.deadline  # type: ignore[operator]
@@ -178,15 +178,23 @@ async def test_a_failed_first_attempt_is_retried_by_the_chain_within_one_deadlin
 
 async def test_a_final_error_on_the_direct_path_is_the_chains_error() -> None:
     def respond(request: GatewayRequest) -> HttpResponse:
+        return HttpResponse(200, signed([("pg_payment_id", "9"), *error_fields(10033)]))
+
+    def unbound(request: GatewayRequest) -> HttpResponse:
         return HttpResponse(200, signed(error_fields(10033)))
 
-    errors = []
+    errors: list[tuple[object, ...]] = []
     for chain in (False, True):
         async with make(MockTransport(respond), chain=chain) as session:
             with pytest.raises(fp.AlreadyCancelledError) as caught:
-                await session.cancel(9)
+                await session.cancel(9, reconcile=False)
         errors.append((caught.value.attempts, caught.value.signed, caught.value.__context__))
-    assert errors[0] == errors[1] == (1, True, None)
+        async with make(MockTransport(unbound), chain=chain) as session:
+            with pytest.raises(fp.UnconfirmedReplyError) as unconfirmed:
+                await session.cancel(9, reconcile=False)
+        errors.append((unconfirmed.value.attempts, unconfirmed.value.claimed_code))
+    assert errors[0] == errors[2] == (1, True, None)
+    assert errors[1] == errors[3] == (1, 10033)
 
 
 async def test_the_direct_path_keeps_each_payments_spacing() -> None:
@@ -203,9 +211,9 @@ async def test_the_direct_path_keeps_each_payments_spacing() -> None:
     async with fp.AsyncSession(
         CREDS, base_url="http://gw", transport=MockTransport(respond), spacing=spacing, retry=retry
     ) as session:
-        await session.cancel(3)
-        await session.cancel(3)
-        await session.cancel(3)
+        await session.cancel(3, reconcile=False)
+        await session.cancel(3, reconcile=False)
+        await session.cancel(3, reconcile=False)
     assert sent == [1000.0, 1001.5, 1003.0]
 
 
@@ -219,7 +227,7 @@ async def test_a_retried_calls_final_error_carries_no_earlier_error_as_context()
         retry = fp.RetryPolicy(attempts=2, wait_initial=0.0, clock=clock, sleep=clock.sleep)
         async with make(MockTransport(respond), chain=chain, retry=retry) as session:
             with pytest.raises(fp.ConnectionLostError) as caught:
-                await session.cancel(9)
+                await session.cancel(9, reconcile=False)
         seen.append((caught.value.attempts, caught.value.__context__))
     assert seen == [(2, None), (2, None)]
 
@@ -244,8 +252,9 @@ async def test_a_clock_that_raises_leaks_no_connection_slot() -> None:
         retry=fp.RetryPolicy(deadline=None),
     ) as session:
         with pytest.raises(RuntimeError):
-            await session.cancel(1)
-        result = await asyncio.wait_for(session.cancel(2), timeout=10)  # a hang guard only
+            await session.cancel(1, reconcile=False)
+        second = session.cancel(2, reconcile=False)
+        result = await asyncio.wait_for(second, timeout=10)  # a hang guard only
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
 
 
@@ -296,9 +305,9 @@ async def test_over_loopback_the_direct_path_gives_the_chains_answer(
                 retry=fp.RetryPolicy(attempts=1),
             ) as session,
         ):
-            await session.cancel(7)
+            await session.cancel(7, reconcile=False)
             try:
-                answers.append(await session.cancel(7))
+                answers.append(await session.cancel(7, reconcile=False))
             except fp.FreedomPayError as exc:
                 answers.append((type(exc), exc.payment_id, exc.outcome_unknown))
     assert answers[0] == answers[1]
@@ -326,7 +335,7 @@ async def test_a_transport_subclass_that_overrides_send_sees_every_request() -> 
         async with fp.AsyncSession(
             CREDS, base_url=url, transport=transport, spacing=None
         ) as session:
-            results = [await session.cancel(pid) for pid in (1, 2, 3, 4)]
+            results = [await session.cancel(pid, reconcile=False) for pid in (1, 2, 3, 4)]
     assert [result.payment_id for result in results] == [1, 2, 3, 4]
     assert len(seen) == 4 and all(b'name="pg_payment_id"' in body for body in seen)
 
@@ -364,6 +373,6 @@ async def test_over_loopback_a_retried_direct_cancel_exchanges_body_only_then_th
     ):
         # patched after the session is built, as the lane's check looks at the class
         monkeypatch.setattr(fp.AiohttpTransport, "send", counted_send)
-        result = await session.cancel(7)
+        result = await session.cancel(7, reconcile=False)
     assert result.revoke_status is fp.RevokeStatus.SUCCESS and result.attempts == 2
     assert calls == ["exchange", "send", "exchange"]

@@ -17,12 +17,17 @@ from freedompay_async._wire.replies import (
 from ..helpers import MERCHANT, SECRET, SIGNER, error_fields, ok_fields, signed, xml_reply
 
 REQUEST = fp.GatewayRequest("cancel", "http://gw/g2g/cancel", "cancel", 42, (), b"", "x")
+#: A request that only reads (status): a reply naming no payment leaves nothing open.
+READING = fp.GatewayRequest(
+    "status", "http://gw/g2g/status_v2", "cancel", 42, (), b"", "x", read_only=True
+)
 
 
-def run(body: bytes, status: int = 200, **headers: str) -> fp.GatewayReply:
-    return interpret(
-        REQUEST, HttpResponse(status, body, headers.get("retry_after"), headers.get("date")), SIGNER
-    )
+def run(
+    body: bytes, status: int = 200, request: fp.GatewayRequest = REQUEST, **headers: str
+) -> fp.GatewayReply:
+    response = HttpResponse(status, body, headers.get("retry_after"), headers.get("date"))
+    return interpret(request, response, SIGNER)
 
 
 def test_a_signed_ok_reply_is_accepted() -> None:
@@ -81,18 +86,73 @@ def test_a_reply_signed_for_another_script_is_rejected() -> None:
 def test_each_error_code_raises_its_class_with_code_description_and_payment(
     code: int, cls: type[fp.GatewayError]
 ) -> None:
+    # Named payment: the reply is bound to the payment asked about.
+    named = [("pg_payment_id", "42"), *error_fields(code, "Некорректная подпись запроса")]
     with pytest.raises(cls) as info:
-        run(signed(error_fields(code, "Некорректная подпись запроса")))
+        run(signed(named))
     err = info.value
     assert type(err) is cls
-    assert (err.code, err.description, err.payment_id, err.signed) == (
+    assert (err.code, err.description, err.payment_id, err.signed, err.bound) == (
         code,
         "Некорректная подпись запроса",
         42,
         True,
+        True,
     )
     assert "Некорректная подпись запроса" in str(err) and str(code) in str(err)
     assert err.retryable is (cls is fp.TransientGatewayError)
+    assert not err.outcome_unknown
+
+
+@pytest.mark.parametrize("code", [1100, 9013, 9999, 11068])
+def test_an_error_naming_no_payment_leaves_an_acting_calls_outcome_open(code: int) -> None:
+    # Every documented error reply names no payment: captured once, it could be
+    # replayed for any other payment, so it proves nothing about this one.
+    with pytest.raises(fp.GatewayError) as info:
+        run(signed(error_fields(code)))
+    assert info.value.signed and not info.value.bound and info.value.outcome_unknown
+    with pytest.raises(fp.GatewayError) as reading:
+        run(signed(error_fields(code)), request=READING)
+    assert not reading.value.bound and not reading.value.outcome_unknown
+
+
+@pytest.mark.parametrize(
+    ("code", "claimed"),
+    [(10033, fp.AlreadyCancelledError), (11017, fp.AlreadyCancelledError),
+     (10036, fp.AlreadyClearedError), (11018, fp.AlreadyRefundedError)],
+)  # fmt: skip
+def test_an_already_done_claim_naming_no_payment_is_never_that_claim(
+    code: int, claimed: type[fp.GatewayError]
+) -> None:
+    with pytest.raises(fp.UnconfirmedReplyError) as info:
+        run(signed(error_fields(code)))
+    err = info.value
+    assert not isinstance(err, fp.GatewayError) and err.outcome_unknown
+    assert err.claimed_code == code and type(err.claim) is claimed and not err.claim.bound
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        [("pg_revoked_payments", [("pg_sig", [("pg_payment_id", "1"),
+                                              ("pg_payment_status", "success")])])],
+        [("pg_refund_payments", [("pg_refund_payment", [("pg_sig", "x")])])],
+        [("pg_sig", [("pg_payment_id", "1")])],
+    ],
+)  # fmt: skip
+def test_a_pg_sig_below_the_top_level_makes_the_reply_malformed(nested: list[object]) -> None:
+    # The signature skips every pg_sig subtree (as the reference does): appended to a
+    # genuine reply it still verifies, so nothing under it may ever be read.
+    genuine = [*ok_fields(42), *nested]
+    with pytest.raises(fp.MalformedReplyError, match="pg_sig") as info:
+        run(signed(genuine))  # type: ignore[arg-type]
+    assert info.value.outcome_unknown
+
+
+def test_two_top_level_signatures_make_the_reply_malformed() -> None:
+    body = signed(ok_fields(42)).replace(b"</response>", b"<pg_sig>0</pg_sig></response>")
+    with pytest.raises(fp.MalformedReplyError, match="more than one pg_sig"):
+        run(body)
 
 
 def test_unsigned_error_replies_are_accepted_and_marked_unsigned() -> None:
@@ -149,11 +209,15 @@ def test_an_error_reply_without_a_numeric_code_is_malformed() -> None:
         run(body)
 
 
-def test_http_429_carries_retry_after_and_is_not_ambiguous() -> None:
+def test_http_429_carries_retry_after_and_leaves_only_an_acting_call_open() -> None:
     with pytest.raises(fp.MalformedReplyError) as info:
-        run(b"slow down", 429, retry_after="7")
+        run(b"slow down", 429, request=READING, retry_after="7")
     assert info.value.retry_after == 7.0 and info.value.rate_limited
     assert not info.value.maybe_processed
+    # An unsigned status line cannot prove a cancel, clearing or refund was not done.
+    with pytest.raises(fp.MalformedReplyError) as acting:
+        run(b"slow down", 429, retry_after="7")
+    assert acting.value.maybe_processed and acting.value.retryable
 
 
 def test_retry_after_http_date_is_measured_against_the_server_date() -> None:
@@ -190,9 +254,9 @@ def test_revoke_status_values_are_parsed_and_unknown_ones_kept() -> None:
 
 def test_cyrillic_descriptions_survive_utf8_signing_and_parsing() -> None:
     description = "Ошибка отмены платежа: отмена уже была произведена ранее"
-    with pytest.raises(fp.AlreadyCancelledError) as info:
+    with pytest.raises(fp.UnconfirmedReplyError) as info:
         run(signed(error_fields(10033, description)))
-    assert info.value.description == description and info.value.signed
+    assert info.value.claim.description == description and info.value.claim.signed
 
 
 @given(st.binary(max_size=300))

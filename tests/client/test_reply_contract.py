@@ -140,7 +140,8 @@ def test_first_status_and_first_signature_count() -> None:
         b"</response>", b"<pg_status>error</pg_status><pg_sig>00</pg_sig></response>"
     )
     exc = _raise(HttpResponse(200, good))
-    assert type(exc) is fp.SignatureVerificationError  # the appended fields break it
+    assert type(exc) is fp.MalformedReplyError  # a second signature is refused outright
+    assert "more than one pg_sig" in str(exc)
     fields = [*ok_fields(PID), ("pg_status", "error")]
     reply = interpret(REQUEST, HttpResponse(200, signed(fields)), SIGNER)
     assert reply.get("pg_status") == "ok" and reply.signed

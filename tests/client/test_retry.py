@@ -38,8 +38,10 @@ def policy(clock: FakeClock, **kw: object) -> fp.RetryPolicy:
     return fp.RetryPolicy(clock=clock, sleep=clock.sleep, random=lambda: 0.5, **kw)  # type: ignore[arg-type]
 
 
-def err(code: int) -> HttpResponse:
-    return HttpResponse(200, signed(error_fields(code)))
+def err(code: int, pid: int | None = None) -> HttpResponse:
+    """A signed error reply; naming payment ``pid`` binds it (the gateway's name none)."""
+    named = [] if pid is None else [("pg_payment_id", str(pid))]
+    return HttpResponse(200, signed([*named, *error_fields(code)]))
 
 
 async def cancel_with(
@@ -49,7 +51,7 @@ async def cancel_with(
     async with fp.AsyncSession(
         CREDS, base_url="http://gw", transport=transport, retry=policy(clock, **kw)
     ) as s:
-        return await s.cancel(7), transport
+        return await s.cancel(7, reconcile=False), transport  # the chain's own answer
 
 
 async def test_transient_failures_are_retried_until_success_with_the_same_bytes() -> None:
@@ -123,21 +125,29 @@ async def test_each_attempt_timeout_is_cut_to_what_is_left_of_the_deadline() -> 
 
 async def test_already_cancelled_after_an_ambiguous_attempt_is_a_confirmed_success() -> None:
     clock = FakeClock()
-    result, _ = await cancel_with([fp.ResponseTimeoutError("t"), err(10033)], clock)
+    result, _ = await cancel_with([fp.ResponseTimeoutError("t"), err(10033, pid=7)], clock)
     assert result.confirmed_on_retry and result.attempts == 2
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
 
 
 async def test_already_cancelled_after_a_connection_lost_is_confirmed_too() -> None:
     clock = FakeClock()
-    result, _ = await cancel_with([fp.ConnectionLostError("reset"), err(11017)], clock)
+    result, _ = await cancel_with([fp.ConnectionLostError("reset"), err(11017, pid=7)], clock)
     assert result.confirmed_on_retry
+
+
+async def test_already_cancelled_naming_no_payment_confirms_nothing_on_its_own() -> None:
+    # The gateway's 10033 names no payment: it could be another payment's, replayed.
+    clock = FakeClock()
+    with pytest.raises(fp.UnconfirmedReplyError) as info:
+        await cancel_with([fp.ResponseTimeoutError("t"), err(10033)], clock)
+    assert info.value.claimed_code == 10033 and info.value.outcome_unknown
 
 
 async def test_already_cancelled_after_a_clean_failure_stays_an_error() -> None:
     clock = FakeClock()
     with pytest.raises(fp.AlreadyCancelledError) as info:
-        await cancel_with([fp.ConnectError("refused"), err(10033)], clock)
+        await cancel_with([fp.ConnectError("refused"), err(10033, pid=7)], clock)
     assert not info.value.earlier_maybe_processed and info.value.attempts == 2
 
 
@@ -164,7 +174,7 @@ async def test_policy_none_makes_one_attempt() -> None:
         ),
     ) as s:
         with pytest.raises(fp.ConnectError):
-            await s.cancel(7)
+            await s.cancel(7, reconcile=False)
     assert len(transport.requests) == 1 and transport.requests[0].timeout == 3.0
     assert clock.sleeps == []
 
@@ -185,7 +195,7 @@ async def test_cancelling_during_backoff_propagates_cancelled_error() -> None:
     transport = scripted([fp.ConnectError("x"), OK])
     retry = fp.RetryPolicy(sleep=slow_sleep)
     async with fp.AsyncSession(CREDS, base_url="http://gw", transport=transport, retry=retry) as s:
-        task = asyncio.create_task(s.cancel(7))
+        task = asyncio.create_task(s.cancel(7, reconcile=False))
         await started.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -213,9 +223,9 @@ async def test_user_middleware_sees_parsed_errors_and_every_call_outermost() -> 
     async with fp.AsyncSession(
         CREDS, base_url="http://gw", transport=transport, retry=policy(clock), middlewares=[Audit()]
     ) as s:
-        await s.cancel(7)
+        await s.cancel(7, reconcile=False)
         with pytest.raises(fp.PaymentNotFoundError):
-            await s.cancel(8)
+            await s.cancel(8, reconcile=False)
     assert seen == ["ok after 2", "error 11068"]
 
 

@@ -33,7 +33,9 @@ def _ok(status: str = "success") -> HttpResponse:
 
 
 def _err(code: int) -> HttpResponse:
-    return HttpResponse(200, signed(error_fields(code)))
+    """A signed error naming the payment (bound): on its own it settles the attempt, so
+    only the earlier timeout can keep the outcome open."""
+    return HttpResponse(200, signed([("pg_payment_id", str(PID)), *error_fields(code)]))
 
 
 def _scripted(steps: Sequence[object]) -> MockTransport:
@@ -86,7 +88,7 @@ async def test_cancel_error_after_timeout_then_refusal_keeps_outcome_unknown(
     steps = [_timeout(), _refused(), third()]  # type: ignore[operator]
     async with _session(steps, clock, attempts=3) as s:
         with pytest.raises(error_type) as info:
-            await s.cancel(PID)
+            await s.cancel(PID, reconcile=False)
     error = info.value
     assert error.attempts == 3
     assert error.earlier_maybe_processed is True
@@ -113,7 +115,7 @@ async def test_the_control_refusal_then_final_error_is_a_clean_failure() -> None
     clock = FakeClock()
     async with _session([_refused(), _refused(), _err(11068)], clock) as s:
         with pytest.raises(fp.PaymentNotFoundError) as info:
-            await s.cancel(PID)
+            await s.cancel(PID, reconcile=False)
         outcomes = [o async for o in s.cancel_many([], concurrency=1, reconcile=False)]
     assert info.value.attempts == 3
     assert info.value.earlier_maybe_processed is False
@@ -132,7 +134,7 @@ async def test_cancel_many_control_chain_is_failed_and_final() -> None:
 async def test_reply_after_timeout_then_refusal_carries_the_flag() -> None:
     clock = FakeClock()
     async with _session([_timeout(), _refused(), _ok()], clock) as s:
-        result = await s.cancel(PID)
+        result = await s.cancel(PID, reconcile=False)
     assert result.attempts == 3
     assert result.earlier_maybe_processed is True
 
@@ -149,7 +151,7 @@ async def test_revoke_error_after_timeout_then_refusal_is_unknown_not_failed() -
 async def test_already_cancelled_after_timeout_then_refusal_is_confirmed() -> None:
     clock = FakeClock()
     async with _session([_timeout(), _refused(), _err(10033)], clock) as s:
-        result = await s.cancel(PID)
+        result = await s.cancel(PID, reconcile=False)
     assert result.confirmed_on_retry is True
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
     assert result.attempts == 3
@@ -160,7 +162,7 @@ async def test_longer_chain_timeout_then_three_refusals_then_final() -> None:
     steps = [_timeout(), _refused(), _refused(), _refused(), _err(11068)]
     async with _session(steps, clock, attempts=5) as s:
         with pytest.raises(fp.PaymentNotFoundError) as info:
-            await s.cancel(PID)
+            await s.cancel(PID, reconcile=False)
     assert info.value.attempts == 5 and info.value.outcome_unknown
 
 
@@ -244,7 +246,7 @@ async def test_loopback_timeout_refused_final_keeps_outcome_unknown(
             CREDS, base_url=f"http://127.0.0.1:{acts.port}", retry=policy, spacing=None
         ) as s:
             with pytest.raises(error_type) as info:
-                await s.cancel(PID)
+                await s.cancel(PID, reconcile=False)
             await acts.replay()
             [outcome] = [o async for o in s.cancel_many([PID], concurrency=1, reconcile=False)]
     finally:

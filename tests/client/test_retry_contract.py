@@ -43,7 +43,7 @@ async def _run(
     )
     async with session as s:
         try:
-            return await s.cancel(7), transport
+            return await s.cancel(7, reconcile=False), transport
         except fp.FreedomPayError as exc:
             return exc, transport
 
@@ -148,12 +148,19 @@ async def test_a_first_attempt_reply_is_returned_as_is() -> None:
 
 async def test_a_final_error_on_the_first_attempt_carries_attempts_and_flags() -> None:
     clock = FakeClock()
-    error, _ = await _run([HttpResponse(200, signed(error_fields(11068)))], clock)
+    named = [("pg_payment_id", "7"), *error_fields(11068)]  # bound: it settles the call
+    error, _ = await _run([HttpResponse(200, signed(named))], clock)
     assert isinstance(error, fp.PaymentNotFoundError)
     assert (error.attempts, error.earlier_maybe_processed, error.outcome_unknown) == (
         1,
         False,
         False,
+    )
+    unbound, _ = await _run([HttpResponse(200, signed(error_fields(11068)))], clock)
+    assert (unbound.attempts, unbound.earlier_maybe_processed, unbound.outcome_unknown) == (
+        1,
+        False,
+        True,  # it names no payment: it could be another's, replayed
     )
 
 

@@ -40,7 +40,7 @@ async def test_mock_transport_answers_records_and_closes(credentials: fp.Credent
 
     transport = MockTransport(answer)
     async with fp.AsyncSession(credentials, transport=transport) as session:
-        result = await session.cancel(42)
+        result = await session.cancel(42, reconcile=False)
     assert result.revoke_id == 43 and result.signed
     assert [r.payment_id for r in transport.requests] == [42]
     assert transport.closed
@@ -55,7 +55,7 @@ async def test_mock_transport_takes_async_handlers_and_plays_failures() -> None:
     creds = fp.Credentials(MERCHANT, SECRET)
     async with fp.AsyncSession(creds, transport=transport, retry=policy) as session:
         with pytest.raises(ResponseTimeoutError) as info:
-            await session.cancel(7)
+            await session.cancel(7, reconcile=False)
     assert info.value.outcome_unknown
     assert len(transport.requests) == 2
 

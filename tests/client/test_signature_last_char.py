@@ -70,9 +70,10 @@ def test_an_error_reply_with_one_wrong_hex_char_is_refused(index: int) -> None:
     with pytest.raises(fp.SignatureVerificationError) as info:
         interpret(REQUEST, _reply(index, error_fields(10033)), SIGNER)
     assert info.value.claimed_code == 10033  # never believed as "already cancelled"
+    named = [("pg_payment_id", "42"), *error_fields(10033)]
     with pytest.raises(fp.AlreadyCancelledError) as good:
-        interpret(REQUEST, _reply(None, error_fields(10033)), SIGNER)
-    assert good.value.signed is True
+        interpret(REQUEST, _reply(None, named), SIGNER)
+    assert good.value.signed is True and good.value.bound
 
 
 @pytest.mark.parametrize("edit", ["truncate", "extend"])

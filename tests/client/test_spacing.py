@@ -33,6 +33,12 @@ from ..helpers import (
 CREDS = fp.Credentials(MERCHANT, SECRET)
 
 
+def already_cancelled(pid: int) -> list[tuple[str, str]]:
+    """A signed 10033 naming the payment: bound, so it settles without a status query
+    (these tests are about spacing, not about replayed replies)."""
+    return [("pg_payment_id", str(pid)), *error_fields(10033)]
+
+
 def status_fields(pid: int, payment_status: str) -> list[tuple[str, str]]:
     return [
         ("pg_payment_id", str(pid)),
@@ -62,7 +68,7 @@ class Recorder:
         if self.cancels[pid] <= self.lose_first:
             raise fp.ConnectionLostError("lost after sending", payment_id=pid)
         if self.cancels[pid] > 1:
-            return HttpResponse(200, signed(error_fields(10033)))
+            return HttpResponse(200, signed(already_cancelled(pid)))
         return HttpResponse(200, signed(ok_fields(pid)))
 
 
@@ -74,6 +80,7 @@ def session(transport: MockTransport, clock: FakeClock, interval: float) -> fp.A
         transport=transport,
         retry=retry,
         spacing=PaymentSpacing(interval, clock=clock, sleep=clock.sleep),
+        settle=fp.SettlePolicy(clock=clock, sleep=clock.sleep),
     )
 
 
@@ -154,7 +161,7 @@ def test_the_session_refuses_a_spacing_that_is_not_one() -> None:
     with pytest.raises(fp.ConfigurationError):
         fp.AsyncSession(CREDS, spacing=1.5)  # type: ignore[arg-type]
     with pytest.raises(fp.ConfigurationError):
-        fp.AsyncSession(CREDS, reconcile_rounds=0)
+        fp.AsyncSession(CREDS, settle=3)  # type: ignore[arg-type]
 
 
 async def test_a_batch_keeps_other_payments_moving_while_one_waits_for_its_slot() -> None:
@@ -179,7 +186,7 @@ async def test_a_batch_keeps_other_payments_moving_while_one_waits_for_its_slot(
             if sorted(answered) == [2, 3, 4, 5]:
                 others_done.set()
             if pid == 1:
-                return HttpResponse(200, signed(error_fields(10033)))
+                return HttpResponse(200, signed(already_cancelled(pid)))
             return HttpResponse(200, signed(ok_fields(pid)))
         finally:
             in_flight -= 1
@@ -435,7 +442,7 @@ def test_no_two_attempts_about_one_payment_start_closer_than_the_interval(
             if pid not in lost:
                 lost.add(pid)
                 raise fp.ConnectionLostError("lost after sending", payment_id=pid)
-            return HttpResponse(200, signed(error_fields(10033)))
+            return HttpResponse(200, signed(already_cancelled(pid)))
 
         options: dict[str, object] = {"limits": fp.Limits(max_connections=connections)}
         if paced:

@@ -67,7 +67,7 @@ async def test_request_is_signed_multipart_with_our_boundary_and_verifies_server
         serve(app_with(handler)) as url,
         fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY) as s,
     ):
-        await s.cancel(fp.CancelRequest(55, positions))
+        await s.cancel(fp.CancelRequest(55, positions), reconcile=False)
     content_type, _raw, pairs = seen[0]
     assert content_type.startswith("multipart/form-data; boundary=fp")
     names = [k for k, _ in pairs]
@@ -103,7 +103,7 @@ async def test_salts_are_fresh_per_request() -> None:
         fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY) as s,
     ):
         for pid in range(1, 21):
-            await s.cancel(pid)
+            await s.cancel(pid, reconcile=False)
     assert len(set(salts)) == 20
 
 
@@ -121,7 +121,7 @@ async def test_a_retry_resends_the_same_bytes() -> None:
         serve(app_with(handler)) as url,
         fp.AsyncSession(CREDS, base_url=url, retry=retry) as s,
     ):
-        result = await s.cancel(9)
+        result = await s.cancel(9, reconcile=False)
     assert result.attempts == 3 and len(set(bodies)) == 1
 
 
@@ -132,7 +132,7 @@ async def test_connection_refused_is_a_connect_error_never_sent() -> None:
     sock.close()
     async with fp.AsyncSession(CREDS, base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY) as s:
         with pytest.raises(fp.ConnectError) as info:
-            await s.cancel(1)
+            await s.cancel(1, reconcile=False)
     assert not info.value.outcome_unknown and info.value.payment_id == 1
     assert isinstance(info.value.__cause__, aiohttp.ClientError)
 
@@ -149,7 +149,7 @@ async def test_a_reply_slower_than_the_attempt_timeout_is_an_ambiguous_timeout()
             CREDS, base_url=url, retry=fp.RetryPolicy.none(attempt_timeout=0.05)
         ) as s:
             with pytest.raises(fp.ResponseTimeoutError) as info:
-                await s.cancel(1)
+                await s.cancel(1, reconcile=False)
         release.set()
     assert info.value.outcome_unknown
 
@@ -167,7 +167,7 @@ async def test_a_dropped_connection_is_connection_lost_and_ambiguous() -> None:
         fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY) as s,
     ):
         with pytest.raises(fp.ConnectionLostError) as info:
-            await s.cancel(1)
+            await s.cancel(1, reconcile=False)
     assert info.value.outcome_unknown
 
 
@@ -189,7 +189,7 @@ async def test_a_reply_over_the_size_cap_is_refused(chunked: bool) -> None:
     async with serve(app_with(handler)) as url:
         async with fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY, limits=limits) as s:
             with pytest.raises(fp.MalformedReplyError, match="limit"):
-                await s.cancel(1)
+                await s.cancel(1, reconcile=False)
 
 
 async def test_a_truncated_body_is_a_malformed_reply() -> None:
@@ -209,13 +209,13 @@ async def test_a_truncated_body_is_a_malformed_reply() -> None:
         fp.AsyncSession(CREDS, base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY) as s,
     ):
         with pytest.raises(fp.MalformedReplyError, match="truncated"):
-            await s.cancel(1)
+            await s.cancel(1, reconcile=False)
 
 
 async def test_a_borrowed_client_session_is_used_and_never_closed() -> None:
     async with serve(app_with(ok_handler)) as url, aiohttp.ClientSession() as client:
         async with fp.AsyncSession(CREDS, base_url=url, session=client, retry=NO_RETRY) as s:
-            assert (await s.cancel(3)).payment_id == 3
+            assert (await s.cancel(3, reconcile=False)).payment_id == 3
         assert not client.closed
         async with client.get(url + "/nothing") as resp:  # still usable
             assert resp.status in (404, 405)
@@ -224,12 +224,12 @@ async def test_a_borrowed_client_session_is_used_and_never_closed() -> None:
 async def test_lifecycle_aclose_is_idempotent_and_use_after_close_raises() -> None:
     async with serve(app_with(ok_handler)) as url:
         s = fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY)
-        assert (await s.cancel(1)).payment_id == 1  # usable without async with
+        assert (await s.cancel(1, reconcile=False)).payment_id == 1  # usable without async with
         await s.aclose()
         await s.aclose()
         assert s.closed
         with pytest.raises(fp.SessionClosedError):
-            await s.cancel(2)
+            await s.cancel(2, reconcile=False)
         with pytest.raises(fp.SessionClosedError):
             async with s:
                 pass
@@ -259,7 +259,7 @@ async def test_logs_never_hold_the_secret_or_a_signature(caplog: pytest.LogCaptu
         serve(app_with(handler)) as url,
         fp.AsyncSession(CREDS, base_url=url, retry=retry) as s,
     ):
-        await s.cancel(77)
+        await s.cancel(77, reconcile=False)
     text = caplog.text
     assert "payment=77" in text and "retrying" in text
     assert SECRET not in text
