@@ -181,3 +181,108 @@ def test_list_fields_in_every_nesting_are_read() -> None:
         5,
     )  # fmt: skip
     assert [(r.payment_id, r.amount) for r in flat.refund_payments] == [(8, Decimal("2.50"))]
+
+
+# -- the real gateway's status shapes (outcome-truth findings) ----------------------------
+
+#: The official get_status3 example: a payment of 10 refunded in full, written negative,
+#: with pg_payment_status still "success".
+OFFICIAL_EXAMPLE = (
+    ("pg_status", "ok"), ("pg_payment_id", "5"), ("pg_can_reject", "1"),
+    ("pg_payment_method", "bankcard"), ("pg_amount", "10"), ("pg_currency", "KZT"),
+    ("pg_payment_status", "success"), ("pg_clearing_amount", "10"),
+    ("pg_reference", "123456789"), ("pg_card_name", "Card Holder"),
+    ("pg_card_pan", "5483-18XX-XXXX-0293"),
+    ("pg_refund_payments", (("pg_refund_payment", (
+        ("pg_payment_id", "123456789"), ("pg_payment_status", "success"),
+        ("pg_amount", "-10"), ("pg_payment_date", "2023-05-31 16:26:36"),
+        ("pg_reference", "123456789"))),)),
+    ("pg_refund_amount", "-10"), ("pg_captured", "1"),
+    ("pg_create_date", "2023-05-31 16:24:20"),
+)  # fmt: skip
+
+
+def test_the_official_examples_negative_refund_reads_refunded() -> None:
+    result = StatusResult.from_reply(reply(*OFFICIAL_EXAMPLE), 5)
+    assert result.state is PaymentState.REFUNDED
+    assert result.refund_amount == Decimal(10) and result.refunded == Decimal(10)
+    assert [r.amount for r in result.refund_payments] == [Decimal(10)]
+
+
+@pytest.mark.parametrize("sign", ["-", ""])
+def test_a_partial_refund_reads_partially_refunded_in_either_sign(sign: str) -> None:
+    result = StatusResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_payment_status", "success"), ("pg_amount", "100"),
+              ("pg_clearing_amount", "100"), ("pg_captured", "1"),
+              ("pg_refund_amount", f"{sign}40")),
+        5,
+    )  # fmt: skip
+    assert result.state is PaymentState.PARTIALLY_REFUNDED and result.refunded == Decimal(40)
+    assert result.paid and PaymentState.PARTIALLY_REFUNDED in fp.PAID_STATES
+
+
+def test_refund_entries_without_a_total_are_summed() -> None:
+    result = StatusResult.from_reply(
+        reply(("pg_payment_id", "5"), ("pg_payment_status", "success"), ("pg_amount", "100"),
+              ("pg_refund_payments", (
+                  ("pg_refund_payment", (("pg_payment_id", "8"), ("pg_amount", "-30"))),
+                  ("pg_refund_payment", (("pg_payment_id", "9"), ("pg_amount", "-70"))),
+              ))),
+        5,
+    )  # fmt: skip
+    assert result.refund_amount is None and result.refunded == Decimal(100)
+    assert result.state is PaymentState.REFUNDED
+
+
+def test_new_is_a_payment_not_paid_yet() -> None:
+    result = StatusResult.from_reply(reply(("pg_payment_id", "5"), ("pg_payment_status", "new")), 5)
+    assert result.payment_status is PaymentStatus.NEW and result.state is PaymentState.NEW
+    assert not result.paid
+
+
+def test_a_reply_for_payment_0_is_not_found() -> None:
+    with pytest.raises(fp.PaymentNotFoundError) as info:
+        StatusResult.from_reply(reply(("pg_payment_id", "0"), ("pg_status", "ok")), 5)
+    assert info.value.payment_id == 5 and not info.value.bound  # it names no payment
+    assert not info.value.retryable
+
+
+def test_a_missing_payment_status_is_unknown_but_amounts_still_count() -> None:
+    bare = StatusResult.from_reply(reply(("pg_payment_id", "5"), ("pg_amount", "1")), 5)
+    assert bare.payment_status is PaymentStatus.UNKNOWN and bare.payment_status_raw == ""
+    assert bare.state is PaymentState.UNKNOWN
+    captured = StatusResult.from_reply(reply(("pg_payment_id", "5"), ("pg_captured", "1")), 5)
+    assert captured.state is PaymentState.CAPTURED
+
+
+def test_unknown_status_fields_are_kept_in_extra_without_card_or_contact_data() -> None:
+    result = StatusResult.from_reply(reply(*OFFICIAL_EXAMPLE, ("pg_user_phone", "77001112233"),
+                                           ("pg_card_token", "tok"), ("pg_net_amount", "9.5")),
+                                     5)  # fmt: skip
+    assert dict(result.extra) == {
+        "pg_can_reject": "1",
+        "pg_payment_method": "bankcard",
+        "pg_create_date": "2023-05-31 16:24:20",
+        "pg_net_amount": "9.5",
+    }
+    assert not any(k.startswith(("pg_card", "pg_user")) for k in result.extra)
+
+
+def test_a_clearing_or_refund_reply_must_name_the_payment() -> None:
+    with pytest.raises(fp.MalformedReplyError, match="pg_payment_id"):
+        ClearResult.from_reply(reply(("pg_status", "ok"), ("pg_status_clearing", "1")), 5)
+    with pytest.raises(fp.MalformedReplyError, match="pg_payment_id"):
+        RefundResult.from_reply(reply(("pg_status", "ok"), ("pg_refund_status", "success")), 5)
+
+
+def test_the_refund_amount_is_required_in_the_type() -> None:
+    import inspect
+    import typing
+
+    by_id = [
+        inspect.signature(o)
+        for o in typing.get_overloads(fp.AsyncSession.refund)
+        if "amount" in inspect.signature(o).parameters
+    ]
+    assert len(by_id) == 1  # a payment id takes an amount; a RefundRequest carries its own
+    assert by_id[0].parameters["amount"].default is inspect.Parameter.empty
