@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Self, overload
@@ -272,20 +272,23 @@ class AsyncSession:
         prepared = self._prepare(operation, pid, fields)
         return operation.result(await self._chains[operation.retry](prepared), pid)
 
-    async def _cancel_once(self, payment: CancelRequest | int | str) -> CancelResult:
+    def _cancel_once(self, payment: CancelRequest | int | str) -> Awaitable[CancelResult]:
         """One cancel, by the one dispatch: the direct lane when it can take it (a plain
         id, nothing to wait for), else the request template through the chain, else the
         general path. A signed "already cancelled" that names the payment, after an
-        attempt that may have been acted on, confirms that attempt."""
+        attempt that may have been acted on, confirms that attempt.
+
+        Not a coroutine itself: it hands back the chosen path's, so the common cancel
+        costs no extra coroutine."""
         template = self._template
         if template is None:
-            return await self._cancel_general(payment)
+            return self._cancel_general(payment)
         if type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
             pid = payment
         else:
             plain = _plain_id(payment)
             if plain is None:
-                return await self._cancel_general(payment)
+                return self._cancel_general(payment)
             pid = plain
         if self._state is not _State.OPENED:
             self._ensure_open()
@@ -293,7 +296,11 @@ class AsyncSession:
         if lane is not None:
             direct = lane.start(pid)
             if direct is not None:
-                return await lane.run(direct, pid)
+                return lane.run(direct, pid)
+        return self._cancel_template(template, pid)
+
+    async def _cancel_template(self, template: CancelTemplate, pid: int) -> CancelResult:
+        """A plain cancel from the request template, through the chain."""
         try:
             return CANCEL.result(await self._chains[CANCEL.retry](template.request(pid)), pid)
         except AlreadyCancelledError as exc:
@@ -336,9 +343,12 @@ class AsyncSession:
                 raise
             first: CancelResult | FreedomPayError = exc
         else:
+            status = result.revoke_status
+            if status is RevokeStatus.SUCCESS:
+                return result  # the common answer: nothing left open
             if reconcile and ambiguous(result):
                 first = result
-            elif result.revoke_status is RevokeStatus.ERROR:
+            elif status is RevokeStatus.ERROR:
                 raise _revoke_error(result)
             else:
                 return result
