@@ -19,7 +19,8 @@ chain from the start.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Coroutine
+from typing import Any
 
 from .._config import Limits
 from .._exceptions import (
@@ -33,8 +34,7 @@ from .._layers.retry import RetryMiddleware
 from .._layers.spacing import PaymentSpacingMiddleware
 from .._operations.cancel import CancelResult
 from .._operations.definitions import CANCEL
-from .._transport.base import Transport
-from .._transport.default import AiohttpTransport
+from .._transport.base import SupportsByteLane, Transport
 from .._wire.messages import (
     GatewayReply,
     GatewayRequest,
@@ -50,8 +50,9 @@ from .template import (
 
 __all__ = ["CancelLane", "Prepared", "confirmed"]
 
-#: What :meth:`CancelLane.start` prepares: the signed parts and the call's deadline.
-Prepared = tuple[Parts, float | None]
+#: What :meth:`CancelLane.start` prepares: the signed parts, the first attempt's
+#: timeout and the call's deadline.
+Prepared = tuple[Parts, float | None, float | None]
 
 
 def confirmed(exc: AlreadyCancelledError, payment_id: int) -> CancelResult | None:
@@ -65,17 +66,21 @@ def confirmed(exc: AlreadyCancelledError, payment_id: int) -> CancelResult | Non
 class CancelLane:
     """A session's direct cancel path (see the module docstring).
 
-    ``core`` is the chain below the retry layer (spacing, in-flight cap, logging,
-    send): what ``retry.resume`` runs its later attempts through. Holds the template
-    and the reply shapes, and so the key's bytes: never put it in a repr or a log line.
+    Its one entry point is :meth:`begin`. It borrows the session's layers through
+    their public, non-waiting methods only (``RetryMiddleware.first_limits`` and
+    ``resume``, ``PaymentSpacingMiddleware.try_now``, ``InFlightLimit.try_take`` and
+    ``give``) and the transport's byte lane when it declares one
+    (:class:`~freedompay_async._transport.base.SupportsByteLane`). ``core`` is the
+    chain below the retry layer (spacing, in-flight cap, logging, send): what
+    ``retry.resume`` runs its later attempts through. Holds the template and the reply
+    shapes, and so the key's bytes: never put it in a repr or a log line.
     """
 
     __slots__ = (
-        "_clock",
         "_core",
-        "_deadline_after",
         "_debug",
         "_exchange",
+        "_first_limits",
         "_inflight",
         "_limits",
         "_retry",
@@ -83,7 +88,6 @@ class CancelLane:
         "_signer",
         "_spacing",
         "_template",
-        "_timeout",
         "_transport",
     )
 
@@ -105,21 +109,15 @@ class CancelLane:
         self._template = template
         self._shapes = shapes
         self._transport = transport
-        # The default transport's body-only exchange; any other transport gets requests.
-        # Only the stock transport's send is known to be `_exchange` plus a wrapper: a
-        # subclass that overrides send keeps every request going through it.
-        self._exchange = (
-            transport._exchange
-            if isinstance(transport, AiohttpTransport)
-            and type(transport).send is AiohttpTransport.send
-            else None
-        )
+        # The transport's byte exchange when it declares one; any other sends requests.
+        lane = transport.byte_lane() if isinstance(transport, SupportsByteLane) else None
+        self._exchange = lane
         self._signer = signer
         self._limits = limits
         self._retry = retry
-        self._timeout = attempt_timeout if retry is None else retry.first_timeout
-        self._deadline_after = None if retry is None else retry.deadline_after
-        self._clock = time.monotonic if retry is None else retry.policy.clock
+        self._first_limits = (
+            (lambda: (attempt_timeout, None)) if retry is None else retry.first_limits
+        )
         self._spacing = spacing
         self._inflight = inflight
         self._debug = None if log is None else log.logger.isEnabledFor
@@ -128,17 +126,21 @@ class CancelLane:
     def __repr__(self) -> str:
         return "<CancelLane>"
 
+    def begin(self, payment_id: int) -> Coroutine[Any, Any, CancelResult] | None:
+        """The cancel of ``payment_id`` on this path, when it can go now (its slots
+        taken): await it for the result or the error, as the chain would give. None,
+        with nothing taken, when the chain must take the cancel."""
+        prepared = self.start(payment_id)
+        return None if prepared is None else self.run(prepared, payment_id)
+
     def start(self, payment_id: int) -> Prepared | None:
-        """The first attempt's signed parts and deadline, its connection and spacing
-        slots taken, when it can go now; None (nothing taken) when the chain must take
-        the cancel."""
+        """The first attempt's signed parts, timeout and deadline, its connection and
+        spacing slots taken, when it can go now; None (nothing taken) otherwise."""
         debug = self._debug
         if debug is not None and debug(logging.DEBUG):
             return None
-        # What RetryMiddleware.first_limits gives, from the values it keeps; read
-        # before any slot is taken, so an injected clock that raises leaks none.
-        after = self._deadline_after
-        deadline = None if after is None else self._clock() + after
+        # Read before any slot is taken, so an injected clock that raises leaks none.
+        timeout, deadline = self._first_limits()
         inflight = self._inflight
         if not inflight.try_take():
             return None
@@ -152,71 +154,80 @@ class CancelLane:
         if not free:
             inflight.give()
             return None
-        return parts, deadline
+        return parts, timeout, deadline
 
     def _request(self, prepared: Prepared, payment_id: int) -> GatewayRequest:
-        parts, deadline = prepared
-        return self._template.wrap(parts, payment_id, self._timeout, deadline)
+        parts, timeout, deadline = prepared
+        return self._template.wrap(parts, payment_id, timeout, deadline)
 
     async def run(self, prepared: Prepared, payment_id: int) -> CancelResult:
         """Send what :meth:`start` prepared (its connection slot is given back here)
         and return the cancel's result, or raise its error, as the chain would.
 
-        With the default transport the common case builds no request or response
-        value: the body goes out and the reply's bytes come back; the request value
-        is made only when something must read it (the general reader, a retry)."""
-        request: GatewayRequest | None = None
+        With a byte lane the common case builds no request or response value: the
+        body goes out and the reply's bytes come back; the request value is made only
+        when something must read it (the general reader, a retry)."""
         error: FreedomPayError | None = None
-        template = self._template
+        found: CancelResult | GatewayReply | None = None
         try:
             try:
-                exchange = self._exchange
-                if exchange is not None:
-                    got: bytes | HttpResponse = await exchange(
-                        template.url,
-                        prepared[0][3],
-                        template.content_type,
-                        self._timeout,
-                        payment_id,
-                    )
-                else:
-                    request = self._request(prepared, payment_id)
-                    got = await self._transport.send(request)
+                got = await self._send(prepared, payment_id)
             finally:
                 self._inflight.give()
-            if isinstance(got, HttpResponse):  # a refusal, or another transport's answer
-                http: HttpResponse | None = got
-                body = got.body if got.status == 200 else None
-            else:
-                http, body = None, got
-            reply: GatewayReply | None = None
-            if body is not None:
-                found = self._shapes.read_cancel(template.script, body, payment_id)
-                if isinstance(found, CancelResult):
-                    return found
-                reply = found
-            if reply is None:
-                if request is None:
-                    request = self._request(prepared, payment_id)
-                if http is None:
-                    assert body is not None  # no response value only for a 200's bytes
-                    http = HttpResponse(200, body)
-                reply = interpret(request, http, self._signer, self._limits)
-                self._shapes.learn(template.script, http.body)
+            found = self._read(got, prepared, payment_id)
         except FreedomPayError as exc:
             error = exc  # resumed below, outside this handler: no chained context
         if error is not None:
-            retry = self._retry
-            if retry is None:
-                raise error
-            if request is None:
-                request = self._request(prepared, payment_id)
-            try:
-                reply = await retry.resume(request, self._core, error)
-            except AlreadyCancelledError as exc:
-                result = confirmed(exc, payment_id)
-                if result is None:
-                    raise
-                return result
-        assert reply is not None  # set unless an error was raised or resumed
-        return CANCEL.result(reply, payment_id)
+            found = await self._resume(prepared, payment_id, error)
+        if isinstance(found, CancelResult):
+            return found
+        assert found is not None  # set unless an error was raised
+        return CANCEL.result(found, payment_id)
+
+    def _send(self, prepared: Prepared, payment_id: int) -> Any:
+        """The first attempt's exchange: bytes through the byte lane, else a request."""
+        exchange = self._exchange
+        if exchange is not None:
+            template = self._template
+            timeout = prepared[1]
+            return exchange(template.url, prepared[0][3], template.content_type, timeout,
+                            payment_id)  # fmt: skip
+        return self._transport.send(self._request(prepared, payment_id))
+
+    def _read(
+        self, got: bytes | HttpResponse, prepared: Prepared, payment_id: int
+    ) -> CancelResult | GatewayReply:
+        """The result the learnt shape gives, else the general reader's reply (or its
+        error, raised)."""
+        template = self._template
+        if isinstance(got, HttpResponse):  # a refusal, or another transport's answer
+            http: HttpResponse | None = got
+            body = got.body if got.status == 200 else None
+        else:
+            http, body = None, got
+        if body is not None:
+            found = self._shapes.read_cancel(template.script, body, payment_id)
+            if found is not None:
+                return found
+        if http is None:
+            assert body is not None  # no response value only for a 200's bytes
+            http = HttpResponse(200, body)
+        request = self._request(prepared, payment_id)
+        reply = interpret(request, http, self._signer, self._limits)
+        self._shapes.learn(template.script, http.body)
+        return reply
+
+    async def _resume(
+        self, prepared: Prepared, payment_id: int, error: FreedomPayError
+    ) -> GatewayReply | CancelResult:
+        """What the retry layer makes of a first attempt that failed with ``error``."""
+        retry = self._retry
+        if retry is None:
+            raise error
+        try:
+            return await retry.resume(self._request(prepared, payment_id), self._core, error)
+        except AlreadyCancelledError as exc:
+            result = confirmed(exc, payment_id)
+            if result is None:
+                raise
+            return result

@@ -22,11 +22,7 @@ import operator
 import re
 from collections.abc import Callable
 
-from .._operations.cancel import (
-    CANCEL_KNOWN,
-    REVOKE_BY_VALUE,
-    CancelResult,
-)
+from .._operations.cancel import CANCEL_KNOWN, REVOKE_BY_VALUE, CancelResult
 from .._operations.values import MAX_ID_DIGITS
 from .._wire.messages import GatewayReply
 from .._wire.salts import new_md5
@@ -58,19 +54,19 @@ class _CancelIndex:
         self.revoke_id = names.index(revoke_id) if revoke_id in names else -1
 
     def result(self, values: tuple[str, ...], payment_id: int) -> CancelResult | None:
-        """The result ``CancelResult.from_reply`` builds, for the common values; None
-        for anything it reads in full (the general builder then decides)."""
+        """The result these matched values make, built by the one builder of cancel
+        results (:meth:`CancelResult.from_values`), when they are the common values it
+        cannot refuse; None for anything else (the reply is then read in full, and any
+        refusal comes from where it always does)."""
         raw_status = values[self.revoke_status]
-        revoke_status = REVOKE_BY_VALUE.get(raw_status)
-        if revoke_status is None or values[self.payment] != str(payment_id):
+        raw_id = values[self.payment]
+        if raw_status not in REVOKE_BY_VALUE or raw_id != str(payment_id):
             return None
-        revoke_id = None
-        if self.revoke_id >= 0:
-            raw_id = values[self.revoke_id]
-            if not (raw_id.isdigit() and len(raw_id) <= MAX_ID_DIGITS):  # ASCII: the pattern's
-                return None
-            revoke_id = int(raw_id)
-        return CancelResult(payment_id, revoke_id, "ok", revoke_status, raw_status)
+        at = self.revoke_id
+        revoke_id = values[at] if at >= 0 else None
+        if revoke_id is not None and not (revoke_id.isdigit() and len(revoke_id) <= MAX_ID_DIGITS):
+            return None  # ASCII: the pattern admits nothing else
+        return CancelResult.from_values(payment_id, raw_id, revoke_id, raw_status)
 
 
 class _Shape:

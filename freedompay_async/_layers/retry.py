@@ -141,12 +141,12 @@ class RetryMiddleware:
         self._policy = policy
         #: A call's first attempt: its timeout (the attempt timeout cut to the
         #: deadline) and the deadline's distance from the call's start (None: none).
-        self.first_timeout = policy.attempt_timeout
+        self._first_timeout = policy.attempt_timeout
         if policy.deadline is not None and (
-            self.first_timeout is None or policy.deadline < self.first_timeout
+            self._first_timeout is None or policy.deadline < self._first_timeout
         ):
-            self.first_timeout = policy.deadline
-        self.deadline_after = policy.deadline
+            self._first_timeout = policy.deadline
+        self._deadline_after = policy.deadline
 
     @property
     def policy(self) -> RetryPolicy:
@@ -157,8 +157,8 @@ class RetryMiddleware:
     def first_limits(self) -> tuple[float | None, float | None]:
         """``(timeout, deadline)`` of a call's first attempt, starting now: the timeout
         is the attempt timeout cut to the deadline, the deadline absolute on the clock."""
-        after = self.deadline_after
-        return self.first_timeout, None if after is None else self._policy.clock() + after
+        after = self._deadline_after
+        return self._first_timeout, None if after is None else self._policy.clock() + after
 
     async def __call__(self, request: GatewayRequest, call_next: Handler) -> GatewayReply:
         """Run attempts until one succeeds, the error is final, or the budget is spent."""

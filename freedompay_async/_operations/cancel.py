@@ -132,7 +132,40 @@ class CancelResult:
                 known.setdefault(key, value)
             else:
                 has_extra = True
-        raw_id = known.get("pg_payment_id")
+        extra = _NO_EXTRA
+        if has_extra:
+            extra = MappingProxyType(
+                {k: v for k, v in reply.as_dict().items() if k not in CANCEL_KNOWN}
+            )
+        return cls.from_values(
+            payment_id,
+            known.get("pg_payment_id"),
+            known.get("pg_payment_revoke_id"),
+            known.get("pg_revoke_status"),
+            known.get("pg_status", ""),
+            reply.signed,
+            reply.attempts,
+            reply.earlier_maybe_processed,
+            extra,
+        )
+
+    @classmethod
+    def from_values(
+        cls,
+        payment_id: int,
+        raw_id: str | None,
+        raw_revoke_id: str | None,
+        raw_status: str | None,
+        status: str = "ok",
+        signed: bool = True,
+        attempts: int = 1,
+        earlier_maybe_processed: bool = False,
+        extra: Mapping[str, object] = _NO_EXTRA,
+    ) -> CancelResult:
+        """The one builder of an accepted cancel's result, from its verified reply's
+        texts (``pg_payment_id``, ``pg_payment_revoke_id``, ``pg_revoke_status``): the
+        reply must name ``payment_id``. :meth:`from_reply` and the direct path's reply
+        shapes both build through it."""
         # The common reply repeats the id exactly; anything else is read in full.
         replied_id = (
             payment_id
@@ -143,19 +176,12 @@ class CancelResult:
             raise MalformedReplyError(
                 f"cancel reply is for payment {replied_id}, not the one requested",
                 payment_id=payment_id,
-                http_status=reply.http_status,
+                http_status=200,
             )
-        raw_status = known.get("pg_revoke_status")
         if raw_status is None:
             raise MalformedReplyError(
                 "cancel reply is missing pg_revoke_status", payment_id=payment_id, http_status=200
             )
-        extra = _NO_EXTRA
-        if has_extra:
-            extra = MappingProxyType(
-                {k: v for k, v in reply.as_dict().items() if k not in CANCEL_KNOWN}
-            )
-        raw_revoke_id = known.get("pg_payment_revoke_id")
         revoke_id = (
             int(raw_revoke_id)
             if raw_revoke_id is not None
@@ -165,18 +191,8 @@ class CancelResult:
             else _reply_int(raw_revoke_id, "pg_payment_revoke_id", required=False)
         )
         revoke_status = REVOKE_BY_VALUE.get(raw_status) or RevokeStatus.parse(raw_status)
-        return cls(
-            payment_id,
-            revoke_id,
-            known.get("pg_status", ""),
-            revoke_status,
-            raw_status,
-            reply.signed,
-            reply.attempts,
-            False,
-            reply.earlier_maybe_processed,
-            extra,
-        )
+        return cls(payment_id, revoke_id, status, revoke_status, raw_status, signed, attempts,
+                   False, earlier_maybe_processed, extra)  # fmt: skip
 
     @classmethod
     def confirmed_by(cls, error: AlreadyCancelledError, payment_id: int) -> CancelResult:

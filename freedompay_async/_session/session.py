@@ -294,9 +294,9 @@ class AsyncSession:
             self._ensure_open()
         lane = self._lane
         if lane is not None:
-            direct = lane.start(pid)
+            direct = lane.begin(pid)
             if direct is not None:
-                return lane.run(direct, pid)
+                return direct
         return self._cancel_template(template, pid)
 
     async def _cancel_template(self, template: CancelTemplate, pid: int) -> CancelResult:

@@ -8,11 +8,19 @@ proxy, a recorder, another HTTP client) against these three names alone;
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from .._wire.messages import GatewayRequest, HttpResponse
 
-__all__ = ["GatewayRequest", "HttpResponse", "Transport"]
+__all__ = ["ByteExchange", "GatewayRequest", "HttpResponse", "SupportsByteLane", "Transport"]
+
+#: A transport's exchange from a request's parts: ``(url, body, content_type, timeout,
+#: payment_id)`` -> the body alone for a 200 reply, else the whole response. It raises
+#: what ``Transport.send`` raises.
+ByteExchange: TypeAlias = Callable[
+    [str, bytes, str, float | None, int | None], Awaitable["bytes | HttpResponse"]
+]
 
 
 @runtime_checkable
@@ -29,4 +37,18 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Release what the transport owns. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SupportsByteLane(Protocol):
+    """A transport that can also exchange bytes without request and response values.
+
+    The session's direct cancel path asks once, when the session is built; a transport
+    answers None whenever its requests must all go through its ``send`` (for instance a
+    subclass that overrides ``send``), and the path then sends requests as usual.
+    """
+
+    def byte_lane(self) -> ByteExchange | None:
+        """The byte exchange equivalent to ``send``, or None."""
         ...

@@ -41,6 +41,7 @@ from .._wire.messages import (
     HttpResponse,
 )
 from ._timer import AttemptTimer
+from .base import ByteExchange
 
 __all__ = ["AiohttpTransport", "map_error"]
 
@@ -148,6 +149,12 @@ class AiohttpTransport:
         )
         return got if isinstance(got, HttpResponse) else HttpResponse(200, got)
 
+    def byte_lane(self) -> ByteExchange | None:
+        """The exchange behind :meth:`send` from a request's parts, for the session's
+        direct cancel path; None when a subclass overrides ``send`` (then every request
+        must go through it)."""
+        return self._exchange if type(self).send is AiohttpTransport.send else None
+
     async def _exchange(
         self,
         url: str,
@@ -157,8 +164,8 @@ class AiohttpTransport:
         payment_id: int | None,
     ) -> bytes | HttpResponse:
         """``send`` from the request's parts (``limit``: its timeout): the body alone
-        for a 200 reply, else the whole response. The session's direct cancel path
-        calls this, so its common case builds neither a request nor a response value."""
+        for a 200 reply, else the whole response (see :meth:`byte_lane`): the direct
+        cancel path's common case builds neither a request nor a response value."""
         if self._closed:
             raise SessionClosedError("transport is closed")
         session = self._session or self._open()
