@@ -101,7 +101,7 @@ from ._operations.status import (
     StatusRequest,
     StatusResult,
 )
-from ._session.batch import (
+from ._session.outcome import (
     CancelOutcome,
     OutcomeState,
 )
