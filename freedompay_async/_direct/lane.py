@@ -50,7 +50,7 @@ from .template import (
 
 __all__ = ["CancelLane", "Prepared", "confirmed"]
 
-#: What :meth:`CancelLane.start` prepares: the signed parts, the first attempt's
+#: What :meth:`CancelLane.begin` prepares: the signed parts, the first attempt's
 #: timeout and the call's deadline.
 Prepared = tuple[Parts, float | None, float | None]
 
@@ -127,15 +127,10 @@ class CancelLane:
         return "<CancelLane>"
 
     def begin(self, payment_id: int) -> Coroutine[Any, Any, CancelResult] | None:
-        """The cancel of ``payment_id`` on this path, when it can go now (its slots
-        taken): await it for the result or the error, as the chain would give. None,
-        with nothing taken, when the chain must take the cancel."""
-        prepared = self.start(payment_id)
-        return None if prepared is None else self.run(prepared, payment_id)
-
-    def start(self, payment_id: int) -> Prepared | None:
-        """The first attempt's signed parts, timeout and deadline, its connection and
-        spacing slots taken, when it can go now; None (nothing taken) otherwise."""
+        """The cancel of ``payment_id`` on this path, when it can go now: its first
+        attempt's parts signed, its connection and spacing slots taken; await it for
+        the result or the error, as the chain would give. None, with nothing taken,
+        when the chain must take the cancel (a wait, or DEBUG logging of attempts)."""
         debug = self._debug
         if debug is not None and debug(logging.DEBUG):
             return None
@@ -154,14 +149,14 @@ class CancelLane:
         if not free:
             inflight.give()
             return None
-        return parts, timeout, deadline
+        return self.run((parts, timeout, deadline), payment_id)
 
     def _request(self, prepared: Prepared, payment_id: int) -> GatewayRequest:
         parts, timeout, deadline = prepared
         return self._template.wrap(parts, payment_id, timeout, deadline)
 
     async def run(self, prepared: Prepared, payment_id: int) -> CancelResult:
-        """Send what :meth:`start` prepared (its connection slot is given back here)
+        """Send what :meth:`begin` prepared (its connection slot is given back here)
         and return the cancel's result, or raise its error, as the chain would.
 
         With a byte lane the common case builds no request or response value: the

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import functools
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Self, overload
@@ -12,32 +11,19 @@ from typing import Self, overload
 import aiohttp
 
 from .._config import Credentials, GatewayURL, Limits
-from .._direct.lane import confirmed
-from .._direct.shapes import ReplyShapes
-from .._direct.template import CancelTemplate
 from .._exceptions import (
-    AlreadyCancelledError,
     ConfigurationError,
     FreedomPayError,
     NotCancelledError,
     SessionClosedError,
     ValidationError,
 )
-from .._layers.chain import Handler, Middleware
+from .._layers.chain import Middleware
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
-from .._operations.definitions import (
-    CANCEL,
-    CLEARING,
-    REFUND,
-    STATUS,
-    Operation,
-    Req,
-    Res,
-    RetryRule,
-)
+from .._operations.definitions import CLEARING, REFUND, STATUS, Operation, Req, Res
 from .._operations.money import (
     ClearRequest,
     ClearResult,
@@ -47,50 +33,21 @@ from .._operations.money import (
 )
 from .._operations.receipts import ReceiptPosition
 from .._operations.status import StatusRequest, StatusResult
-from .._operations.values import MAX_PAYMENT_ID
 from .._settling.locks import PaymentLocks
 from .._settling.loop import Settled, settle
 from .._settling.policy import SettlePolicy
 from .._settling.rules import CANCEL_RULE, CLEAR_RULE, RefundRule, Rule, ambiguous
 from .._transport.base import Transport
 from .._transport.default import AiohttpTransport
-from .._wire.fields import FieldValue
-from .._wire.messages import GatewayReply, GatewayRequest
-from .._wire.multipart import render_multipart
-from .._wire.replies import interpret
-from .._wire.salts import take_salt
-from .._wire.signing import Md5Signer, Signer, script_name
-from .batch import CancelOutcome, run_cancel_many
-from .pipeline import FastParts, build_pipeline
+from .._wire.signing import Md5Signer, Signer
+from .batch import run_cancel_many
+from .engine import Engine, Layers, State
+from .outcome import CancelOutcome
 
 __all__ = ["AsyncSession"]
 
 _DEFAULT_SPACING = PaymentSpacing()
 _DEFAULT_SETTLE = SettlePolicy()
-
-
-def _plain_id(payment: object) -> int | None:
-    """The payment id when ``payment`` can take the request template: a plain int in
-    range, or a CancelRequest without receipt positions; else None."""
-    if type(payment) is CancelRequest:
-        return None if payment.receipt_positions else payment.payment_id
-    return CancelTemplate.usable_id(payment)
-
-
-def _callables(layers: Sequence[Middleware], name: str) -> tuple[Middleware, ...]:
-    """``layers`` as a tuple, each checked to be callable (a middleware)."""
-    if isinstance(layers, str | bytes) or not isinstance(layers, Iterable):
-        raise ConfigurationError(f"{name} must be a sequence of middlewares (a list)")
-    found = tuple(layers)
-    if not all(callable(layer) for layer in found):
-        raise ConfigurationError(f"{name} must hold middlewares: async (request, call_next)")
-    return found
-
-
-class _State(enum.Enum):
-    UNOPENED = 1
-    OPENED = 2
-    CLOSED = 3
 
 
 def _checked_options(
@@ -156,54 +113,27 @@ class AsyncSession:
         self.settle = settle
         # clearings and refunds of one payment run one at a time (see _money)
         self._money_locks = PaymentLocks()
-        self._limits = limits = limits or Limits()
+        limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
-        self._targets = {
-            op.name: (url, script_name(url))
-            for op in (CANCEL, STATUS, CLEARING, REFUND)
-            for url in (self.base_url.url(op.path),)
-        }
-        fast = self._fast_parts()
-        self._chains, self._lane = build_pipeline(
-            self._send,
-            retry=self.retry,
-            spacing=spacing,
-            pacing=pacing,
-            limits=limits,
-            log_attempts=log_attempts,
-            middlewares=middlewares,
-            attempt_middlewares=_callables(attempt_middlewares, "attempt_middlewares"),
-            fast=fast,
+        layers = Layers(
+            self.retry, spacing, pacing, limits, log_attempts, middlewares, attempt_middlewares
         )
-        self._chain: Handler = self._chains[RetryRule.CONFIRMING]
-        self._state = _State.UNOPENED
-
-    def _fast_parts(self) -> FastParts | None:
-        """The request template and reply shapes of the default md5 signer (anything
-        else, a subclass included, takes the general path)."""
-        self._template: CancelTemplate | None = None
-        self._shapes: ReplyShapes | None = None
-        if type(self.signer) is not Md5Signer:
-            return None
-        key = self.signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
-        url, script = self._targets[CANCEL.name]
-        merchant = self.credentials.merchant_id
-        self._template = CancelTemplate(merchant, url, script, key, self.retry.attempt_timeout)
-        self._shapes = ReplyShapes(key)
-        return FastParts(self._template, self._shapes, self._transport, self.signer)
+        self._engine = Engine(credentials, self.base_url, self.signer, self._transport, layers)
+        self._cancel_once = self._engine.cancel_once  # the one cancel dispatch, bound once
 
     def __repr__(self) -> str:
         return (
             f"<AsyncSession merchant_id={self.credentials.merchant_id} "
-            f"base_url={self.base_url.base!r} state={self._state.name.lower()}>"
+            f"base_url={self.base_url.base!r} state={self._engine.state.name.lower()}>"
         )
 
     async def __aenter__(self) -> Self:
-        if self._state is _State.CLOSED:
+        engine = self._engine
+        if engine.state is State.CLOSED:
             raise SessionClosedError("this AsyncSession is closed; create a new one")
-        if self._state is _State.OPENED:
+        if engine.state is State.OPENED:
             raise SessionClosedError("this AsyncSession is already open")
-        self._state = _State.OPENED
+        engine.state = State.OPENED
         return self
 
     async def __aexit__(
@@ -216,103 +146,15 @@ class AsyncSession:
 
     async def aclose(self) -> None:
         """Close what this session created (not a borrowed aiohttp session). Idempotent."""
-        if self._state is _State.CLOSED:
+        if self._engine.state is State.CLOSED:
             return
-        self._state = _State.CLOSED
+        self._engine.state = State.CLOSED
         await self._transport.aclose()
 
     @property
     def closed(self) -> bool:
         """Whether ``aclose()`` has been called."""
-        return self._state is _State.CLOSED
-
-    def _ensure_open(self) -> None:
-        """Refuse a closed session; a session used without ``async with`` opens here."""
-        if self._state is _State.CLOSED:
-            raise SessionClosedError("this AsyncSession is closed")
-        self._state = _State.OPENED
-
-    async def _send(self, request: GatewayRequest) -> GatewayReply:
-        http = await self._transport.send(request)
-        shapes = self._shapes
-        if shapes is None:
-            return interpret(request, http, self.signer, self._limits)
-        if http.status == 200:
-            fast = shapes.read(request.script, http.body)
-            if fast is not None:
-                return fast
-        reply = interpret(request, http, self.signer, self._limits)
-        shapes.learn(request.script, http.body)
-        return reply
-
-    def _prepare(
-        self, operation: Operation[Req, Res], payment_id: int, fields: list[tuple[str, FieldValue]]
-    ) -> GatewayRequest:
-        url, script = self._targets[operation.name]
-        fields.append(("pg_sig", self.signer.sign(script, fields)))
-        body, content_type = render_multipart(fields)
-        return GatewayRequest(
-            operation.name,
-            url,
-            script,
-            payment_id,
-            tuple(fields),
-            body,
-            content_type,
-            timeout=self.retry.attempt_timeout,
-            read_only=operation.retry is RetryRule.READ_ONLY,
-        )
-
-    async def _call(self, operation: Operation[Req, Res], request: Req) -> Res:
-        """The one send path: fields, signature, chain (retry, spacing, cap, pacing,
-        logging), transport, verification, then the operation's result value."""
-        self._ensure_open()
-        pid = request.payment_id
-        fields = operation.fields(request, self.credentials.merchant_id, take_salt())
-        prepared = self._prepare(operation, pid, fields)
-        return operation.result(await self._chains[operation.retry](prepared), pid)
-
-    def _cancel_once(self, payment: CancelRequest | int | str) -> Awaitable[CancelResult]:
-        """One cancel, by the one dispatch: the direct lane when it can take it (a plain
-        id, nothing to wait for), else the request template through the chain, else the
-        general path. A signed "already cancelled" that names the payment, after an
-        attempt that may have been acted on, confirms that attempt.
-
-        Not a coroutine itself: it hands back the chosen path's, so the common cancel
-        costs no extra coroutine."""
-        template = self._template
-        if template is None:
-            return self._cancel_general(payment)
-        if type(payment) is int and 0 < payment < MAX_PAYMENT_ID:
-            pid = payment
-        else:
-            plain = _plain_id(payment)
-            if plain is None:
-                return self._cancel_general(payment)
-            pid = plain
-        if self._state is not _State.OPENED:
-            self._ensure_open()
-        lane = self._lane
-        if lane is not None:
-            direct = lane.begin(pid)
-            if direct is not None:
-                return direct
-        return self._cancel_template(template, pid)
-
-    async def _cancel_template(self, template: CancelTemplate, pid: int) -> CancelResult:
-        """A plain cancel from the request template, through the chain."""
-        try:
-            return CANCEL.result(await self._chains[CANCEL.retry](template.request(pid)), pid)
-        except AlreadyCancelledError as exc:
-            return _confirmed_or_raise(exc, pid)
-
-    async def _cancel_general(self, payment: CancelRequest | int | str) -> CancelResult:
-        """A cancel through the general send path (another signer, receipt positions)."""
-        request = CancelRequest.of(payment)
-        try:
-            return await self._call(CANCEL, request)
-        except AlreadyCancelledError as exc:
-            return _confirmed_or_raise(exc, request.payment_id)
+        return self._engine.state is State.CLOSED
 
     async def cancel(
         self, payment: CancelRequest | int | str, *, reconcile: bool = True
@@ -373,7 +215,7 @@ class AsyncSession:
         )
 
     async def _status_once(self, request: StatusRequest) -> StatusResult:
-        return await self._call(STATUS, request)
+        return await self._engine.call(STATUS, request)
 
     async def status(
         self, payment: StatusRequest | int | str, *, order_id: str | int | None = None
@@ -390,7 +232,7 @@ class AsyncSession:
             request = payment
         else:
             request = StatusRequest(payment, order_id)
-        return await self._call(STATUS, request)
+        return await self._engine.call(STATUS, request)
 
     async def clear(
         self,
@@ -415,7 +257,7 @@ class AsyncSession:
         """
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
-            return await self._call(CLEARING, request)
+            return await self._engine.call(CLEARING, request)
         async with self._money_locks.hold(request.payment_id):
             return await self._money(CLEAR_RULE, CLEARING, request, resume)
 
@@ -479,7 +321,7 @@ class AsyncSession:
         else:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
-            return await self._call(REFUND, request)
+            return await self._engine.call(REFUND, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
         async with self._money_locks.hold(request.payment_id):
@@ -503,7 +345,7 @@ class AsyncSession:
         Those of one payment run one at a time (the caller holds the payment's lock), so
         what status shows before and after is this call's alone within this session.
         """
-        send = functools.partial(self._call, operation)
+        send = functools.partial(self._engine.call, operation)
         first: Res | FreedomPayError | None = None
         if not resume:
             try:
@@ -542,20 +384,11 @@ class AsyncSession:
         :meth:`status` (see :meth:`cancel`); ``outcome.settled_by`` says how each
         outcome was learnt.
         """
-        self._ensure_open()
+        self._engine.ensure_open()
         reconciler = self._settle_cancel if reconcile else None
         return run_cancel_many(
             self._cancel_once, items, concurrency=concurrency, settle=reconciler
         )
-
-
-def _confirmed_or_raise(exc: AlreadyCancelledError, payment_id: int) -> CancelResult:
-    """The result a bound "already cancelled" after an ambiguous attempt gives; else the
-    error stands (raised again)."""
-    result = confirmed(exc, payment_id)
-    if result is None:
-        raise exc
-    return result
 
 
 def _revoke_error(result: CancelResult) -> NotCancelledError:

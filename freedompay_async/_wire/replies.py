@@ -200,47 +200,75 @@ def interpret(
     A non-200 answer to a request that acts is ``maybe_processed``, a 429 included: an
     unsigned status line cannot prove that nothing was done.
     """
-    payment_id = request.payment_id
     if http.status != 200:
-        refused = MalformedReplyError(
-            f"gateway answered HTTP {http.status}",
-            payment_id=payment_id,
+        raise _refused(request, http)
+    fields = _document(request, http, limits or _DEFAULT_LIMITS)
+    status, signature = _status_and_signature(fields)
+    signed = signature is not None and signer.verify(request.script, fields, signature)
+    if status == "error":
+        _raise_error_reply(
+            request, http, fields, signed=signed, has_signature=signature is not None
+        )
+    if not signed:
+        problem = "is not signed" if signature is None else "signature does not verify"
+        raise SignatureVerificationError(
+            f"reply {problem}", payment_id=request.payment_id, http_status=http.status
+        )
+    if status != "ok":
+        raise MalformedReplyError(
+            f"reply has pg_status {status!r}",
+            payment_id=request.payment_id,
+            http_status=http.status,
+        )
+    return GatewayReply(fields, http.status, signed=True)
+
+
+def _refused(request: GatewayRequest, http: HttpResponse) -> MalformedReplyError:
+    """The error a non-200 answer stands for."""
+    refused = MalformedReplyError(
+        f"gateway answered HTTP {http.status}",
+        payment_id=request.payment_id,
+        http_status=http.status,
+        body_excerpt=excerpt(http.body),
+        retry_after=retry_after_seconds(http.retry_after, http.date),
+    )
+    if not request.read_only:
+        # An unsigned status line cannot prove that an operation that acts was not
+        # acted on (a 429 included): only status can.
+        refused.maybe_processed = True
+    return refused
+
+
+def _document(
+    request: GatewayRequest, http: HttpResponse, limits: Limits
+) -> list[tuple[str, FieldValue]]:
+    """The reply's fields: a ``<response>`` document within the limits, its ``pg_sig``
+    once at the top level; MalformedReplyError otherwise."""
+
+    def malformed(why: str) -> MalformedReplyError:
+        return MalformedReplyError(
+            why,
+            payment_id=request.payment_id,
             http_status=http.status,
             body_excerpt=excerpt(http.body),
-            retry_after=retry_after_seconds(http.retry_after, http.date),
         )
-        if not request.read_only:
-            # An unsigned status line cannot prove that an operation that acts was
-            # not acted on (a 429 included): only status can.
-            refused.maybe_processed = True
-        raise refused
+
     try:
-        limits = limits or _DEFAULT_LIMITS
         root, fields = parse_xml_fields(
             http.body, max_depth=limits.max_xml_depth, max_elements=limits.max_xml_elements
         )
     except XMLReplyError as exc:
-        raise MalformedReplyError(
-            f"reply is not XML ({exc})",
-            payment_id=payment_id,
-            http_status=http.status,
-            body_excerpt=excerpt(http.body),
-        ) from None
+        raise malformed(f"reply is not XML ({exc})") from None
     if root != "response":
-        raise MalformedReplyError(
-            f"reply root is <{root[:40]}>, not <response>",
-            payment_id=payment_id,
-            http_status=http.status,
-            body_excerpt=excerpt(http.body),
-        )
+        raise malformed(f"reply root is <{root[:40]}>, not <response>")
     misplaced = _misplaced_signature(fields)
     if misplaced is not None:
-        raise MalformedReplyError(
-            f"reply refused: {misplaced}",
-            payment_id=payment_id,
-            http_status=http.status,
-            body_excerpt=excerpt(http.body),
-        )
+        raise malformed(f"reply refused: {misplaced}")
+    return fields
+
+
+def _status_and_signature(fields: list[tuple[str, FieldValue]]) -> tuple[str | None, str | None]:
+    """The first top-level ``pg_status`` and ``pg_sig`` texts."""
     status: str | None = None
     signature: str | None = None
     for key, value in fields:
@@ -249,21 +277,4 @@ def interpret(
                 status = value
             elif key == "pg_sig" and signature is None:
                 signature = value
-    signed = signature is not None and signer.verify(request.script, fields, signature)
-    if status == "error":
-        _raise_error_reply(
-            request, http, fields, signed=signed, has_signature=signature is not None
-        )
-    if signature is not None and not signed:
-        raise SignatureVerificationError(
-            "reply signature does not verify", payment_id=payment_id, http_status=http.status
-        )
-    if not signed:
-        raise SignatureVerificationError(
-            "reply is not signed", payment_id=payment_id, http_status=http.status
-        )
-    if status != "ok":
-        raise MalformedReplyError(
-            f"reply has pg_status {status!r}", payment_id=payment_id, http_status=http.status
-        )
-    return GatewayReply(fields, http.status, signed=True)
+    return status, signature
