@@ -33,8 +33,8 @@ from .._exceptions import (
     FreedomPayError,
     GatewayError,
     PaymentNotFoundError,
-    ReplyError,
     SessionClosedError,
+    SignatureVerificationError,
     UnconfirmedReplyError,
     UnsettledError,
 )
@@ -166,9 +166,9 @@ class _Settle(Generic[Q, R]):
             raise _NotFound from None
         except FreedomPayError as exc:
             self.attempts += exc.attempts
-            if exc.retryable or isinstance(exc, ReplyError):
+            if exc.retryable or isinstance(exc, SignatureVerificationError):
                 return None  # lost, garbled or forged: ask again
-            raise _Stop from None
+            raise _Stop from None  # a refusal, a wrong URL's 404, a spent deadline
         self.attempts += seen.attempts
         self.seen = seen
         return seen
