@@ -35,6 +35,7 @@ from .._operations.receipts import ReceiptPosition
 from .._operations.status import StatusRequest, StatusResult
 from .._settling.locks import PaymentLocks
 from .._settling.loop import Settled, settle
+from .._settling.memory import RecentRefunds
 from .._settling.policy import SettlePolicy
 from .._settling.rules import CANCEL_RULE, CLEAR_RULE, RefundRule, Rule, ambiguous
 from .._transport.base import Transport
@@ -111,8 +112,10 @@ class AsyncSession:
         self.pacing = pacing
         self.spacing = spacing
         self.settle = settle
-        # clearings and refunds of one payment run one at a time (see _money)
+        # clearings and refunds of one payment run one at a time (see _money), and a
+        # refund's baseline is completed with the refunds status may not show yet
         self._money_locks = PaymentLocks()
+        self._recent_refunds = RecentRefunds(settle.window, settle.clock)
         limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         layers = Layers(
@@ -324,10 +327,14 @@ class AsyncSession:
             return await self._engine.call(REFUND, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
-        async with self._money_locks.hold(request.payment_id):
+        pid = request.payment_id
+        async with self._money_locks.hold(pid):
             if baseline is None:
-                baseline = await self._baseline(request.payment_id)
-            return await self._money(RefundRule(baseline), REFUND, request, resume)
+                baseline = await self._baseline(pid)
+            rule = RefundRule(baseline, self._recent_refunds.known(pid))
+            result = await self._money(rule, REFUND, request, resume)
+            self._recent_refunds.remember(pid, result.refund_id, request.amount)
+            return result
 
     async def _baseline(self, payment_id: int) -> RefundBaseline:
         try:

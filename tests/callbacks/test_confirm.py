@@ -139,11 +139,6 @@ async def test_a_payment_cancelled_since_is_not_confirmed(
     assert (info.value.reason, info.value.state) == ("not_paid", "revoked")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: fp.PAID_STATES holds REFUNDED, so a payment refunded in full "
-    "since still confirms (the money went back, as for REVOKED)",
-)
 async def test_a_payment_refunded_in_full_since_is_not_confirmed(
     shop: tuple[SandboxGateway, fp.AsyncSession, App, str],
 ) -> None:
@@ -266,12 +261,6 @@ def status_server(
     return app
 
 
-_REFUNDED_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="library bug: fp.PAID_STATES holds REFUNDED (the money went back, as for REVOKED)",
-)
-
-
 @pytest.mark.parametrize(
     ("payment_status", "replied_id", "amounts", "http_status"),
     [
@@ -291,14 +280,13 @@ _REFUNDED_BUG = pytest.mark.xfail(
             id="paid-partly-refunded",
         ),
         pytest.param("revoked", None, {}, 409, id="paid-then-cancelled"),
-        pytest.param("refunded", None, {}, 409, id="paid-then-refunded", marks=_REFUNDED_BUG),
+        pytest.param("refunded", None, {}, 409, id="paid-then-refunded"),
         pytest.param(
             "success",
             None,
             {"cleared": "1000.00", "refunded": "1000.00"},
             409,
             id="paid-then-refunded-in-full",
-            marks=_REFUNDED_BUG,
         ),
     ],
 )

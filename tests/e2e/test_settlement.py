@@ -276,11 +276,6 @@ async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own() 
     assert not first.confirmed_by_status and not second.confirmed_by_status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: the settle loop asks a status endpoint that answers 404 again "
-    "for the whole window, though its own rule says a wrong URL stops it",
-)
 async def test_a_status_endpoint_that_answers_404_is_not_asked_again() -> None:
     asked: list[str] = []
 
