@@ -92,7 +92,7 @@ def _outcome_records() -> list[dict[str, Any]]:
     )
     cancelled = CancelOutcome.from_result(1_234_567_890, result, 0.0123)
     already = CancelOutcome.from_error(
-        5, 5, AlreadyCancelledError(10033, "already cancelled", signed=True), 0.2
+        5, 5, AlreadyCancelledError(10033, "already cancelled", signed=True, bound=True), 0.2
     )
     return [
         outcome_record(outcome, run="3f2a9c1d7b4e", now=lambda: "2026-12-02T06:00:00.123+00:00")
