@@ -52,7 +52,7 @@ def verbose_records(draw: st.DrawFn) -> dict[str, Any]:
         "error_description": draw(st.none() | TEXT),
         "http_status": draw(st.none() | st.integers(100, 599)),
         # Either the writer's own ISO form or any other text (kept as text).
-        "time": draw(st.just(_codec._ms_to_time(ms)) | TEXT),
+        "time": draw(st.just(_codec.ms_to_time(ms)) | TEXT),
         "run": draw(st.none() | st.text("0123456789abcdef", min_size=12, max_size=12)),
     }
     if state == "cancelled" and record["revoke_status"] is None:
