@@ -69,7 +69,12 @@ async def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None
 
 
 def cancel_args(url: str, journal: Path, *more: str) -> list[str]:
-    return ["cancel", "--base-url", url, "--journal", str(journal), "--progress", "none", *more]
+    # A short settle window: the sandbox's status answers at once, and no test waits
+    # the gateway's 60 s for an outcome status cannot settle.
+    return [
+        "cancel", "--base-url", url, "--journal", str(journal), "--progress", "none",
+        "--settle-window", "3", "--settle-poll", "0.1", *more,
+    ]  # fmt: skip
 
 
 def write_ids(path: Path, ids: Iterable[int]) -> Path:
