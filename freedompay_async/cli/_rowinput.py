@@ -1,7 +1,8 @@
 """The input of ``clear`` and ``refund``: a CSV file of money movements, one per row.
 
 The file is read whole when the run opens (a money batch is a file an operator keeps
-next to its journal; its rows cost about a few hundred bytes each in memory). It must
+next to its journal; a row costs under a kilobyte in memory, its key in the journal's
+state included). It must
 be a regular file: a rerun must read the very same rows to find their keys
 (:mod:`._rowkeys`) in the journal, which a pipe cannot promise. The runner sees each
 row by its key; what a key stands for is :attr:`RowInput.rows`.
