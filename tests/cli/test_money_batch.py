@@ -23,7 +23,7 @@ from freedompay_async.cli._records import decode_record
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET
-from .test_cli import Run, cli, finish, start
+from .test_cli import Run, cli, cli_env, finish, start
 
 #: Short, in the real proportions: processing + status lag < window.
 PROCESSING, LAG, WINDOW = 0.5, 0.2, 1.5
@@ -367,3 +367,19 @@ async def test_two_shards_of_a_refund_batch_split_by_payment_and_read_as_one(
         assert (
             len(gw.ledger[pid].refunds) == gw.ledger[pid].refund_requests == 1 + (pid in (141, 142))
         )
+
+
+async def test_a_wrong_key_stops_a_refund_batch_before_any_intent(
+    money: tuple[SandboxGateway, str], tmp_path: Path
+) -> None:
+    gw, url = money
+    await clear_through_the_library(gw, url, [91, 92])
+    csv = write_rows(tmp_path / "r.csv", [(91, "5"), (92, "5")])
+    journal = tmp_path / "refund.jsonl"
+    env = cli_env(FREEDOMPAY_SECRET_KEY="not-the-key")
+    run = await cli(*money_args("refund", url, journal, csv), env=env)
+    assert run.rc == 2, run.out + run.err
+    assert "the gateway refused the credentials" in run.err
+    # The baselines were refused: no intent was journaled, no refund sent.
+    assert not any(r["state"] == "intent" for r in money_records(journal))
+    assert gw.ledger[91].refund_requests == gw.ledger[92].refund_requests == 0
