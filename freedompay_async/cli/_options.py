@@ -16,6 +16,7 @@ from .._exceptions import ConfigurationError
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
+from .._settling.policy import SettlePolicy
 from ._report import PROG
 from ._shard import Shard
 
@@ -30,6 +31,7 @@ __all__ = [
     "credentials_from",
     "gateway_url",
     "job_from_args",
+    "settle_policy",
 ]
 
 ENV_MERCHANT_ID = "FREEDOMPAY_MERCHANT_ID"
@@ -47,8 +49,8 @@ class UsageError(Exception):
 class BatchJob:
     """Everything one batch run needs (built from the command line, or by ``demo``).
 
-    ``operation`` is the command (``cancel``, ``status``); ``journal`` is None for an
-    operation that keeps none. ``shard`` keeps only the ids of one shard
+    ``operation`` is the command (``cancel``, ``status``, ``clear``, ``refund``);
+    ``journal`` is None for an operation that keeps none. ``shard`` keeps only the ids of one shard
     (:class:`~._shard.Shard`); ``dry_run`` sends nothing but one status query that
     checks the credentials.
     """
@@ -80,6 +82,8 @@ class BatchJob:
     dry_run: bool = False
     #: Seconds between two plain progress lines.
     progress_interval: float = 2.0
+    #: How an attempt whose outcome is open is settled by status (the settle window).
+    settle: SettlePolicy = attrs.field(factory=SettlePolicy)
 
 
 #: The name this value had when ``cancel`` was the only batch command.
@@ -173,6 +177,26 @@ def _retry_and_pacing(args: argparse.Namespace) -> tuple[RetryPolicy, Pacing | N
     return retry, pacing
 
 
+def settle_policy(window: float | None = None, poll: float | None = None) -> SettlePolicy:
+    """The settle window of ``--settle-window`` and ``--settle-poll`` (None: the
+    library's default). The waits between status queries grow from ``poll`` up to a
+    quarter of the window (at most the default's longest wait, never below ``poll``),
+    so that a short window still gets several readings."""
+    default = SettlePolicy()
+    window = default.window if window is None else window
+    poll = default.poll_initial if poll is None else poll
+    try:
+        return SettlePolicy(
+            window=window, poll_initial=poll, poll_max=max(poll, min(default.poll_max, window / 4))
+        )
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _settle(args: argparse.Namespace) -> SettlePolicy:
+    return settle_policy(getattr(args, "settle_window", None), getattr(args, "settle_poll", None))
+
+
 def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -188,18 +212,19 @@ def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str
         )
     url = gateway_url(base)
     credentials = credentials_from(args, environ)
-    if args.csv_column is not None and not args.csv_column.strip():
+    column: str | None = getattr(args, "csv_column", None)
+    if column is not None and not column.strip():
         raise UsageError("--csv-column needs a column name")
     retry, pacing = _retry_and_pacing(args)
     delimiter = _delimiter(args.csv_delimiter)
-    if args.csv_delimiter != "," and args.csv_column is None:
+    if args.csv_delimiter != "," and column is None and hasattr(args, "csv_column"):
         raise UsageError("--csv-delimiter needs --csv-column")
     return BatchJob(
         credentials=credentials,
         base_url=url,
         journal=_optional_path(getattr(args, "journal", None)),
         input_path=args.input,
-        csv_column=args.csv_column.strip() if args.csv_column else None,
+        csv_column=column.strip() if column else None,
         concurrency=args.concurrency,
         retry=retry,
         pacing=pacing,
@@ -217,4 +242,5 @@ def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str
         shard=args.shard,
         dry_run=args.dry_run,
         progress_interval=args.progress_interval,
+        settle=_settle(args),
     )
