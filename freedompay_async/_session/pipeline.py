@@ -7,6 +7,10 @@ outermost, once per call; the caller's attempt middlewares run innermost, once p
 attempt, after every wait (spacing, the in-flight cap, pacing). The direct lane (see
 ``_direct/lane.py``) is built from the same layer objects, so both paths share their
 state; it is left out when a caller's layer must see each call or each attempt.
+
+With a coordinator (a fleet's shared per-payment state) the spacing layer and its gate
+are the coordinated ones, and the direct lane is left out: its spacing check must
+answer at once, without awaiting, which a remote coordinator cannot.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 import attrs
 
 from .._config import Limits
+from .._coordination.base import Coordinator
 from .._direct.lane import CancelLane
 from .._direct.shapes import ReplyShapes
 from .._direct.template import CancelTemplate
@@ -25,6 +30,7 @@ from .._layers.chain import (
     Middleware,
     build_chain,
 )
+from .._layers.coordinated import CoordinatedSpacingMiddleware
 from .._layers.inflight import InFlightLimit
 from .._layers.pacing import (
     Pacing,
@@ -70,21 +76,28 @@ def build_pipeline(
     middlewares: Sequence[Middleware],
     attempt_middlewares: Sequence[Middleware],
     fast: FastParts | None,
+    coordinator: Coordinator | None = None,
 ) -> tuple[dict[RetryRule, Handler], CancelLane | None]:
     """The chain for each retry rule, ending in ``send``, and the direct cancel lane
-    (None unless ``fast`` is given and there is no caller middleware of either kind
-    and no pacing)."""
+    (None unless ``fast`` is given and there is no caller middleware of either kind,
+    no pacing and no coordinator)."""
     inner: list[Middleware] = []
     spacer = None
-    if spacing is not None:
+    gate: Middleware | None = None
+    if spacing is not None and coordinator is not None:
+        shared = CoordinatedSpacingMiddleware(spacing, coordinator, deadline_clock=retry.clock)
+        inner.append(shared)
+        gate = shared.gate
+    elif spacing is not None:
         spacer = PaymentSpacingMiddleware(spacing, deadline_clock=retry.clock)
         inner.append(spacer)
+        gate = spacer.gate
     inflight = InFlightLimit(limits.max_connections, clock=retry.clock)
     inner.append(inflight)
     if pacing is not None:
         inner.append(PacingMiddleware(pacing, deadline_clock=retry.clock))
-    if spacer is not None:
-        inner.append(spacer.gate)  # marks each attempt's real start for the spacing
+    if gate is not None:
+        inner.append(gate)  # marks each attempt's real start for the spacing
     log = LoggingMiddleware() if log_attempts else None
     if log is not None:
         inner.append(log)
@@ -104,6 +117,8 @@ def build_pipeline(
             outer.append(retrying)
         chains[rule] = build_chain(core, outer)
     if fast is None or middlewares or attempt_middlewares or pacing is not None:
+        return chains, None
+    if coordinator is not None:
         return chains, None
     lane = CancelLane(
         template=fast.template,
