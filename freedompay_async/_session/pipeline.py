@@ -65,6 +65,20 @@ class FastParts:
     signer: Signer
 
 
+def _spacing(
+    spacing: PaymentSpacing | None, coordinator: Coordinator | None, retry: RetryPolicy
+) -> tuple[PaymentSpacingMiddleware | CoordinatedSpacingMiddleware | None, Middleware | None]:
+    """The spacing layer and its gate (the innermost layer): the session's own table,
+    or the coordinator's; None for both when spacing is off."""
+    if spacing is None:
+        return None, None
+    if coordinator is None:
+        spacer = PaymentSpacingMiddleware(spacing, deadline_clock=retry.clock)
+        return spacer, spacer.gate
+    shared = CoordinatedSpacingMiddleware(spacing, coordinator, deadline_clock=retry.clock)
+    return shared, shared.gate
+
+
 def build_pipeline(
     send: Handler,
     *,
@@ -82,16 +96,9 @@ def build_pipeline(
     (None unless ``fast`` is given and there is no caller middleware of either kind,
     no pacing and no coordinator)."""
     inner: list[Middleware] = []
-    spacer = None
-    gate: Middleware | None = None
-    if spacing is not None and coordinator is not None:
-        shared = CoordinatedSpacingMiddleware(spacing, coordinator, deadline_clock=retry.clock)
-        inner.append(shared)
-        gate = shared.gate
-    elif spacing is not None:
-        spacer = PaymentSpacingMiddleware(spacing, deadline_clock=retry.clock)
+    spacer, gate = _spacing(spacing, coordinator, retry)
+    if spacer is not None:
         inner.append(spacer)
-        gate = spacer.gate
     inflight = InFlightLimit(limits.max_connections, clock=retry.clock)
     inner.append(inflight)
     if pacing is not None:
@@ -116,10 +123,10 @@ def build_pipeline(
                 cancel_retry = retrying
             outer.append(retrying)
         chains[rule] = build_chain(core, outer)
-    if fast is None or middlewares or attempt_middlewares or pacing is not None:
+    shared = coordinator is not None  # the lane's spacing check must not await
+    if fast is None or middlewares or attempt_middlewares or pacing is not None or shared:
         return chains, None
-    if coordinator is not None:
-        return chains, None
+    assert spacer is None or isinstance(spacer, PaymentSpacingMiddleware)
     lane = CancelLane(
         template=fast.template,
         shapes=fast.shapes,
