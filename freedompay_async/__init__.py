@@ -5,6 +5,9 @@ The whole public API, at a glance:
 - Session: :class:`AsyncSession` (``cancel``, ``cancel_many``, ``status``, ``clear``,
   ``refund``, ``refund_baseline``); per-payment spacing :class:`PaymentSpacing`; the
   settle window :class:`SettlePolicy`.
+- Fleets (also in ``freedompay_async.coordination``): the :class:`Coordinator`
+  protocol (:class:`Claim`), :class:`RedisCoordinator` (the ``redis`` extra) and
+  :class:`MemoryCoordinator`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
 - Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
@@ -35,6 +38,9 @@ The whole public API, at a glance:
 """
 
 from ._config import Credentials, GatewayURL, Limits
+from ._coordination.base import Claim, Coordinator
+from ._coordination.memory import MemoryCoordinator
+from ._coordination.redis_coordinator import RedisCoordinator
 from ._exceptions import (
     AlreadyCancelledError,
     AlreadyClearedError,
@@ -44,12 +50,15 @@ from ._exceptions import (
     ConnectError,
     ConnectionLostError,
     ConnectTimeoutError,
+    CoordinationError,
+    CoordinationUnavailableError,
     DeadlineExceededError,
     FreedomPayError,
     GatewayDeclinedError,
     GatewayError,
     InternalError,
     InvalidRequestSignatureError,
+    LeaseLostError,
     MalformedReplyError,
     NotCancelledError,
     NotDoneError,
@@ -162,6 +171,7 @@ __all__ = [
     "CancelRequest",
     "CancelResult",
     "CheckRequest",
+    "Claim",
     "ClearRequest",
     "ClearResult",
     "ClearingStatus",
@@ -169,6 +179,9 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "CoordinationError",
+    "CoordinationUnavailableError",
+    "Coordinator",
     "Credentials",
     "DeadlineExceededError",
     "FieldValue",
@@ -183,10 +196,12 @@ __all__ = [
     "HttpResponse",
     "InternalError",
     "InvalidRequestSignatureError",
+    "LeaseLostError",
     "Limits",
     "LoggingMiddleware",
     "MalformedReplyError",
     "Md5Signer",
+    "MemoryCoordinator",
     "Middleware",
     "MockTransport",
     "NotCancelledError",
@@ -201,6 +216,7 @@ __all__ = [
     "QueryFreeAccessLogger",
     "ReceiptPosition",
     "RedirectBack",
+    "RedisCoordinator",
     "RefundBaseline",
     "RefundPayment",
     "RefundRequest",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -11,6 +10,7 @@ from typing import Self, overload
 import aiohttp
 
 from .._config import Credentials, GatewayURL, Limits
+from .._coordination.base import Coordinator
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
@@ -23,7 +23,7 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
-from .._operations.definitions import CLEARING, REFUND, STATUS, Operation, Req, Res
+from .._operations.definitions import CLEARING, REFUND, STATUS
 from .._operations.money import (
     ClearRequest,
     ClearResult,
@@ -33,16 +33,17 @@ from .._operations.money import (
 )
 from .._operations.receipts import ReceiptPosition
 from .._operations.status import StatusRequest, StatusResult
-from .._settling.locks import PaymentLocks
+from .._settling.guard import LeaseGuard, LocalGuard, MoneyGuard
 from .._settling.loop import Settled, settle
 from .._settling.memory import RecentRefunds
 from .._settling.policy import SettlePolicy
-from .._settling.rules import CANCEL_RULE, CLEAR_RULE, RefundRule, Rule, ambiguous
+from .._settling.rules import CANCEL_RULE, ambiguous
 from .._transport.base import Transport
 from .._transport.default import AiohttpTransport
 from .._wire.signing import Md5Signer, Signer
 from .batch import run_cancel_many
 from .engine import Engine, Layers, State
+from .money import MoneyPath
 from .outcome import CancelOutcome
 
 __all__ = ["AsyncSession"]
@@ -52,7 +53,12 @@ _DEFAULT_SETTLE = SettlePolicy()
 
 
 def _checked_options(
-    credentials: object, session: object, transport: object, spacing: object, settle: object
+    credentials: object,
+    session: object,
+    transport: object,
+    spacing: object,
+    settle: object,
+    coordinator: object,
 ) -> None:
     if not isinstance(credentials, Credentials):
         raise ConfigurationError("credentials must be a Credentials value")
@@ -62,6 +68,8 @@ def _checked_options(
         raise ConfigurationError("spacing must be a PaymentSpacing value or None")
     if not isinstance(settle, SettlePolicy):
         raise ConfigurationError("settle must be a SettlePolicy value")
+    if coordinator is not None and not isinstance(coordinator, Coordinator):
+        raise ConfigurationError("coordinator must be a Coordinator (e.g. RedisCoordinator)")
 
 
 class AsyncSession:
@@ -85,6 +93,13 @@ class AsyncSession:
     wait: they see the exchange itself, e.g. ``freedompay_async.otel``'s tracing). Every
     operation (cancel, status, clear, refund) takes this one path. A call whose outcome
     is left open is settled by asking status, as ``settle`` (:class:`SettlePolicy`) says.
+
+    Clearings and refunds of one payment run one at a time, and the spacing holds
+    between this session's own requests. For a fleet of workers acting on the same
+    payments, pass a shared ``coordinator`` (``RedisCoordinator.from_url(url)``): the
+    spacing then holds across the fleet, a payment's clearing or refund is done under a
+    lease one worker at a time, and the direct cancel path steps aside. The session
+    closes its coordinator when it closes.
     """
 
     def __init__(
@@ -103,8 +118,9 @@ class AsyncSession:
         log_attempts: bool = True,
         spacing: PaymentSpacing | None = _DEFAULT_SPACING,
         settle: SettlePolicy = _DEFAULT_SETTLE,
+        coordinator: Coordinator | None = None,
     ) -> None:
-        _checked_options(credentials, session, transport, spacing, settle)
+        _checked_options(credentials, session, transport, spacing, settle, coordinator)
         self.credentials = credentials
         self.base_url = GatewayURL.of(base_url)
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
@@ -112,17 +128,27 @@ class AsyncSession:
         self.pacing = pacing
         self.spacing = spacing
         self.settle = settle
-        # clearings and refunds of one payment run one at a time (see _money), and a
-        # refund's baseline is completed with the refunds status may not show yet
-        self._money_locks = PaymentLocks()
-        self._recent_refunds = RecentRefunds(settle.window, settle.clock)
+        #: The fleet's shared per-payment state; None: this session's own.
+        self.coordinator = coordinator
         limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         layers = Layers(
-            self.retry, spacing, pacing, limits, log_attempts, middlewares, attempt_middlewares
+            self.retry,
+            spacing,
+            pacing,
+            limits,
+            log_attempts,
+            middlewares,
+            attempt_middlewares,
+            coordinator=coordinator,
         )
         self._engine = Engine(credentials, self.base_url, self.signer, self._transport, layers)
         self._cancel_once = self._engine.cancel_once  # the one cancel dispatch, bound once
+        # clearings and refunds of one payment run one at a time (see MoneyPath)
+        guard: MoneyGuard = LocalGuard() if coordinator is None else LeaseGuard(coordinator)
+        # a refund's baseline is completed with the refunds status may not show yet
+        recent = RecentRefunds(settle.window, settle.clock)
+        self._money = MoneyPath(self._engine.call, self._status_once, guard, recent)
 
     def __repr__(self) -> str:
         return (
@@ -152,7 +178,11 @@ class AsyncSession:
         if self._engine.state is State.CLOSED:
             return
         self._engine.state = State.CLOSED
-        await self._transport.aclose()
+        try:
+            await self._transport.aclose()
+        finally:
+            if self.coordinator is not None:
+                await self.coordinator.aclose()
 
     @property
     def closed(self) -> bool:
@@ -261,8 +291,7 @@ class AsyncSession:
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
             return await self._engine.call(CLEARING, request)
-        async with self._money_locks.hold(request.payment_id):
-            return await self._money(CLEAR_RULE, CLEARING, request, resume)
+        return await self._money.clear(request, resume, self.settle)
 
     async def refund_baseline(self, payment: int | str) -> RefundBaseline:
         """What status shows of a payment's refunds now: the baseline a refund is
@@ -327,50 +356,7 @@ class AsyncSession:
             return await self._engine.call(REFUND, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
-        pid = request.payment_id
-        async with self._money_locks.hold(pid):
-            if baseline is None:
-                baseline = await self._baseline(pid)
-            rule = RefundRule(baseline, self._recent_refunds.known(pid))
-            result = await self._money(rule, REFUND, request, resume)
-            self._recent_refunds.remember(pid, result.refund_id, request.amount)
-            return result
-
-    async def _baseline(self, payment_id: int) -> RefundBaseline:
-        try:
-            return RefundBaseline.of(await self._status_once(StatusRequest(payment_id)))
-        except FreedomPayError as exc:
-            exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
-            exc.add_note("the refund was not sent: its baseline status could not be read")
-            raise
-
-    async def _money(
-        self, rule: Rule[Req, Res], operation: Operation[Req, Res], request: Req, resume: bool
-    ) -> Res:
-        """Send a clearing or refund (unless ``resume``), and settle an outcome left open.
-
-        Those of one payment run one at a time (the caller holds the payment's lock), so
-        what status shows before and after is this call's alone within this session.
-        """
-        send = functools.partial(self._engine.call, operation)
-        first: Res | FreedomPayError | None = None
-        if not resume:
-            try:
-                return await send(request)
-            except FreedomPayError as exc:
-                if not ambiguous(exc):
-                    raise
-                first = exc
-        settled: Settled[Res] = await settle(
-            rule,
-            send,
-            self._status_once,
-            request,
-            first,
-            payment_id=request.payment_id,
-            policy=self.settle,
-        )
-        return settled.unwrap()
+        return await self._money.refund(request, baseline, resume, self.settle)
 
     def cancel_many(
         self,

@@ -1,11 +1,11 @@
-"""Library behaviour the command line found and works around, pinned as failing tests
-for the library's owners (``xfail(strict=True)``: fixing the library turns them into
-failures here, which is the signal to drop the workaround and the mark).
+"""Library behaviour the command line found, pinned now that the library does it.
+
+The command line still keeps its own refund floors (``cli/_refund_floor.py``): they
+come from the journal and so hold across reruns, where the session's memory of its
+own refunds lasts one process.
 """
 
 from __future__ import annotations
-
-import pytest
 
 import freedompay_async as fp
 from freedompay_async.sandbox import Fault, SandboxGateway
@@ -13,13 +13,6 @@ from freedompay_async.sandbox import Fault, SandboxGateway
 from ..helpers import MERCHANT, SECRET
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="refund() reads its baseline without waiting for status to show the session's "
-    "own earlier refund of the payment (status lags a refund by seconds), so a second "
-    "refund whose request is lost is 'confirmed by status' by the first one. The CLI "
-    "works around it (cli/_refund_floor.py).",
-)
 async def test_a_lost_second_refund_is_not_confirmed_by_the_first_one() -> None:
     gw = SandboxGateway(MERCHANT, SECRET)
     gw.status_lag = 0.3

@@ -1,0 +1,203 @@
+"""Clearings and refunds: each payment's movements one at a time, each settled by status.
+
+A money movement is judged by what status shows before and after it (a refund against
+its baseline), so the session holds the payment (:mod:`.._settling.guard`: a lock in
+one process, a coordinator's lease across a fleet) from the baseline read through the
+send to the settling. Under a lease the holder also:
+
+- leaves a **note** naming the movement (its operation and amount, and a refund's
+  baseline) before it sends it, and removes it once the outcome is known; a worker
+  that takes the lease over and finds a note for the same movement (a redelivered
+  job, a retry on another pod) resumes it: status is watched a whole settle window
+  before anything is sent again, against the baseline in the note;
+- checks that the lease is still its own before every send and before it returns any
+  outcome, so a worker whose lease expired finds out before it confirms anything
+  (:class:`~freedompay_async.LeaseLostError`, outcome unknown once it sent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._exceptions import CoordinationError, FreedomPayError, ValidationError
+from .._operations.definitions import CLEARING, REFUND, Operation, Req, Res
+from .._operations.money import (
+    ClearRequest,
+    ClearResult,
+    RefundBaseline,
+    RefundRequest,
+    RefundResult,
+)
+from .._operations.status import StatusRequest, StatusResult
+from .._settling.guard import Held, MoneyGuard
+from .._settling.loop import settle
+from .._settling.memory import RecentRefunds
+from .._settling.policy import SettlePolicy
+from .._settling.rules import CLEAR_RULE, RefundRule, Rule, ambiguous
+
+__all__ = ["MoneyPath", "clearing_note", "refund_note"]
+
+Call = Callable[[Operation[Any, Any], Any], Awaitable[Any]]
+StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
+
+
+def clearing_note(request: ClearRequest) -> str:
+    """The note naming a clearing: ``clearing:<amount>`` (``all`` for the whole)."""
+    return f"clearing:{'all' if request.amount is None else request.amount}"
+
+
+def refund_note(request: RefundRequest) -> str:
+    """The note naming a refund: ``refund:<amount>:<currency>``."""
+    return f"refund:{request.amount}:{request.currency or ''}"
+
+
+def _known(outcome: object) -> bool:
+    """Whether an outcome is settled: a result, or an error whose outcome is known."""
+    return not (isinstance(outcome, FreedomPayError) and outcome.outcome_unknown)
+
+
+def _described(outcome: object) -> str:
+    if isinstance(outcome, FreedomPayError):
+        return f"{type(outcome).__name__}: {outcome}"
+    confirmed = getattr(outcome, "confirmed_by_status", False)
+    return f"{type(outcome).__name__} (confirmed_by_status={confirmed})"
+
+
+class _Movement:
+    """One clearing or refund under a held payment."""
+
+    __slots__ = ("held", "name", "resume", "sent")
+
+    def __init__(self, held: Held, name: str, resume: bool) -> None:
+        self.held = held
+        self.name = name
+        #: An earlier call or holder may have sent it: nothing goes out before status
+        #: was watched a whole window.
+        self.resume = resume
+        self.sent = False
+
+    def may_have_acted(self, error: CoordinationError) -> None:
+        """Mark ``error``'s outcome unknown when something may have been sent."""
+        if self.sent or self.resume:
+            error.earlier_maybe_processed = True
+
+    async def settled(self, outcome: object) -> None:
+        """Before ``outcome`` is returned: still held? Then drop the note if it is
+        known (an unknown outcome keeps it for whoever tries the movement again)."""
+        try:
+            await self.held.check()
+        except CoordinationError as exc:
+            exc.add_note(f"this worker would have reported {_described(outcome)}")
+            raise
+        if _known(outcome):
+            await self.held.drop(self.name)
+
+
+class MoneyPath:
+    """The session's clearings and refunds under ``guard`` (see the module docstring)."""
+
+    def __init__(
+        self, call: Call, status: StatusCall, guard: MoneyGuard, recent: RecentRefunds
+    ) -> None:
+        self._call = call
+        self._status = status
+        self.guard = guard
+        #: Refunds this session knows happened, that a lagging status may not show yet.
+        self.recent = recent
+
+    async def clear(self, request: ClearRequest, resume: bool, policy: SettlePolicy) -> ClearResult:
+        """A reconciled clearing (``resume``: an earlier run may have sent it)."""
+        async with self.guard.hold(request.payment_id) as held:
+            name = clearing_note(request)
+            move = _Movement(held, name, resume or name in held.notes)
+            try:
+                await held.write(name, "{}")
+                return await self._move(CLEAR_RULE, CLEARING, request, move, policy)
+            except CoordinationError as exc:
+                move.may_have_acted(exc)
+                raise
+
+    async def refund(
+        self,
+        request: RefundRequest,
+        baseline: RefundBaseline | None,
+        resume: bool,
+        policy: SettlePolicy,
+    ) -> RefundResult:
+        """A reconciled refund against ``baseline`` (read first when None)."""
+        async with self.guard.hold(request.payment_id) as held:
+            name = refund_note(request)
+            left = held.notes.get(name)
+            move = _Movement(held, name, resume or left is not None)
+            try:
+                if baseline is None and left is not None:
+                    baseline = _noted_baseline(left, request.payment_id)
+                if baseline is None:
+                    baseline = await self._baseline(request.payment_id)
+                await held.write(name, json.dumps(baseline.to_json()))
+                rule = RefundRule(baseline, self.recent.known(request.payment_id))
+                result = await self._move(rule, REFUND, request, move, policy)
+            except CoordinationError as exc:
+                move.may_have_acted(exc)
+                raise
+            self.recent.remember(request.payment_id, result.refund_id, request.amount)
+            return result
+
+    async def _baseline(self, payment_id: int) -> RefundBaseline:
+        try:
+            return RefundBaseline.of(await self._status(StatusRequest(payment_id)))
+        except FreedomPayError as exc:
+            exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
+            exc.add_note("the refund was not sent: its baseline status could not be read")
+            raise
+
+    async def _move(
+        self,
+        rule: Rule[Req, Res],
+        operation: Operation[Req, Res],
+        request: Req,
+        move: _Movement,
+        policy: SettlePolicy,
+    ) -> Res:
+        """Send (unless resuming) and settle an outcome left open; the payment is held,
+        so what status shows before and after is this call's alone."""
+
+        async def send(request: Req) -> Res:
+            await move.held.check()
+            move.sent = True
+            result: Res = await self._call(operation, request)
+            return result
+
+        first: Res | FreedomPayError | None = None
+        if not move.resume:
+            try:
+                result = await send(request)
+            except CoordinationError:
+                raise
+            except FreedomPayError as exc:
+                if not ambiguous(exc):
+                    await move.settled(exc)
+                    raise
+                first = exc
+            else:
+                await move.settled(result)
+                return result
+        settled = await settle(
+            rule, send, self._status, request, first, payment_id=request.payment_id, policy=policy
+        )
+        await move.settled(settled.error if settled.error is not None else settled.result)
+        return settled.unwrap()
+
+
+def _noted_baseline(text: str, payment_id: int) -> RefundBaseline:
+    """The baseline a note holds; CoordinationError for a note that cannot be read."""
+    try:
+        return RefundBaseline.from_json(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        raise CoordinationError(
+            "a note about an unsettled refund of this payment cannot be read; "
+            "nothing was sent",
+            payment_id=payment_id,
+        ) from exc
