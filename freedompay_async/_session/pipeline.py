@@ -79,6 +79,27 @@ def _spacing(
     return shared, shared.gate
 
 
+def _retry_chains(
+    core: Handler, middlewares: Sequence[Middleware], retry: RetryPolicy
+) -> tuple[dict[RetryRule, Handler], RetryMiddleware | None]:
+    """Per retry rule: the caller's middlewares, then a retry layer for that rule, then
+    ``core``; and the cancel rule's retry layer (None when nothing is retried)."""
+    chains: dict[RetryRule, Handler] = {}
+    cancel_retry: RetryMiddleware | None = None
+    for rule in RetryRule:
+        outer: list[Middleware] = list(middlewares)
+        if retry.retries or retry.deadline is not None:
+            policy = retry  # the retry layer also sets the call's deadline
+            if rule is not RetryRule.CONFIRMING:
+                policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
+            retrying = RetryMiddleware(policy)
+            if rule is CANCEL.retry:
+                cancel_retry = retrying
+            outer.append(retrying)
+        chains[rule] = build_chain(core, outer)
+    return chains, cancel_retry
+
+
 def build_pipeline(
     send: Handler,
     *,
@@ -110,19 +131,7 @@ def build_pipeline(
         inner.append(log)
     inner.extend(attempt_middlewares)  # innermost: they see the exchange itself
     core = build_chain(send, inner)
-    chains: dict[RetryRule, Handler] = {}
-    cancel_retry: RetryMiddleware | None = None
-    for rule in RetryRule:
-        outer: list[Middleware] = list(middlewares)
-        if retry.retries or retry.deadline is not None:
-            policy = retry  # the retry layer also sets the call's deadline
-            if rule is not RetryRule.CONFIRMING:
-                policy = attrs.evolve(policy, on=retry_predicate(rule, policy.on))
-            retrying = RetryMiddleware(policy)
-            if rule is CANCEL.retry:
-                cancel_retry = retrying
-            outer.append(retrying)
-        chains[rule] = build_chain(core, outer)
+    chains, cancel_retry = _retry_chains(core, middlewares, retry)
     shared = coordinator is not None  # the lane's spacing check must not await
     if fast is None or middlewares or attempt_middlewares or pacing is not None or shared:
         return chains, None
