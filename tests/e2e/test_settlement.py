@@ -267,7 +267,7 @@ async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own() 
         # its refund, lost before the gateway saw it
         gw.inject(60, None, Fault.RESET_BEFORE)
         first, second = await asyncio.gather(s.refund(60, "2.00"), s.refund(60, "2.00"))
-        assert len(s._money_locks) == 0  # type: ignore[attr-defined]
+        assert len(s._money.guard.locks) == 0  # type: ignore[attr-defined]
     entry = gw.ledger[60]
     assert entry.refund_requests == 3  # the lost one, sent again after a quiet window, the other
     assert {first.refund_id, second.refund_id} == {rid for rid, _ in entry.refunds}
