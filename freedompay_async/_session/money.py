@@ -12,13 +12,21 @@ send to the settling. Under a lease the holder also:
   before anything is sent again, against the baseline in the note;
 - checks that the lease is still its own before every send and before it returns any
   outcome, so a worker whose lease expired finds out before it confirms anything
-  (:class:`~freedompay_async.LeaseLostError`, outcome unknown once it sent).
+  (:class:`~freedompay_async.LeaseLostError`, outcome unknown once it sent);
+- leaves a note of the refunds it knows happened (``refunds:recent``: refund id,
+  amount and when, kept one settle window), because status lags a refund by seconds:
+  the next holder, maybe another worker, completes its baseline with them, so that an
+  earlier refund showing up in status late is never taken for its own (the fleet-wide
+  form of the session's own memory, :mod:`.._settling.memory`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .._exceptions import CoordinationError, FreedomPayError, ValidationError
@@ -37,7 +45,12 @@ from .._settling.memory import RecentRefunds
 from .._settling.policy import SettlePolicy
 from .._settling.rules import CLEAR_RULE, RefundRule, Rule, ambiguous
 
-__all__ = ["MoneyPath", "clearing_note", "refund_note"]
+__all__ = ["RECENT_REFUNDS_NOTE", "MoneyPath", "clearing_note", "refund_note"]
+
+logger = logging.getLogger(__name__)
+
+#: The note of the refunds a holder knows happened: ``[[refund id, amount, unix time]]``.
+RECENT_REFUNDS_NOTE = "refunds:recent"
 
 Call = Callable[[Operation[Any, Any], Any], Awaitable[Any]]
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
@@ -137,12 +150,17 @@ class MoneyPath:
                 if baseline is None:
                     baseline = await self._baseline(request.payment_id)
                 await held.write(name, json.dumps(baseline.to_json()))
-                rule = RefundRule(baseline, self.recent.known(request.payment_id))
+                noted = _noted_refunds(held, request.payment_id, policy.window)
+                known = {*self.recent.known(request.payment_id), *_pairs(noted)}
+                rule = RefundRule(baseline, sorted(known))
                 result = await self._move(rule, REFUND, request, move, policy)
             except CoordinationError as exc:
                 move.may_have_acted(exc)
                 raise
             self.recent.remember(request.payment_id, result.refund_id, request.amount)
+            if result.refund_id is not None:
+                noted.append((result.refund_id, request.amount, time.time()))
+                await _note_refunds(held, request.payment_id, noted)
             return result
 
     async def _baseline(self, payment_id: int) -> RefundBaseline:
@@ -197,7 +215,47 @@ def _noted_baseline(text: str, payment_id: int) -> RefundBaseline:
         return RefundBaseline.from_json(json.loads(text))
     except (ValueError, ValidationError) as exc:
         raise CoordinationError(
-            "a note about an unsettled refund of this payment cannot be read; "
-            "nothing was sent",
+            "a note about an unsettled refund of this payment cannot be read; nothing was sent",
             payment_id=payment_id,
         ) from exc
+
+
+Noted = list[tuple[int, Decimal, float]]
+
+
+def _pairs(noted: Noted) -> list[tuple[int, Decimal]]:
+    return [(rid, amount) for rid, amount, _ in noted]
+
+
+def _noted_refunds(held: Held, payment_id: int, window: float) -> Noted:
+    """The refunds earlier holders noted in the last settle window (``window`` plus a
+    margin for clocks apart); CoordinationError for a note that cannot be read."""
+    text = held.notes.get(RECENT_REFUNDS_NOTE)
+    if text is None:
+        return []
+    try:
+        rows = [
+            (int(rid), Decimal(str(amount)), float(when)) for rid, amount, when in json.loads(text)
+        ]
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        raise CoordinationError(
+            "the note of this payment's recent refunds cannot be read; nothing was sent",
+            payment_id=payment_id,
+        ) from exc
+    cutoff = time.time() - 2 * window
+    return [row for row in rows if row[2] >= cutoff]
+
+
+async def _note_refunds(held: Held, payment_id: int, noted: Noted) -> None:
+    """Leave ``noted`` for the next holder. The refund is done whatever happens here:
+    a lease lost meanwhile is logged, never raised over the known outcome."""
+    value = json.dumps([[rid, str(amount), when] for rid, amount, when in noted[-32:]])
+    try:
+        await held.write(RECENT_REFUNDS_NOTE, value)
+    except CoordinationError as exc:
+        logger.warning(
+            "payment=%s: the refund is done, but could not be noted for other workers (%s); "
+            "the next holder's baseline may miss it while status lags",
+            payment_id,
+            exc,
+        )

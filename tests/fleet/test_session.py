@@ -175,3 +175,23 @@ async def test_two_workers_clear_and_refund_one_payment_one_at_a_time(
     assert (entry.clearings, sorted(a for _, a in entry.refunds)) == (
         1, [Decimal("100.00"), Decimal("100.00")],
     )  # fmt: skip
+
+
+async def test_a_worker_never_takes_another_workers_lagging_refund_for_its_own(
+    served: tuple[SandboxGateway, str], redis_url: str, prefix: str
+) -> None:
+    """Worker one refunds; worker two refunds the same payment at once after, while status
+    still lags the first refund, and two's refund is lost before the gateway saw it.
+    Status then shows one's refund: two must not report it as its own."""
+    gateway, url = served
+    await _cleared(gateway, url, 19)
+    gateway.status_lag = 0.4
+    async with _workers(url, redis_url, prefix) as (one, two):
+        first = await one.refund(19, "10.00")
+        # two's baseline read goes through (it lags one's refund); its refund is lost
+        gateway.inject(19, None, Fault.RESET_BEFORE)
+        second = await two.refund(19, "10.00")
+    entry = gateway.ledger[19]
+    assert [amount for _, amount in entry.refunds] == [Decimal("10.00")] * 2
+    assert first.refund_id != second.refund_id
+    assert {first.refund_id, second.refund_id} == {rid for rid, _ in entry.refunds}
