@@ -9,6 +9,7 @@ asserts both what the client reports and what the gateway's ledger shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 import freedompay_async as fp
 from freedompay_async.sandbox import SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, FakeClock
+from ..helpers import MERCHANT, SECRET, FakeClock, xml_reply
 from .mitm import Forward, Mitm, Reply
 
 #: Status every 0.05-0.2 s for 1 s after the last send.
@@ -119,3 +120,126 @@ async def test_a_replayed_baseline_status_never_sends_a_refund_twice() -> None:
     entry = gateway.ledger[2]
     assert entry.refund_requests >= 1 and len(entry.refunds) >= 1  # premise: it happened
     assert len(entry.refunds) == 1, f"refunded twice; the client got {outcome!r}"
+
+
+# -- unsigned "payment not found" for the cancel and for status ---------------------------
+
+#: The documented unsigned error shape: believed without a signature, as a failure only.
+UNSIGNED_NOT_FOUND = xml_reply(
+    [("pg_status", "error"), ("pg_error_code", "11068"), ("pg_error_description", "nf")]
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a cancel that reached the gateway (which cancelled) answered with an unsigned "
+    "'payment not found', and status answered the same, ends PaymentNotFoundError with "
+    "outcome_unknown False: two unsigned replies prove the cancel was not acted on",
+)
+async def test_unsigned_not_found_for_cancel_and_status_leaves_a_done_cancel_open(
+    served: tuple[SandboxGateway, str],
+) -> None:
+    gateway, url = served
+    mitm = Mitm(url)
+
+    async def forward_then_not_found(_payment_id: int | None, forward: Forward) -> Reply:
+        await forward()  # the gateway cancels
+        return Reply(200, UNSIGNED_NOT_FOUND)
+
+    async def not_found(_payment_id: int | None, _forward: Forward) -> Reply:
+        return Reply(200, UNSIGNED_NOT_FOUND)
+
+    mitm.rules["cancel"] = forward_then_not_found
+    mitm.rules["status_v2"] = not_found
+    async with mitm.serve(), session(mitm.url) as s:
+        with pytest.raises(fp.FreedomPayError) as info:
+            await s.cancel(201)
+    assert gateway.ledger[201].state == "cancelled"  # premise: it was done
+    assert info.value.outcome_unknown, f"reported as not acted on: {info.value!r}"
+
+
+# -- a reply that trickles in, a byte at a time -------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["headers", "body"])
+async def test_a_trickling_reply_times_out_at_the_attempt_limit(stage: str) -> None:
+    """A slowloris answer (a byte every 20 ms, never ending) is cut at the attempt's
+    timeout: no per-read timer is reset by each byte."""
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 99999\r\n\r\n"
+        try:
+            await reader.read(65536)
+            if stage == "body":
+                writer.write(head)
+                head = b"<response>" + b" " * 99000
+            for byte in head:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.ensure_future(trickle(reader, writer)))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    policy = fp.RetryPolicy(attempts=1, attempt_timeout=0.4, deadline=None)
+    loop = asyncio.get_running_loop()
+    try:
+        async with fp.AsyncSession(
+            fp.Credentials(MERCHANT, SECRET), base_url=f"http://127.0.0.1:{port}", retry=policy
+        ) as s:
+            started = loop.time()
+            with pytest.raises(fp.ResponseTimeoutError):
+                await asyncio.wait_for(s.status(301), 5.0)
+            assert loop.time() - started < 1.5
+    finally:
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+
+
+# -- a genuine "already cleared" of another payment, replayed for a clearing that went through
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a clearing forwarded to the gateway (which clears it) but answered with a "
+    "captured signed 'already cleared' (10036) of another payment ends "
+    "AlreadyClearedError(bound=True): status shows it captured, and the claim's own "
+    "attempt is taken as one that cannot have acted, so this call's clearing is "
+    "reported as done before it",
+)
+async def test_a_replayed_already_cleared_is_not_believed_for_a_clearing_this_call_made() -> None:
+    gateway = money_gateway()
+    async with gateway.serve() as url:
+        mitm = Mitm(url)
+        async with mitm.serve(), session(mitm.url) as s:
+            await s.clear(6)
+            with pytest.raises(fp.UnconfirmedReplyError):
+                await s.clear(6, reconcile=False)
+            (*_, captured) = mitm.replies("clearing", 6)
+            assert b"<pg_error_code>10036</pg_error_code>" in captured.body  # genuine, signed
+
+            async def forward_then_replay(_payment_id: int | None, forward: Forward) -> Reply:
+                await forward()  # payment 7 is cleared, by this call
+                return captured
+
+            mitm.rules["clearing"] = forward_then_replay
+            try:
+                outcome: object = await s.clear(7)
+            except fp.FreedomPayError as exc:
+                outcome = exc
+    entry = gateway.ledger[7]
+    assert (entry.state, entry.clearings, entry.clearing_requests) == ("cleared", 1, 1)
+    assert not isinstance(outcome, fp.AlreadyClearedError), (
+        f"this call's clearing reported as done before it: {outcome!r}"
+    )
