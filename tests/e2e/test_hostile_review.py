@@ -15,9 +15,11 @@ from decimal import Decimal
 import pytest
 
 import freedompay_async as fp
+from freedompay_async._wire.signing import flatten
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, FakeClock, xml_reply
+from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock, xml_reply
 from .mitm import Forward, Mitm, Reply
 
 #: Status every 0.05-0.2 s for 1 s after the last send.
@@ -243,3 +245,68 @@ async def test_a_replayed_already_cleared_is_not_believed_for_a_clearing_this_ca
     assert not isinstance(outcome, fp.AlreadyClearedError), (
         f"this call's clearing reported as done before it: {outcome!r}"
     )
+
+
+# -- values merged across the md5 pre-image's ';' ------------------------------------------
+
+
+def hide_refunds(body: bytes) -> bytes:
+    """The same signed status reply with its refunds gone: the values of
+    ``pg_refund_amount`` and every ``pg_refund_payments`` leaf, which follow
+    ``pg_reference``'s in the signing order, are appended to ``pg_reference``'s value
+    with ``;`` between them. The md5 pre-image (``script;v1;v2;...;key``) is unchanged,
+    so ``pg_sig`` still verifies."""
+    _root, fields = parse_xml_fields(body)
+    hidden = ("pg_refund_amount", "pg_refund_payments")
+    if not any(name in hidden for name, _ in fields):
+        return body
+    flat = flatten(fields)
+    order = sorted(flat)
+    first = next(i for i, n in enumerate(order) if n.startswith("pg_reference"))
+    run = [first]
+    while run[-1] + 1 < len(order) and order[run[-1] + 1].startswith(hidden):
+        run.append(run[-1] + 1)
+    merged = ";".join(flat[order[i]] for i in run)
+    kept = [
+        (name, merged if name == "pg_reference" else value)
+        for name, value in fields
+        if name not in hidden
+    ]
+    return xml_reply(kept)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="status replies are believed when pg_sig verifies, but the md5 pre-image joins "
+    "values with ';': a man in the middle moves pg_refund_amount and the refund entries "
+    "into pg_reference's value ('310...;-100.00;...'), the signature still verifies, "
+    "status shows no refund, and a refund whose reply was lost is sent again",
+)
+async def test_values_merged_across_semicolons_never_hide_a_refund() -> None:
+    gateway = money_gateway()
+    async with gateway.serve() as url:
+        mitm = Mitm(url)
+        rewritten: list[bytes] = []
+
+        async def rewrite(_payment_id: int | None, forward: Forward) -> Reply:
+            reply = await forward()
+            body = hide_refunds(reply.body)
+            if body != reply.body:
+                rewritten.append(body)
+            return Reply(reply.status, body, reply.content_type)
+
+        async with mitm.serve(), session(mitm.url) as s:
+            await s.clear(8)
+            mitm.rules["status_v2"] = rewrite
+            mitm.rules["refund"] = forward_then_garble
+            try:
+                outcome: object = await s.refund(8, "100.00")
+            except fp.FreedomPayError as exc:
+                outcome = exc
+    # The premise: a rewritten reply still carries the gateway's valid signature.
+    assert rewritten
+    _root, fields = parse_xml_fields(rewritten[0])
+    assert SIGNER.verify("status_v2", fields, str(dict(fields)["pg_sig"]))
+    assert "pg_refund_amount" not in dict(fields)
+    entry = gateway.ledger[8]
+    assert len(entry.refunds) == 1, f"refunded {len(entry.refunds)} times; got {outcome!r}"
