@@ -13,10 +13,11 @@ from decimal import Decimal
 import pytest
 
 import freedompay_async as fp
+from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import SandboxGateway
 
 from ..e2e.mitm import Forward, Mitm, Reply
-from ..helpers import MERCHANT, SECRET
+from ..helpers import MERCHANT, SECRET, signed
 
 #: The first worker gives up quickly; the second watches long enough to see anything.
 SHORT = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)
@@ -117,4 +118,46 @@ async def test_a_fresh_baseline_never_overrides_a_noted_one(redis_url: str, pref
             except fp.FreedomPayError as exc:
                 outcome = exc
     refunds = [amount for _, amount in gw.ledger[pid].refunds]
+    assert refunds == [Decimal("100.00")], f"refunded twice; worker two got {outcome!r}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a refund the gateway answers pg_refund_status=pending is returned as a known "
+    "outcome and its note is dropped: the job, redelivered because its refund is not "
+    "done yet, finds no note, reads a new baseline and refunds a second time",
+)
+async def test_a_pending_refund_keeps_its_note(redis_url: str, prefix: str) -> None:
+    pid = 33
+    gateway = SandboxGateway(MERCHANT, SECRET, status_lag=0)
+    gateway.add_payments([pid])
+    async with gateway.serve() as url:
+        mitm = Mitm(url)
+
+        async def pending(_payment_id: int | None, forward: Forward) -> Reply:
+            reply = await forward()  # the gateway takes the refund ...
+            _root, fields = parse_xml_fields(reply.body)
+            answer = [
+                (n, "pending" if n == "pg_refund_status" else v)
+                for n, v in fields
+                if n not in ("pg_salt", "pg_sig")
+            ]
+            # ... and, as a real one may, says it is pending (signed with its key).
+            return Reply(200, signed(answer, "refund"))  # type: ignore[arg-type]
+
+        one = fp.RedisCoordinator.from_url(redis_url, prefix=prefix, lease_ttl=2.0)
+        two = fp.RedisCoordinator.from_url(redis_url, prefix=prefix, lease_ttl=2.0)
+        async with mitm.serve():
+            async with _session(mitm.url, one, SETTLE) as s:
+                await s.clear(pid)
+                mitm.rules["refund"] = pending
+                first = await s.refund(pid, "100.00")
+                assert first.refund_status is fp.RefundStatus.PENDING  # premise
+            mitm.rules.pop("refund")
+            async with _session(mitm.url, two, SETTLE) as s:
+                try:
+                    outcome: object = await s.refund(pid, "100.00")  # the job, redelivered
+                except fp.FreedomPayError as exc:
+                    outcome = exc
+    refunds = [amount for _, amount in gateway.ledger[pid].refunds]
     assert refunds == [Decimal("100.00")], f"refunded twice; worker two got {outcome!r}"
