@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +44,6 @@ def money_gateway(*, status_lag: float = 0.0) -> SandboxGateway:
     gateway = SandboxGateway(MERCHANT, SECRET, status_lag=status_lag)
     gateway.add_payments(range(1, 11))
     return gateway
-
 
 
 async def forward_then_garble(_payment_id: int | None, forward: Forward) -> Reply:
@@ -86,8 +84,7 @@ async def test_a_replayed_refund_reply_of_an_earlier_refund_is_not_a_new_refund(
     # The replayed reply names a refund the baseline already lists: it is no proof of
     # this refund. Whatever the client reports, it is not "refunded 300".
     assert not (
-        isinstance(second, fp.RefundResult)
-        and second.refund_status is fp.RefundStatus.SUCCESS
+        isinstance(second, fp.RefundResult) and second.refund_status is fp.RefundStatus.SUCCESS
     ), f"the replay was believed: {second!r}"
 
 

@@ -57,7 +57,7 @@ def _status_502_after_first() -> Callable[[int | None, Forward], Awaitable[Reply
 
 @contextlib.asynccontextmanager
 async def _first_worker_lost_its_refund(
-    redis_url: str, prefix: str, pid: int, amount: object
+    redis_url: str, prefix: str, pid: int, amount: str
 ) -> AsyncIterator[tuple[SandboxGateway, str]]:
     """Worker one clears ``pid`` and refunds ``amount``: the refund reaches the gateway,
     its reply and every status reading are lost, so it ends with the outcome unknown and
@@ -72,7 +72,7 @@ async def _first_worker_lost_its_refund(
             mitm.rules["refund"] = _forward_then_502
             mitm.rules["status_v2"] = _status_502_after_first()
             with pytest.raises(fp.FreedomPayError) as info:
-                await s.refund(pid, amount)  # type: ignore[arg-type]
+                await s.refund(pid, amount)
             assert info.value.outcome_unknown
         assert len(gateway.ledger[pid].refunds) == 1  # premise: it happened
         yield gateway, url
