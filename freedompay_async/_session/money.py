@@ -37,6 +37,7 @@ from .._operations.money import (
     RefundBaseline,
     RefundRequest,
     RefundResult,
+    RefundStatus,
 )
 from .._operations.status import StatusRequest, StatusResult
 from .._settling.guard import Held, MoneyGuard
@@ -56,18 +57,36 @@ Call = Callable[[Operation[Any, Any], Any], Awaitable[Any]]
 StatusCall = Callable[[StatusRequest], Awaitable[StatusResult]]
 
 
+def _amount(amount: Decimal) -> str:
+    """One spelling per amount (``100``, ``100.0`` and ``1E+2`` are ``100.00``), so a
+    redelivered job finds the note its first try left however it writes the amount."""
+    cents = amount.quantize(_CENT) if amount == amount.quantize(_CENT) else None
+    return f"{cents:.2f}" if cents is not None else format(amount.normalize(), "f")
+
+
+_CENT = Decimal("0.01")
+
+
 def clearing_note(request: ClearRequest) -> str:
     """The note naming a clearing: ``clearing:<amount>`` (``all`` for the whole)."""
-    return f"clearing:{'all' if request.amount is None else request.amount}"
+    return f"clearing:{'all' if request.amount is None else _amount(request.amount)}"
 
 
 def refund_note(request: RefundRequest) -> str:
     """The note naming a refund: ``refund:<amount>:<currency>``."""
-    return f"refund:{request.amount}:{request.currency or ''}"
+    return f"refund:{_amount(request.amount)}:{request.currency or ''}"
+
+
+#: Results the gateway itself calls unfinished: the movement may still happen.
+_OPEN_RESULTS = (RefundStatus.PENDING, RefundStatus.UNKNOWN)
 
 
 def _known(outcome: object) -> bool:
-    """Whether an outcome is settled: a result, or an error whose outcome is known."""
+    """Whether an outcome is settled: a result the gateway calls finished, or an error
+    whose outcome is known. A refund answered pending is not: its note stays, so that
+    the job, redelivered because it is not done, settles it instead of sending again."""
+    if isinstance(outcome, RefundResult):
+        return outcome.refund_status not in _OPEN_RESULTS
     return not (isinstance(outcome, FreedomPayError) and outcome.outcome_unknown)
 
 
@@ -145,7 +164,9 @@ class MoneyPath:
             left = held.notes.get(name)
             move = _Movement(held, name, resume or left is not None)
             try:
-                if baseline is None and left is not None:
+                if left is not None:
+                    # The movement in flight is judged against its own baseline, whatever
+                    # the caller read since (a fresher one may show it done).
                     baseline = _noted_baseline(left, request.payment_id)
                 if baseline is None:
                     baseline = await self._baseline(request.payment_id)
@@ -157,6 +178,8 @@ class MoneyPath:
             except CoordinationError as exc:
                 move.may_have_acted(exc)
                 raise
+            if not _known(result):  # pending: its redelivered job resumes it
+                return result
             self.recent.remember(request.payment_id, result.refund_id, request.amount)
             if result.refund_id is not None:
                 noted.append((result.refund_id, request.amount, time.time()))

@@ -314,12 +314,6 @@ async def test_values_merged_across_semicolons_never_hide_a_refund() -> None:
 # -- the command line's credential reading --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a malformed merchant id is refused after the key file was read: the "
-    "UsageError's traceback (credentials_from's 'secret') and its suppressed context "
-    "(Credentials.__init__'s 'secret_key') hold the key, for any reporter of frame locals",
-)
 def test_a_bad_merchant_id_leaves_the_key_in_no_frame(tmp_path: Path) -> None:
     from freedompay_async.cli._options import UsageError, credentials_from
 

@@ -78,12 +78,6 @@ async def _first_worker_lost_its_refund(
         yield gateway, url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a redelivered refund job whose amount is written 100 instead of 100.00 (or "
-    "1E+2) does not match the note 'refund:100.00:' its first try left: it reads a new "
-    "baseline and refunds a second time",
-)
 async def test_a_redelivered_refund_matches_its_note_whatever_the_amount_spelling(
     redis_url: str, prefix: str
 ) -> None:
@@ -99,13 +93,6 @@ async def test_a_redelivered_refund_matches_its_note_whatever_the_amount_spellin
     assert refunds == [Decimal("100.00")], f"refunded twice; worker two got {outcome!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refund given a fresh baseline (read after an earlier worker's refund of the "
-    "same amount, left unknown, happened) resumes that worker's note against the fresh "
-    "baseline, not the noted one: a quiet window later it refunds again, where the "
-    "docs say the next equal refund resumes the unknown one rather than sending another",
-)
 async def test_a_fresh_baseline_never_overrides_a_noted_one(redis_url: str, prefix: str) -> None:
     pid = 32
     async with _first_worker_lost_its_refund(redis_url, prefix, pid, "100.00") as (gw, url):
@@ -121,12 +108,6 @@ async def test_a_fresh_baseline_never_overrides_a_noted_one(redis_url: str, pref
     assert refunds == [Decimal("100.00")], f"refunded twice; worker two got {outcome!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refund the gateway answers pg_refund_status=pending is returned as a known "
-    "outcome and its note is dropped: the job, redelivered because its refund is not "
-    "done yet, finds no note, reads a new baseline and refunds a second time",
-)
 async def test_a_pending_refund_keeps_its_note(redis_url: str, prefix: str) -> None:
     pid = 33
     gateway = SandboxGateway(MERCHANT, SECRET, status_lag=0)
