@@ -33,8 +33,9 @@ def xml_reply(fields: Fields) -> bytes:
 def signed(
     fields: list[tuple[str, str]], script: str = "cancel", signer: Md5Signer = SIGNER
 ) -> bytes:
-    """An XML reply whose pg_sig is valid for ``script``."""
-    return render_response(sign_response_fields(script, signer, fields, salt="s4lt"))
+    """An XML reply whose pg_sig is valid for ``script``, with a fresh salt (as every
+    genuine reply has: a session refuses a status reading whose salt it saw before)."""
+    return render_response(sign_response_fields(script, signer, fields))
 
 
 def ok_fields(payment_id: int, status: str = "success") -> list[tuple[str, str]]:

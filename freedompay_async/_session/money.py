@@ -22,6 +22,7 @@ send to the settling. Under a lease the holder also:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -29,7 +30,12 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._exceptions import CoordinationError, FreedomPayError, ValidationError
+from .._exceptions import (
+    CoordinationError,
+    FreedomPayError,
+    MalformedReplyError,
+    ValidationError,
+)
 from .._operations.definitions import CLEARING, REFUND, Operation, Req, Res
 from .._operations.money import (
     ClearRequest,
@@ -174,7 +180,8 @@ class MoneyPath:
                 noted = _noted_refunds(held, request.payment_id, policy.window)
                 known = {*self.recent.known(request.payment_id), *_pairs(noted)}
                 rule = RefundRule(baseline, sorted(known))
-                result = await self._move(rule, REFUND, request, move, policy)
+                vet = functools.partial(_not_listed, rule.baseline)
+                result = await self._move(rule, REFUND, request, move, policy, vet)
             except CoordinationError as exc:
                 move.may_have_acted(exc)
                 raise
@@ -201,14 +208,17 @@ class MoneyPath:
         request: Req,
         move: _Movement,
         policy: SettlePolicy,
+        vet: Callable[[Res], None] = lambda _result: None,
     ) -> Res:
         """Send (unless resuming) and settle an outcome left open; the payment is held,
-        so what status shows before and after is this call's alone."""
+        so what status shows before and after is this call's alone. ``vet`` refuses a
+        reply that cannot be this send's (raising makes the outcome open)."""
 
         async def send(request: Req) -> Res:
             await move.held.check()
             move.sent = True
             result: Res = await self._call(operation, request)
+            vet(result)
             return result
 
         first: Res | FreedomPayError | None = None
@@ -230,6 +240,18 @@ class MoneyPath:
         )
         await move.settled(settled.error if settled.error is not None else settled.result)
         return settled.unwrap()
+
+
+def _not_listed(baseline: RefundBaseline, result: RefundResult) -> None:
+    """A refund reply naming a refund that status listed before this one was sent is an
+    earlier refund's reply (replayed): no proof of this refund, whose outcome is open."""
+    if result.refund_id is not None and result.refund_id in baseline.refund_ids:
+        raise MalformedReplyError(
+            f"the refund reply names refund {result.refund_id}, which was listed before "
+            "this refund was sent: an earlier refund's reply is no proof of this one",
+            payment_id=result.payment_id,
+            http_status=200,
+        )
 
 
 def _noted_baseline(text: str, payment_id: int) -> RefundBaseline:

@@ -148,9 +148,13 @@ def _raise_error_reply(
 
 
 def _misplaced_signature(fields: list[tuple[str, FieldValue]]) -> str | None:
-    """Why the reply's ``pg_sig`` placement is refused, or None when it is one top-level
-    leaf. The signature skips every ``pg_sig`` subtree at any depth, so data under a
-    nested one would be believed unsigned."""
+    """Why the reply cannot be read as what its signature covers, or None.
+
+    The signature skips every ``pg_sig`` subtree at any depth, so data under a nested
+    one would be believed unsigned; and it covers the values joined with ``;``, so a
+    value holding a ``;`` could carry its neighbours' values moved into it (fields
+    dropped, the pre-image unchanged): where a value ends is then not covered.
+    """
     top = 0
     stack: list[tuple[str, list[tuple[str, FieldValue]] | tuple[tuple[str, FieldValue], ...]]] = []
     for key, value in fields:
@@ -160,6 +164,8 @@ def _misplaced_signature(fields: list[tuple[str, FieldValue]]) -> str | None:
                 return "its pg_sig holds elements, which no signature covers"
         elif not isinstance(value, str):
             stack.append((key, value))  # type: ignore[arg-type]
+        elif ";" in value:
+            return _semicolon(key)
     if top > 1:
         return "it carries more than one pg_sig"
     while stack:
@@ -169,7 +175,16 @@ def _misplaced_signature(fields: list[tuple[str, FieldValue]]) -> str | None:
                 return f"it carries a pg_sig inside <{parent[:40]}>, which no signature covers"
             if not isinstance(value, str):
                 stack.append((key, value))  # type: ignore[arg-type]
+            elif ";" in value:
+                return _semicolon(key)
     return None
+
+
+def _semicolon(key: str) -> str:
+    return (
+        f"its {key[:40]} holds a ';', the signature's separator: which values it covers "
+        "cannot be told"
+    )
 
 
 def interpret(

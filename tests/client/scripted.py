@@ -51,12 +51,12 @@ def status_body(
     if revoked:
         tree.append(("pg_revoked_payments", [("pg_revoked_payment", [
             ("pg_payment_id", "900"), ("pg_payment_status", "success")])]))  # fmt: skip
-    return render_response(sign_response_fields("status_v2", SIGNER, tree, salt="s4lt"))  # type: ignore[arg-type]
+    return render_response(sign_response_fields("status_v2", SIGNER, tree))  # type: ignore[arg-type]
 
 
 def status(payment_status: str | None = "success", **kwargs: object) -> Answer:
-    body = status_body(payment_status, **kwargs)  # type: ignore[arg-type]
-    return lambda request: HttpResponse(200, body)
+    """Each reading signed afresh (a new salt), as the gateway's are."""
+    return lambda request: HttpResponse(200, status_body(payment_status, **kwargs))  # type: ignore[arg-type]
 
 
 def lost(request: GatewayRequest) -> HttpResponse:

@@ -275,9 +275,18 @@ def test_any_body_gives_a_reply_or_a_library_error_never_anything_else(body: byt
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_any_signed_extra_field_values_verify(name_tail: str, value: str) -> None:
     name = "pg_x" + "".join(c for c in name_tail if c.isascii() and c.isalnum())
-    clean = "".join(c for c in value if c.isprintable() and c not in "\r")
+    clean = "".join(c for c in value if c.isprintable() and c not in "\r;")
     reply = run(signed([*ok_fields(42), (name, clean)]))
     assert reply.signed
+
+
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_a_signed_value_holding_the_separator_is_refused(head: str, tail: str) -> None:
+    """The signature joins values with ';': a value holding one could be its neighbours'
+    values moved into it, with the pre-image unchanged."""
+    keep = "".join(c for c in head + ";" + tail if c.isprintable() and c != "\r")
+    with pytest.raises(fp.MalformedReplyError, match="';'"):
+        run(signed([*ok_fields(42), ("pg_reference", keep)]))
 
 
 def test_secret_never_appears_in_repr_or_str_of_public_objects() -> None:
