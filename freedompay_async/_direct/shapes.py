@@ -34,8 +34,9 @@ from .._wire.xml import (
 
 __all__ = ["ReplyShapes"]
 
-#: Element text the general fast reader accepts (printable ASCII without markup or "]").
-_TEXT = r"([\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x5c\x5e-\x7e]*)"
+#: Element text the general fast reader accepts (printable ASCII without markup, "]" or
+#: the signature's ";", which the general reader refuses).
+_TEXT = r"([\t\n\x20-\x25\x27-\x3a\x3d\x3f-\x5c\x5e-\x7e]*)"
 #: Distinct shapes kept per session (a few operations, a few gateway versions).
 _MAX_SHAPES = 8
 _SENTINEL = "\x00"
