@@ -17,6 +17,34 @@ from freedompay_async.sandbox import FaultPlan, SandboxGateway
 
 from .helpers import MERCHANT, SECRET
 
+#: Where the slow tests live: those that start processes (the command line, fleets of
+#: workers, the docs' examples) or wait real seconds on purpose (settle windows, status
+#: lag, retries over real sockets). ``-m "not slow"`` is the daily loop; CI runs all.
+SLOW = (
+    "cli/",
+    "fleet/",
+    "e2e/test_docs_examples.py",
+    "e2e/test_reconcile.py",
+    "e2e/test_settlement.py",
+    "e2e/test_outcome_truth.py",
+    "e2e/test_hostile_review.py",
+    "e2e/test_storm.py",
+    "client/test_retry.py",
+    "client/test_transport.py",
+    "sandbox/test_sandbox.py",
+    "otel/test_otel_optional.py",
+)
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under :data:`SLOW` ``slow``."""
+    for item in items:
+        where = item.path.relative_to(_TESTS).as_posix()
+        if where.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 #: Payment ids the shared sandbox holds when a test starts.
 HELD_IDS = range(1, 2001)
 
