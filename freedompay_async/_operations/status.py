@@ -239,6 +239,9 @@ class StatusResult:
     datetime: str | None = None
     attempts: int = 1
     extra: Mapping[str, str] = attrs.field(factory=lambda: MappingProxyType({}), repr=False)
+    #: The reply's ``pg_sig``: two readings with the same one are the same reply (a
+    #: genuine reply has a fresh salt), which is how a replayed reading is told.
+    signature: str | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def refunded(self) -> Decimal:
@@ -343,6 +346,7 @@ class StatusResult:
             datetime=known.get("pg_datetime") or None,
             attempts=reply.attempts,
             extra=_extra(known),
+            signature=known.get("pg_sig"),
         )
 
 

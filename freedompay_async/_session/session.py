@@ -37,6 +37,7 @@ from .._settling.guard import LeaseGuard, LocalGuard, MoneyGuard
 from .._settling.loop import Settled, settle
 from .._settling.memory import RecentRefunds
 from .._settling.policy import SettlePolicy
+from .._settling.readings import Readings
 from .._settling.rules import CANCEL_RULE, ambiguous
 from .._transport.base import Transport
 from .._transport.default import AiohttpTransport
@@ -148,7 +149,9 @@ class AsyncSession:
         guard: MoneyGuard = LocalGuard() if coordinator is None else LeaseGuard(coordinator)
         # a refund's baseline is completed with the refunds status may not show yet
         recent = RecentRefunds(settle.window, settle.clock)
-        self._money = MoneyPath(self._engine.call, self._status_once, guard, recent)
+        # the readings that judge cancels and money: a repeated one is a replay
+        self._readings = Readings(self._status_once)
+        self._money = MoneyPath(self._engine.call, self._readings, guard, recent)
 
     def __repr__(self) -> str:
         return (
@@ -240,7 +243,7 @@ class AsyncSession:
         return await settle(
             CANCEL_RULE,
             self._cancel_once,
-            self._status_once,
+            self._readings,
             request,
             first,
             payment_id=request.payment_id,
@@ -295,8 +298,11 @@ class AsyncSession:
 
     async def refund_baseline(self, payment: int | str) -> RefundBaseline:
         """What status shows of a payment's refunds now: the baseline a refund is
-        settled against (journal it with a refund's intent, see :meth:`refund`)."""
-        return RefundBaseline.of(await self.status(payment))
+        settled against (journal it with a refund's intent, see :meth:`refund`). The
+        reading is remembered: one replayed later while the refund settles is refused."""
+        seen = await self.status(payment)
+        self._readings.check(seen)
+        return RefundBaseline.of(seen)
 
     @overload
     async def refund(
