@@ -1,4 +1,4 @@
-"""AsyncSession: signed, verified Gateway API calls over one aiohttp session."""
+"""AsyncSession: signed, verified Gateway or Merchant API calls over one aiohttp session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Self, overload
+from typing import Any, Literal, Self, overload
 
 import aiohttp
 
@@ -23,16 +23,20 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
-from .._operations.definitions import CLEARING, REFUND, STATUS, Operation, Req, Res
+from .._operations.definitions import Operation, Req, Res
+from .._operations.families import Api
+from .._operations.initiation import InitPaymentRequest, PaymentPage
 from .._operations.money import (
     ClearRequest,
     ClearResult,
     RefundBaseline,
     RefundRequest,
     RefundResult,
+    full_refund_request,
 )
 from .._operations.receipts import ReceiptPosition
-from .._operations.status import StatusRequest, StatusResult
+from .._operations.status import OrderStatusRequest, StatusRequest, StatusResult
+from .._settling.initiation import settle_init, unsettled_init
 from .._settling.locks import PaymentLocks
 from .._settling.loop import Settled, settle
 from .._settling.policy import SettlePolicy
@@ -64,7 +68,7 @@ def _checked_options(
 
 
 class AsyncSession:
-    """A client for the Freedom Pay Gateway API. Use as ``async with``; share freely.
+    """A client for the Freedom Pay Gateway or Merchant API. Use as ``async with``.
 
     >>> async with AsyncSession(Credentials(merchant_id, secret), base_url=GatewayURL.KZ) as fp:
     ...     result = await fp.cancel(payment_id)
@@ -82,8 +86,16 @@ class AsyncSession:
     then ``pacing``, then a DEBUG logging layer (``log_attempts``), then
     ``attempt_middlewares`` (yours, outermost first, once per HTTP attempt, after every
     wait: they see the exchange itself, e.g. ``freedompay_async.otel``'s tracing). Every
-    operation (cancel, status, clear, refund) takes this one path. A call whose outcome
-    is left open is settled by asking status, as ``settle`` (:class:`SettlePolicy`) says.
+    operation (cancel, status, clear, refund, init_payment) takes this one path. A call
+    whose outcome is left open is settled by asking status, as ``settle``
+    (:class:`SettlePolicy`) says.
+
+    ``api`` picks the family the session speaks (:class:`Api`): ``"gateway"`` (the
+    default: ``/g2g/cancel``, ``status_v2``, ``clearing``, ``refund``, which need a PCI
+    DSS certificate) or ``"merchant"`` (``cancel.php``, ``get_status3.php``,
+    ``do_capture.php``, ``revoke.php``). The calls are the same on either. The Merchant
+    API's success replies name no payment, so with it a cancel, clearing or refund is
+    confirmed by status (``confirmed_by_status``) before it is returned.
     """
 
     def __init__(
@@ -102,8 +114,12 @@ class AsyncSession:
         log_attempts: bool = True,
         spacing: PaymentSpacing | None = _DEFAULT_SPACING,
         settle: SettlePolicy = _DEFAULT_SETTLE,
+        api: Api | str = Api.GATEWAY,
     ) -> None:
         _checked_options(credentials, session, transport, spacing, settle)
+        #: The API family this session speaks.
+        self.api = Api.of(api)
+        self._ops = self.api.operations
         self.credentials = credentials
         self.base_url = GatewayURL.of(base_url)
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
@@ -118,12 +134,14 @@ class AsyncSession:
         layers = Layers(
             self.retry, spacing, pacing, limits, log_attempts, middlewares, attempt_middlewares
         )
-        self._engine = Engine(credentials, self.base_url, self.signer, self._transport, layers)
+        self._engine = Engine(
+            credentials, self.base_url, self.signer, self._transport, layers, self._ops
+        )
         self._cancel_once = self._engine.cancel_once  # the one cancel dispatch, bound once
 
     def __repr__(self) -> str:
         return (
-            f"<AsyncSession merchant_id={self.credentials.merchant_id} "
+            f"<AsyncSession merchant_id={self.credentials.merchant_id} api={self.api.value} "
             f"base_url={self.base_url.base!r} state={self._engine.state.name.lower()}>"
         )
 
@@ -215,24 +233,77 @@ class AsyncSession:
         )
 
     async def _status_once(self, request: StatusRequest) -> StatusResult:
-        return await self._engine.call(STATUS, request)
+        return await self._engine.call(self._ops.status, request)
 
     async def status(
         self, payment: StatusRequest | int | str, *, order_id: str | int | None = None
     ) -> StatusResult:
-        """The status of one payment through ``/g2g/status_v2`` (read-only).
+        """The status of one payment through ``/g2g/status_v2`` or ``get_status3.php``.
 
-        ``order_id`` (optional) is sent as ``pg_order_id``; absent, it is sent empty
-        and signed, as documented. Every failure that is not a final gateway answer is
-        retried (asking is always safe). An unknown payment raises
-        PaymentNotFoundError (11068, usually unsigned; or a reply for payment 0). Card
-        data in the reply is dropped, never kept or logged.
+        ``order_id`` (optional) is sent as ``pg_order_id``; absent, the Gateway API gets
+        it empty and signed, as documented, the Merchant API not at all. Every failure
+        that is not a final gateway answer is retried (asking is always safe). An
+        unknown payment raises PaymentNotFoundError (11068, usually unsigned; or a reply
+        for payment 0). Card data in the reply is dropped, never kept or logged.
         """
         if isinstance(payment, StatusRequest):
             request = payment
         else:
             request = StatusRequest(payment, order_id)
-        return await self._engine.call(STATUS, request)
+        return await self._engine.call(self._ops.status, request)
+
+    async def status_by_order(self, order_id: str | int) -> StatusResult:
+        """The status of the payment made for ``order_id``, through ``get_status2.php``
+        (status by order id; read-only, retried like :meth:`status`).
+
+        The reply speaks the legacy vocabulary (``pg_transaction_status``), read into
+        the same :class:`PaymentState`; it usually names no order (``order_id`` None).
+        No payment for the order raises PaymentNotFoundError.
+        """
+        request = OrderStatusRequest(str(order_id) if isinstance(order_id, int) else order_id)
+        return await self._order_status_once(request)
+
+    async def _order_status_once(self, request: OrderStatusRequest) -> StatusResult:
+        return await self._engine.call(self._ops.order_status, request)
+
+    async def init_payment(
+        self, request: InitPaymentRequest | None = None, /, *, reconcile: bool = True,
+        **fields: Any,
+    ) -> PaymentPage:  # fmt: skip
+        """Create a payment through ``init_payment.php``: where to send the buyer.
+
+        Pass an :class:`InitPaymentRequest`, or its fields as keywords
+        (``init_payment(order_id="A-1", amount="150.00", description="Order A-1",
+        auto_clearing=False, result_url=...)``). Returns a :class:`PaymentPage`
+        (``payment_id``, ``redirect_url``, ``redirect_url_type``); keep the payment id
+        with your order before redirecting the buyer.
+
+        Creating a payment cannot be undone by asking again, so an attempt that may have
+        reached the gateway is never sent again (only one that certainly did not, such
+        as a refused connection, is retried). With ``reconcile`` (default) and an
+        ``order_id``, such an attempt is settled by looking the order up
+        (:meth:`status_by_order`, over the settle window): a payment found raises
+        :class:`PaymentExistsError` (its page URL was lost with the reply); a signed
+        refusal with no payment found stands; a whole window of "no payment" raises the
+        attempt's error with ``outcome_unknown`` False (nothing was created: send it
+        again). Anything else, or no order id, or ``reconcile=False``, raises the error
+        with ``outcome_unknown`` True and a note.
+        """
+        if request is None:
+            try:
+                request = InitPaymentRequest(**fields)
+            except TypeError as exc:
+                raise ValidationError(f"init_payment: {exc}") from None
+        elif fields or not isinstance(request, InitPaymentRequest):
+            raise ValidationError("init_payment takes an InitPaymentRequest or keywords")
+        try:
+            return await self._engine.call(self._ops.init_payment, request)
+        except FreedomPayError as exc:
+            if not ambiguous(exc):
+                raise
+            if not reconcile or request.order_id is None:
+                unsettled_init(exc, request.order_id)
+            await settle_init(self._order_status_once, request.order_id, exc, self.settle)
 
     async def clear(
         self,
@@ -242,7 +313,7 @@ class AsyncSession:
         reconcile: bool = True,
         resume: bool = False,
     ) -> ClearResult:
-        """Clear (capture) a held two-step payment through ``/g2g/clearing``.
+        """Clear (capture) a held two-step payment (``/g2g/clearing``, ``do_capture.php``).
 
         ``amount`` None clears all of it; a smaller amount clears part. Clearing moves
         money, so it happens at most once: an attempt the gateway may have acted on is
@@ -257,9 +328,9 @@ class AsyncSession:
         """
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
-            return await self._engine.call(CLEARING, request)
+            return await self._engine.call(self._ops.clearing, request)
         async with self._money_locks.hold(request.payment_id):
-            return await self._money(CLEAR_RULE, CLEARING, request, resume)
+            return await self._money(CLEAR_RULE, self._ops.clearing, request, resume)
 
     async def refund_baseline(self, payment: int | str) -> RefundBaseline:
         """What status shows of a payment's refunds now: the baseline a refund is
@@ -289,6 +360,17 @@ class AsyncSession:
         resume: bool = ...,
     ) -> RefundResult: ...
 
+    @overload
+    async def refund(
+        self,
+        payment: int | str,
+        *,
+        full: Literal[True],
+        currency: str | None = ...,
+        receipt_positions: Sequence[ReceiptPosition] = ...,
+        reconcile: bool = ...,
+    ) -> RefundResult: ...
+
     async def refund(
         self,
         payment: RefundRequest | int | str,
@@ -299,8 +381,10 @@ class AsyncSession:
         reconcile: bool = True,
         baseline: RefundBaseline | None = None,
         resume: bool = False,
+        full: bool = False,
     ) -> RefundResult:
-        """Refund ``amount`` of a one-step or cleared payment through ``/g2g/refund``.
+        """Refund ``amount`` of a one-step or cleared payment (``/g2g/refund``,
+        ``revoke.php``).
 
         Refunds move money, so each call refunds at most once. With ``reconcile``
         (default) the payment's refunds are read first (``baseline``, unless given), and
@@ -313,25 +397,55 @@ class AsyncSession:
         ``resume=True`` (needs ``baseline``: the one journaled with the intent) says an
         earlier run may already have sent this refund: nothing is sent before status
         has been watched for a whole window.
+
+        ``full=True`` (instead of an amount) refunds all that is left: status is read
+        first, and what it shows captured and not yet refunded is sent as the amount,
+        explicitly (the Merchant API would refund everything for a missing amount; the
+        library never leaves that to an omission). Nothing left raises
+        ValidationError, with nothing sent.
         """
+        if full:
+            if isinstance(payment, RefundRequest) or amount is not None or baseline or resume:
+                raise ValidationError("full=True takes a payment id alone (no amount, resume)")
+            return await self._refund_all(payment, currency, receipt_positions, reconcile)
         if isinstance(payment, RefundRequest):
             request = payment
         elif amount is None:
-            raise ValidationError("refund needs an amount (a full refund: the payment's amount)")
+            raise ValidationError("refund needs an amount, or full=True for all that is left")
         else:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
-            return await self._engine.call(REFUND, request)
+            return await self._engine.call(self._ops.refund, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
         async with self._money_locks.hold(request.payment_id):
             if baseline is None:
                 baseline = await self._baseline(request.payment_id)
-            return await self._money(RefundRule(baseline), REFUND, request, resume)
+            return await self._money(RefundRule(baseline), self._ops.refund, request, resume)
+
+    async def _refund_all(
+        self,
+        payment: int | str,
+        currency: str | None,
+        receipt_positions: Sequence[ReceiptPosition],
+        reconcile: bool,
+    ) -> RefundResult:
+        """A refund of all that status shows captured and not refunded yet."""
+        payment_id = StatusRequest(payment).payment_id
+        async with self._money_locks.hold(payment_id):
+            seen = await self._before_refund(payment_id)
+            request = full_refund_request(seen, currency, receipt_positions)
+            if not reconcile:
+                return await self._engine.call(self._ops.refund, request)
+            rule = RefundRule(RefundBaseline.of(seen))
+            return await self._money(rule, self._ops.refund, request, False)
 
     async def _baseline(self, payment_id: int) -> RefundBaseline:
+        return RefundBaseline.of(await self._before_refund(payment_id))
+
+    async def _before_refund(self, payment_id: int) -> StatusResult:
         try:
-            return RefundBaseline.of(await self._status_once(StatusRequest(payment_id)))
+            return await self._status_once(StatusRequest(payment_id))
         except FreedomPayError as exc:
             exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
             exc.add_note("the refund was not sent: its baseline status could not be read")
@@ -346,6 +460,8 @@ class AsyncSession:
         what status shows before and after is this call's alone within this session.
         """
         send = functools.partial(self._engine.call, operation)
+        payment_id = request.payment_id
+        assert payment_id is not None  # a clearing or a refund names its payment
         first: Res | FreedomPayError | None = None
         if not resume:
             try:
@@ -360,7 +476,7 @@ class AsyncSession:
             self._status_once,
             request,
             first,
-            payment_id=request.payment_id,
+            payment_id=payment_id,
             policy=self.settle,
         )
         return settled.unwrap()
