@@ -2,15 +2,18 @@
 
 The whole public API, at a glance:
 
-- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``, ``status``, ``clear``,
-  ``refund``, ``refund_baseline``); per-payment spacing :class:`PaymentSpacing`; the
-  settle window :class:`SettlePolicy`.
+- Session: :class:`AsyncSession` (``init_payment``, ``cancel``, ``cancel_many``,
+  ``status``, ``status_by_order``, ``clear``, ``refund``, ``refund_baseline``), speaking
+  the Gateway or the Merchant API (:class:`Api`); per-payment spacing
+  :class:`PaymentSpacing`; the settle window :class:`SettlePolicy`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
-- Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
+- Values: payment initiation :class:`InitPaymentRequest` -> :class:`PaymentPage`;
+  :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
   :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`,
   :class:`SettledBy`; status: :class:`StatusRequest`, :class:`StatusResult`,
-  :class:`PaymentStatus`, :class:`PaymentState` (:data:`PAID_STATES`),
+  :class:`OrderStatusRequest`, :class:`PaymentStatus`, :class:`PaymentState`
+  (:data:`PAID_STATES`),
   :class:`RevokedPayment`, :class:`RefundPayment`; clearing and refund:
   :class:`ClearRequest`, :class:`ClearResult`, :class:`ClearingStatus`,
   :class:`RefundRequest`, :class:`RefundResult`, :class:`RefundStatus`,
@@ -26,7 +29,8 @@ The whole public API, at a glance:
   -> :class:`RedirectBack`,
   :func:`verify_result_notify` -> :class:`ResultNotify`, :func:`verify_check_request`
   -> :class:`CheckRequest`, :func:`callback_reply`, :func:`confirm_result_notify`
-  (against a :class:`StatusSource`); for aiohttp.web
+  (against a :class:`StatusSource`), the answers kept for redeliveries
+  (:class:`AnswerStore`, :class:`MemoryAnswerStore`, :func:`answer_key`); for aiohttp.web
   :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` and the
   handler factories :func:`redirect_handler`, :func:`result_notify_handler`,
   :func:`check_request_handler`.
@@ -53,6 +57,7 @@ from ._exceptions import (
     MalformedReplyError,
     NotCancelledError,
     NotDoneError,
+    PaymentExistsError,
     PaymentNotConfirmedError,
     PaymentNotFoundError,
     ReplyError,
@@ -82,6 +87,8 @@ from ._operations.cancel import (
     CancelResult,
     RevokeStatus,
 )
+from ._operations.families import Api
+from ._operations.initiation import InitPaymentRequest, PaymentPage
 from ._operations.money import (
     ClearingStatus,
     ClearRequest,
@@ -94,6 +101,7 @@ from ._operations.money import (
 from ._operations.receipts import ReceiptPosition
 from ._operations.status import (
     PAID_STATES,
+    OrderStatusRequest,
     PaymentState,
     PaymentStatus,
     RefundPayment,
@@ -124,15 +132,19 @@ from ._wire.signing import (
 from ._wire.xml import signed_response
 from .callbacks import (
     DEFAULT_MAX_BODY_BYTES,
+    AnswerStore,
     CallbackAnswer,
     CallbackFields,
     CheckRequest,
+    MemoryAnswerStore,
     QueryFreeAccessLogger,
     RedirectBack,
     ReplyStatus,
     ResultNotify,
     SignedMessage,
     StatusSource,
+    StoredAnswer,
+    answer_key,
     callback_reply,
     callback_script_name,
     check_request_handler,
@@ -154,6 +166,8 @@ __all__ = [
     "AlreadyCancelledError",
     "AlreadyClearedError",
     "AlreadyRefundedError",
+    "AnswerStore",
+    "Api",
     "AsyncSession",
     "CallbackAnswer",
     "CallbackBodyTooLargeError",
@@ -181,20 +195,25 @@ __all__ = [
     "GatewayURL",
     "Handler",
     "HttpResponse",
+    "InitPaymentRequest",
     "InternalError",
     "InvalidRequestSignatureError",
     "Limits",
     "LoggingMiddleware",
     "MalformedReplyError",
     "Md5Signer",
+    "MemoryAnswerStore",
     "Middleware",
     "MockTransport",
     "NotCancelledError",
     "NotDoneError",
+    "OrderStatusRequest",
     "OutcomeState",
     "Pacing",
+    "PaymentExistsError",
     "PaymentNotConfirmedError",
     "PaymentNotFoundError",
+    "PaymentPage",
     "PaymentSpacing",
     "PaymentState",
     "PaymentStatus",
@@ -223,6 +242,7 @@ __all__ = [
     "StatusRequest",
     "StatusResult",
     "StatusSource",
+    "StoredAnswer",
     "TransientGatewayError",
     "Transport",
     "TransportError",
@@ -231,6 +251,7 @@ __all__ = [
     "UnsettledError",
     "ValidationError",
     "__version__",
+    "answer_key",
     "callback_reply",
     "callback_script_name",
     "check_request_handler",

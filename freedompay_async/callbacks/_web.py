@@ -8,9 +8,10 @@
   result handler can confirm a paid notification by status first (``confirm=``).
 
 Freedom Pay calls ``result_url`` again **every 30 minutes for 2 hours** whenever it does
-not get HTTP 200, so the same notification can arrive several times: make the result
-coroutine idempotent (deduplicate by ``payment_id``) and give a redelivery **the same
-answer** as the original (store the decision with the payment).
+not get HTTP 200, so the same notification can arrive several times, and a redelivery
+must get **the same answer** as the original. The ready result handler keeps each
+answer in an :class:`AnswerStore` (in memory by default; yours on a database for
+several processes): a redelivery is answered from it and never reaches your coroutine.
 
 The URL the signature's script name is taken from defaults to the URL the request
 arrived at, without its query (the caller controls that query). Behind a proxy that
@@ -42,6 +43,7 @@ from .._exceptions import (
 from .._wire.multipart import parse_multipart
 from .._wire.signing import Signer
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
+from ._answers import AnswerStore, KeyLocks, MemoryAnswerStore, answer_key
 from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify
 from ._receive import CallbackFields, callback_script_name
@@ -65,6 +67,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 _V = TypeVar("_V", ResultNotify, CheckRequest)
 _WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Respond = Callable[[_V], Awaitable[tuple[ReplyStatus, str]]]
 _XML_TYPES = ("text/xml", "application/xml")
 
 
@@ -259,10 +262,9 @@ def _unconfirmed(
 def _callback_handler(
     kind: str,
     read: Callable[[web.Request, str | None], Awaitable[_V]],
-    answer: Callable[[_V], Awaitable[CallbackAnswer]],
+    respond: _Respond[_V],
     signer: Signer,
     url: str | None,
-    confirm: Callable[[_V], Awaitable[_V]] | None = None,
 ) -> _WebHandler:
     if url is not None:
         callback_script_name(url)  # a trailing-slash URL fails here, at set-up
@@ -275,17 +277,47 @@ def _callback_handler(
             _log.warning("refused a %s: %s", kind, exc)
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
             return _xml_response(reply, _refusal_status(exc))
-        if confirm is not None:
-            try:
-                value = await confirm(value)
-            except PaymentNotConfirmedError as exc:
-                return _unconfirmed(script, signer, value, exc)
-        status, description = reply_parts(await answer(value))
+        try:
+            status, description = await respond(value)
+        except PaymentNotConfirmedError as exc:
+            return _unconfirmed(script, signer, value, exc)
         # The answer echoes the request's (verified) pg_salt, as the official module does.
         reply = callback_reply(script, signer, status, description, salt=value.salt)
         return _xml_response(reply)
 
     return handler
+
+
+def _answering(answer: Callable[[_V], Awaitable[CallbackAnswer]]) -> _Respond[_V]:
+    async def respond(value: _V) -> tuple[ReplyStatus, str]:
+        return reply_parts(await answer(value))
+
+    return respond
+
+
+def _remembering(
+    on_result: Callable[[ResultNotify], Awaitable[CallbackAnswer]],
+    confirm: Callable[[ResultNotify], Awaitable[ResultNotify]] | None,
+    store: AnswerStore,
+) -> _Respond[ResultNotify]:
+    """Confirm (optionally), ask ``on_result`` and store its answer, once per
+    notification; a redelivery gets the stored answer (see ``_answers``)."""
+    locks = KeyLocks()
+
+    async def respond(notify: ResultNotify) -> tuple[ReplyStatus, str]:
+        key = answer_key(notify)
+        async with locks.hold(key):  # deliveries arriving together: one at a time
+            stored = await store.get(key)
+            if stored is not None:
+                _log.debug("answered a redelivered result notification from the store")
+            else:
+                if confirm is not None:
+                    notify = await confirm(notify)
+                status, description = reply_parts(await on_result(notify))
+                stored = await store.put(key, (status.value, description))
+        return reply_parts(tuple(stored))  # type: ignore[arg-type]
+
+    return respond
 
 
 def _confirmer(
@@ -314,6 +346,7 @@ def result_notify_handler(
     allow_fields: Iterable[str] = (),
     strict: bool = False,
     confirm: StatusSource | None = None,
+    answers: AnswerStore | None = None,
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
@@ -334,10 +367,16 @@ def result_notify_handler(
     confirmation. Recommended before goods are shipped.
 
     **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
-    whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
-    (deduplicate by ``payment_id``) and must give a redelivery the same answer as the
-    original. To have a notification redelivered (your database is down...), let
-    ``on_result`` raise: aiohttp answers 500 and the gateway tries again later.
+    whenever it does not get HTTP 200, and a redelivery must get the same answer as the
+    original. The handler keeps the answer ``on_result`` gave each notification (by
+    payment id and ``pg_result``) in ``answers``, an :class:`AnswerStore`
+    (:class:`MemoryAnswerStore` when None: this process only); a redelivery is
+    answered from it without calling ``on_result`` (or confirming again), and
+    deliveries of one notification that arrive together are handled one at a time.
+    Give a store on your database when several processes serve ``result_url`` or a
+    restart must not forget. To have a notification redelivered (your database is
+    down...), let ``on_result`` raise: nothing is stored, aiohttp answers 500 and the
+    gateway tries again later.
 
     **Refusals.** A notification that fails verification (missing or wrong signature,
     a ``pg_sig`` inside a group, malformed or unusable fields) is answered with a
@@ -361,9 +400,12 @@ def result_notify_handler(
             strict=strict,
         )
 
-    return _callback_handler(
-        "result notification", read, on_result, signer, url, _confirmer(confirm)
-    )
+    if answers is None:
+        answers = MemoryAnswerStore()
+    elif not isinstance(answers, AnswerStore):
+        raise ConfigurationError("answers= must be an AnswerStore (async get and put)")
+    respond = _remembering(on_result, _confirmer(confirm), answers)
+    return _callback_handler("result notification", read, respond, signer, url)
 
 
 def check_request_handler(
@@ -396,7 +438,7 @@ def check_request_handler(
             strict=strict,
         )
 
-    return _callback_handler("check request", read, on_check, signer, url)
+    return _callback_handler("check request", read, _answering(on_check), signer, url)
 
 
 async def _default_redirect_error(
