@@ -1,5 +1,6 @@
-"""SandboxGateway: an in-process Freedom Pay Gateway API (cancel, status_v2, clearing,
-refund) on one ledger, with fault injection."""
+"""SandboxGateway: an in-process Freedom Pay gateway on one ledger, with fault injection:
+the Gateway API (cancel, status_v2, clearing, refund), the Merchant API (init_payment,
+get_status3, get_status2, do_capture, revoke, cancel), the payment page and the buyer."""
 
 from __future__ import annotations
 
@@ -21,12 +22,26 @@ from .._operations.values import (
     currency_value,
 )
 from .._wire.fields import (
+    Fields,
     FieldValue,
 )
 from .._wire.signing import script_name
 from . import _http
+from ._buyer import OUTCOMES, Buyer, BuyerVisit, Delivery
+from ._checkout import DUPLICATE_ORDER, Checkout, read_init
 from ._faults import Fault, FaultPlan
-from ._ledger import CANCELLED, CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment
+from ._ledger import (
+    CANCELLED,
+    CLEARED,
+    DEFAULT_AMOUNT,
+    FAILED,
+    HELD,
+    NEW,
+    LedgerEntry,
+    LedgerView,
+    Payment,
+)
+from ._merchant import MERCHANT_SCRIPTS, MerchantRules, status2_tree
 from ._outbound import (
     Pairs,
     Tamper,
@@ -36,6 +51,7 @@ from ._outbound import (
     result_fields,
     sign_pairs,
 )
+from ._page import browser_back, page
 from ._processing import Processing
 from ._replies import (
     BAD_PARAMETER,
@@ -43,14 +59,18 @@ from ._replies import (
     NOT_FOUND,
     SYSTEM_ERROR,
     UNKNOWN_MERCHANT,
+    UNKNOWN_MERCHANT_PHP,
     ReplyBuilder,
     gateway_date,
 )
 from ._rules import Rules
+from ._status import order_of
 
 __all__ = [
     "CANCEL_PATH",
     "CLEARING_PATH",
+    "PAGE_PATH",
+    "PAYMENT_ID_START",
     "REFUND_PATH",
     "REVOKE_ID_START",
     "STATUS_PATH",
@@ -62,6 +82,16 @@ STATUS_PATH = "/g2g/status_v2"
 CLEARING_PATH = "/g2g/clearing"
 REFUND_PATH = "/g2g/refund"
 _PATHS = (CANCEL_PATH, STATUS_PATH, CLEARING_PATH, REFUND_PATH)
+#: The payment page ``pg_redirect_url`` points at.
+PAGE_PATH = "/pay.html"
+#: The first payment id init_payment hands out (ids already in the ledger are skipped).
+PAYMENT_ID_START = 4_567_001
+#: What each payment endpoint does, by script name (for the ledger's counts).
+_KIND = {
+    "cancel": "cancel", "cancel.php": "cancel", "clearing": "clearing",
+    "do_capture.php": "clearing", "refund": "refund", "revoke.php": "refund",
+}  # fmt: skip
+_STATUS_SCRIPTS = frozenset({"status_v2", "get_status3.php"})
 #: The first ``pg_payment_revoke_id`` handed out; later ones count up from it.
 REVOKE_ID_START = 900_000_000_001
 _DEFAULT_PLAN = FaultPlan()
@@ -85,6 +115,20 @@ def _status_lag(value: object) -> float:
 
 def _loop_time() -> float:
     return asyncio.get_running_loop().time()
+
+
+def _positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0")
+    return float(value)
+
+
+def _faults(faults: Iterable[Fault | None]) -> list[Fault | None]:
+    checked = list(faults)
+    for fault in checked:
+        if fault is not None and not isinstance(fault, Fault):
+            raise TypeError(f"inject() takes Fault members or None, got {fault!r}")
+    return checked
 
 
 def _merchant_id(value: object) -> int:
@@ -111,13 +155,16 @@ def _digits(text: str | None) -> int | None:
 
 #: Operations whose intact answer about a cancelled payment tells the client so (a
 #: cancel's success or "already cancelled", status "revoked").
-_TELLS_CANCELLED = frozenset({"cancel", "status_v2"})
+_TELLS_CANCELLED = frozenset({"cancel", "status_v2", "cancel.php", "get_status3.php"})
 Tree = list[tuple[str, FieldValue]]
 
 
 class SandboxGateway:
-    """A local stand-in for the Freedom Pay Gateway API: ``POST /g2g/cancel``,
-    ``/g2g/status_v2``, ``/g2g/clearing`` and ``/g2g/refund``.
+    """A local stand-in for Freedom Pay: the Gateway API (``POST /g2g/cancel``,
+    ``/g2g/status_v2``, ``/g2g/clearing``, ``/g2g/refund``), the Merchant API
+    (``/init_payment.php``, ``/get_status3.php``, ``/get_status2.php``,
+    ``/do_capture.php``, ``/revoke.php``, ``/cancel.php``) and the payment page
+    (``/pay.html``), all on one ledger.
 
     It verifies request signatures, keeps one ledger of payments with real rules (a
     held payment is cancelled once or cleared once, fully or partly; a cleared one is
@@ -129,6 +176,14 @@ class SandboxGateway:
     requests of every operation share one count ``n`` for the plan. It can also play
     the gateway's side of the merchant callbacks
     (:meth:`send_redirect`, :meth:`send_result_notify`, :meth:`send_check`).
+
+    The whole lifecycle: ``init_payment.php`` creates a payment (state ``new``) and
+    answers the page's URL; a buyer pays or fails there, over HTTP (``/pay.html``) or
+    from Python (:meth:`pay`), which runs the check request, the result notification
+    and the redirect back to the merchant's URLs, signed. A result notification the
+    merchant does not answer with HTTP 200 is delivered again every
+    ``redelivery_interval`` seconds, ``redelivery_attempts`` more times (the real
+    gateway: every 30 minutes for 2 hours); :meth:`deliveries` lists them.
 
     ``secret_key`` defaults to a random throwaway key; it never appears in ``repr``.
     With ``auto_hold`` an unknown payment id is created as held on its first request.
@@ -151,6 +206,8 @@ class SandboxGateway:
         pending_ids: Iterable[int] = (),
         status_lag: float = DEFAULT_STATUS_LAG,
         clock: Callable[[], float] | None = None,
+        redelivery_interval: float = 1.0,
+        redelivery_attempts: int = 4,
     ) -> None:
         if secret_key is not None and (not isinstance(secret_key, str) or not secret_key):
             raise ValueError("secret_key must be a non-empty string")
@@ -166,7 +223,8 @@ class SandboxGateway:
         self.requests_by_operation: collections.Counter[str] = collections.Counter()
         self._merchant_text = str(self.merchant_id)
         self._builders = {
-            script_name(path): ReplyBuilder(self.secret_key, script_name(path)) for path in _PATHS
+            script: ReplyBuilder(self.secret_key, script)
+            for script in (*map(script_name, _PATHS), *MERCHANT_SCRIPTS)
         }
         self._replies = self._builders["cancel"]
         self.clock: Callable[[], float] = clock if clock is not None else _loop_time
@@ -178,9 +236,19 @@ class SandboxGateway:
             "clearing": self._rules.clearing,
             "refund": self._rules.refund,
         }
+        self._merchant = MerchantRules(self._rules, self._builders)
+        self._operations.update(self._merchant.operations())
         self._payments: dict[int, Payment] = {}
         self._scripted: dict[int, collections.deque[Fault | None]] = {}
+        self._init_faults: collections.deque[Fault | None] = collections.deque()
         self._processing = Processing()
+        if isinstance(redelivery_attempts, bool) or not isinstance(redelivery_attempts, int):
+            raise TypeError("redelivery_attempts must be an int")
+        interval = _positive(redelivery_interval, "redelivery_interval")
+        self._buyer = Buyer(self.secret_key, self._rules, interval, max(redelivery_attempts, 0))
+        self._pages: dict[str, int] = {}  # page token -> payment id
+        self._orders: dict[str, int] = {}  # order id -> its payment's id
+        self._next_payment_id = PAYMENT_ID_START
 
     def __repr__(self) -> str:
         return (
@@ -224,10 +292,14 @@ class SandboxGateway:
         over :attr:`faults`; a request with nothing queued falls back to the plan.
         """
         pid = coerce_payment_id(payment_id)
-        for fault in faults:
-            if fault is not None and not isinstance(fault, Fault):
-                raise TypeError(f"inject() takes Fault members or None, got {fault!r}")
-        self._scripted.setdefault(pid, collections.deque()).extend(faults)
+        self._scripted.setdefault(pid, collections.deque()).extend(_faults(faults))
+
+    def inject_init(self, *faults: Fault | None) -> None:
+        """Queue scripted faults for the next valid ``init_payment.php`` requests, in
+        order (``None``: answer normally). A payment is created before a fault that
+        processes (``RESET_AFTER``, ``LOST_REPLY``, ...), as for the other operations;
+        the random :attr:`faults` plan does not apply to init (it has no payment id)."""
+        self._init_faults.extend(_faults(faults))
 
     @property
     def ledger(self) -> Mapping[int, LedgerEntry]:
@@ -235,31 +307,29 @@ class SandboxGateway:
         return LedgerView(self._payments)
 
     def stats(self) -> Mapping[str, int]:
-        """Totals: requests, payments held, cancelled and cleared, payments cancelled
+        """Totals: requests, payments held, cancelled, cleared, new (created by
+        init_payment, not paid) and failed, payments cancelled
         twice or cleared twice (always 0: the rules refuse it), cancel requests sent
         after an intact answer had told the client the payment was cancelled, and the
         money moved: ``clearings`` and ``refunds`` applied, over all payments."""
-        held = cancelled = cleared = 0
+        states: collections.Counter[str] = collections.Counter()
         cancelled_twice = cleared_twice = after_told = clearings = refunds = 0
         for payment in self._payments.values():
             after_told += payment.cancels_after_told
             clearings += payment.clearings
             refunds += len(payment.refunds)
-            if payment.state == HELD:
-                held += 1
-            elif payment.state == CLEARED:
-                cleared += 1
-            else:
-                cancelled += 1
+            states[payment.state] += 1
             cancelled_twice += payment.cancellations > 1
             cleared_twice += payment.clearings > 1
         return MappingProxyType(
             {
                 "requests_total": self.requests_total,
                 "payments": len(self._payments),
-                "held": held,
-                "cancelled": cancelled,
-                "cleared": cleared,
+                "held": states[HELD],
+                "cancelled": states[CANCELLED],
+                "cleared": states[CLEARED],
+                "new": states[NEW],
+                "failed": states[FAILED],
                 "cancelled_more_than_once": cancelled_twice,
                 "cleared_more_than_once": cleared_twice,
                 "cancels_after_told": after_told,
@@ -285,21 +355,22 @@ class SandboxGateway:
         n = payment.requests
         payment.requests = n + 1
         payment.arrived(self.clock(), script)
-        if script == "cancel":
+        kind = _KIND.get(script)
+        if kind == "cancel":
             payment.cancel_requests += 1
             payment.cancels_after_told += payment.told_cancelled
-        elif script == "clearing":
+        elif kind == "clearing":
             payment.clearing_requests += 1
-        elif script == "refund":
+        elif kind == "refund":
             payment.refund_requests += 1
         return n
 
     def _find(self, script: str, pid: int, fields: Tree) -> Payment | None:
         payment = self._payments.get(pid)
         order = _top_level(fields, "pg_order_id")
-        if payment is not None and script == "status_v2" and order not in (None, ""):
-            payment = payment if order == f"order-{pid}" else None
-        if payment is None and self.auto_hold and script != "status_v2":
+        if payment is not None and script in _STATUS_SCRIPTS and order not in (None, ""):
+            payment = payment if order == order_of(pid, payment) else None
+        if payment is None and self.auto_hold and script not in _STATUS_SCRIPTS:
             payment = self._payments[pid] = Payment(created=gateway_date())
         return payment
 
@@ -312,20 +383,29 @@ class SandboxGateway:
         ):
             payment.told_cancelled = True
 
+    async def _signed_fields(self, script: str, request: web.Request) -> Tree | web.Response:
+        """The request's fields once merchant id and signature check out, else the reply."""
+        replies = self._builders[script]
+        self.requests_total += 1
+        self.requests_by_operation[script] += 1
+        fields = await _http.read_fields(request)
+        if fields is None:
+            return web.Response(status=400, text="malformed form body")
+        if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
+            unknown = UNKNOWN_MERCHANT_PHP if script.endswith(".php") else UNKNOWN_MERCHANT
+            return _http.xml_response(replies.error(unknown, signed=False))
+        signature = _top_level(fields, "pg_sig")
+        if signature is None or not replies.verify(fields, signature):
+            return _http.xml_response(replies.error(BAD_SIGNATURE))
+        return fields
+
     def _handler(self, script: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         replies = self._builders[script]
 
         async def handle(request: web.Request) -> web.Response:
-            self.requests_total += 1
-            self.requests_by_operation[script] += 1
-            fields = await _http.read_fields(request)
-            if fields is None:
-                return web.Response(status=400, text="malformed form body")
-            if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
-                return _http.xml_response(replies.error(UNKNOWN_MERCHANT, signed=False))
-            signature = _top_level(fields, "pg_sig")
-            if signature is None or not replies.verify(fields, signature):
-                return _http.xml_response(replies.error(BAD_SIGNATURE))
+            fields = await self._signed_fields(script, request)
+            if isinstance(fields, web.Response):
+                return fields
             pid = _digits(_top_level(fields, "pg_payment_id"))
             if pid is None or pid == 0:
                 return _http.xml_response(replies.error(BAD_PARAMETER))
@@ -333,22 +413,38 @@ class SandboxGateway:
             if payment is None:
                 return _http.xml_response(replies.error(NOT_FOUND, signed=False))
             fault = self._fault_for(pid, self._arrive(script, payment))
+            operation = self._operations[script]
             if fault is None:
-                reply = self._operations[script](pid, payment, fields)
+                reply = operation(pid, payment, fields)
                 self._told(script, pid, payment)
                 return _http.xml_response(reply)
-            return await self._faulty(request, fault, script, pid, payment, fields)
+            return await self._faulty(
+                request,
+                fault,
+                script,
+                lambda: operation(pid, payment, fields),
+                lambda: self._told(script, pid, payment),
+                lambda reply: self._forged(script, pid, payment, reply),
+            )
 
         return handle
+
+    def _forged(self, script: str, pid: int, payment: Payment, reply: Fields) -> Fields:
+        if script == "cancel" and payment.revoke_id is not None and (
+            _top_level(reply, "pg_status") != "ok"
+        ):
+            # Already cancelled earlier: forge the "ok" the client would love to see.
+            reply = self._replies.cancelled(pid, payment.revoke_id, "success")
+        return self._replies.forge(reply)
 
     async def _faulty(
         self,
         request: web.Request,
         fault: Fault,
         script: str,
-        pid: int,
-        payment: Payment,
-        fields: Tree,
+        apply: Callable[[], Fields],
+        told: Callable[[], None],
+        forged: Callable[[Fields], Fields],
     ) -> web.Response:
         plan = self.faults or _DEFAULT_PLAN
         if fault in _NO_FAULT_BEFORE:
@@ -359,15 +455,12 @@ class SandboxGateway:
             if fault is Fault.HTTP_429:
                 return _http.http_429(plan.retry_after)
             return _http.xml_response(self._builders[script].error(SYSTEM_ERROR))
-        operation = self._operations[script]
         if fault is Fault.SLOW_PROCESSING:
             # Applied even if the client goes away meanwhile; told only if it stayed.
-            reply = await self._processing.later(
-                plan.processing_delay, lambda: operation(pid, payment, fields)
-            )
-            self._told(script, pid, payment)
+            reply = await self._processing.later(plan.processing_delay, apply)
+            told()
             return _http.xml_response(reply)
-        reply = operation(pid, payment, fields)
+        reply = apply()
         if fault is Fault.LOST_REPLY:
             await self._processing.hold(max(4 * plan.processing_delay, _LOST_REPLY_HOLD))
             return _http.abort(request)
@@ -376,14 +469,7 @@ class SandboxGateway:
         if fault is Fault.GARBAGE:
             return _http.garbage_response()
         if fault is Fault.FORGED:
-            if (
-                script == "cancel"
-                and payment.revoke_id is not None
-                and _top_level(reply, "pg_status") != "ok"
-            ):
-                # Already cancelled earlier: forge the "ok" the client would love to see.
-                reply = self._replies.cancelled(pid, payment.revoke_id, "success")
-            return _http.xml_response(self._replies.forge(reply))
+            return _http.xml_response(forged(reply))
         await asyncio.sleep(plan.slow_delay)  # Fault.SLOW
         return _http.xml_response(reply)
 
@@ -395,7 +481,124 @@ class SandboxGateway:
         return web.json_response(dict(self.stats()))
 
     async def _on_shutdown(self, _app: web.Application) -> None:
+        await self._buyer.close()
         await self._processing.close()
+
+    # -- the Merchant API's entry points and the payment page ---------------------------
+
+    def _new_payment_id(self) -> int:
+        while self._next_payment_id in self._payments:
+            self._next_payment_id += 1
+        pid = self._next_payment_id
+        self._next_payment_id += 1
+        return pid
+
+    def _create(self, checkout: Checkout, page_url: str) -> Fields:
+        """A new payment (state new) for ``checkout``; the init reply."""
+        pid = self._new_payment_id()
+        payment = Payment(checkout.amount, checkout.currency, gateway_date(), state=NEW)
+        payment.order_id, payment.checkout = checkout.order_id, checkout
+        self._payments[pid] = payment
+        self._pages[checkout.token] = pid
+        if checkout.order_id is not None:
+            self._orders[checkout.order_id] = pid
+        payment.arrived(self.clock(), "init_payment.php")
+        return self._merchant.init(pid, checkout, page_url)
+
+    async def _handle_init(self, request: web.Request) -> web.Response:
+        script = "init_payment.php"
+        fields = await self._signed_fields(script, request)
+        if isinstance(fields, web.Response):
+            return fields
+        checkout = read_init(fields)
+        if isinstance(checkout, tuple):
+            return _http.xml_response(self._merchant.error(script, checkout))
+        if checkout.order_id is not None and checkout.order_id in self._orders:
+            return _http.xml_response(self._merchant.error(script, DUPLICATE_ORDER))
+        page_url = str(request.url.origin()) + PAGE_PATH
+        fault = self._init_faults.popleft() if self._init_faults else None
+        if fault is None:
+            return _http.xml_response(self._create(checkout, page_url))
+        return await self._faulty(
+            request, fault, script, lambda: self._create(checkout, page_url),
+            lambda: None, ReplyBuilder.forge,
+        )  # fmt: skip
+
+    async def _handle_status2(self, request: web.Request) -> web.Response:
+        script = "get_status2.php"
+        fields = await self._signed_fields(script, request)
+        if isinstance(fields, web.Response):
+            return fields
+        order = (_top_level(fields, "pg_order_id") or "").strip()
+        pid = self._orders.get(order, 0)
+        payment = self._payments.get(pid)
+        view = None
+        if payment is not None:
+            payment.status_requests += 1
+            view = payment.shown(self.clock())
+        tree = status2_tree(pid, payment, view)
+        return _http.xml_response(self._builders[script].sign_tree(tree))
+
+    def _page_payment(self, token: str) -> tuple[int, Payment] | None:
+        pid = self._pages.get(token)
+        payment = None if pid is None else self._payments.get(pid)
+        return None if pid is None or payment is None else (pid, payment)
+
+    async def _handle_page(self, request: web.Request) -> web.Response:
+        token = request.query.get("customer", "")
+        found = self._page_payment(token)
+        if found is None or not isinstance(found[1].checkout, Checkout):
+            return web.Response(status=404, text="no such payment page")
+        if found[1].state != NEW:
+            return web.Response(status=409, text=f"this payment is {found[1].state}")
+        return page(found[1].checkout, token)
+
+    async def _handle_page_post(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        token, outcome = str(form.get("customer", "")), str(form.get("outcome", ""))
+        found = self._page_payment(token)
+        if found is None or outcome not in OUTCOMES:
+            return web.Response(status=404, text="no such payment page")
+        pid, payment = found
+        try:
+            visit = await self._buyer.visit(pid, payment, outcome, follow=False)
+        except ValueError:
+            return web.Response(status=409, text=f"this payment is {payment.state}")
+        checkout = payment.checkout
+        assert isinstance(checkout, Checkout)
+        url, method, pairs = self._buyer.redirect_pairs(pid, checkout, visit.paid)
+        return browser_back(url, method, pairs, visit.paid)
+
+    async def pay(
+        self, payment_id: int, outcome: str = "paid", *, lost_answers: int = 0
+    ) -> BuyerVisit:
+        """Play the buyer on payment ``payment_id``'s page (made by ``init_payment``).
+
+        ``outcome`` ``"paid"`` or ``"failed"``. Runs the check request (if a check URL
+        was given; a refusal fails the payment), the payment (held for a two-step
+        payment, cleared for a one-step one, or failed), the result notification (if
+        a result URL was given) and the browser's redirect back to the success or
+        failure URL, each signed with that URL's script name. ``lost_answers`` throws
+        away that many of the merchant's answers to the result notification, as if
+        they never arrived, so it is delivered again. Returns a :class:`BuyerVisit`;
+        ValueError for a payment that is not an open page.
+        """
+        pid = coerce_payment_id(payment_id)
+        payment = self._payments.get(pid)
+        if payment is None:
+            raise ValueError(f"no payment {pid} in the ledger")
+        return await self._buyer.visit(
+            pid, payment, outcome, follow=True, lost_answers=lost_answers
+        )
+
+    def deliveries(self, payment_id: int) -> tuple[Delivery, ...]:
+        """Every check request, result notification (redeliveries included) and
+        redirect the sandbox sent about ``payment_id``, in order."""
+        return self._buyer.deliveries(coerce_payment_id(payment_id))
+
+    async def wait_deliveries(self) -> None:
+        """Wait until no result notification is waiting to be delivered again."""
+        await self._buyer.wait()
 
     def app(self) -> web.Application:
         """A new aiohttp application serving this gateway.
@@ -413,6 +616,12 @@ class SandboxGateway:
         app.on_shutdown.append(self._on_shutdown)
         for path in _PATHS:
             app.router.add_post(path, self._handler(script_name(path)))
+        for script in self._merchant.operations():
+            app.router.add_post(f"/{script}", self._handler(script))
+        app.router.add_post("/init_payment.php", self._handle_init)
+        app.router.add_post("/get_status2.php", self._handle_status2)
+        app.router.add_get(PAGE_PATH, self._handle_page)
+        app.router.add_post(PAGE_PATH, self._handle_page_post)
         app.router.add_get("/status/healthcheck", self._handle_healthcheck)
         app.router.add_get("/sandbox/stats", self._handle_stats)
         return app
