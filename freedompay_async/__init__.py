@@ -6,6 +6,9 @@ The whole public API, at a glance:
   ``status``, ``status_by_order``, ``clear``, ``refund``, ``refund_baseline``), speaking
   the Gateway or the Merchant API (:class:`Api`); per-payment spacing
   :class:`PaymentSpacing`; the settle window :class:`SettlePolicy`.
+- Fleets (also in ``freedompay_async.coordination``): the :class:`Coordinator`
+  protocol (:class:`Claim`), :class:`RedisCoordinator` (the ``redis`` extra) and
+  :class:`MemoryCoordinator`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
 - Values: payment initiation :class:`InitPaymentRequest` -> :class:`PaymentPage`;
@@ -39,6 +42,9 @@ The whole public API, at a glance:
 """
 
 from ._config import Credentials, GatewayURL, Limits
+from ._coordination.base import Claim, Coordinator
+from ._coordination.memory import MemoryCoordinator
+from ._coordination.redis_coordinator import RedisCoordinator
 from ._exceptions import (
     AlreadyCancelledError,
     AlreadyClearedError,
@@ -48,12 +54,15 @@ from ._exceptions import (
     ConnectError,
     ConnectionLostError,
     ConnectTimeoutError,
+    CoordinationError,
+    CoordinationUnavailableError,
     DeadlineExceededError,
     FreedomPayError,
     GatewayDeclinedError,
     GatewayError,
     InternalError,
     InvalidRequestSignatureError,
+    LeaseLostError,
     MalformedReplyError,
     NotCancelledError,
     NotDoneError,
@@ -176,6 +185,7 @@ __all__ = [
     "CancelRequest",
     "CancelResult",
     "CheckRequest",
+    "Claim",
     "ClearRequest",
     "ClearResult",
     "ClearingStatus",
@@ -183,6 +193,9 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "CoordinationError",
+    "CoordinationUnavailableError",
+    "Coordinator",
     "Credentials",
     "DeadlineExceededError",
     "FieldValue",
@@ -198,11 +211,13 @@ __all__ = [
     "InitPaymentRequest",
     "InternalError",
     "InvalidRequestSignatureError",
+    "LeaseLostError",
     "Limits",
     "LoggingMiddleware",
     "MalformedReplyError",
     "Md5Signer",
     "MemoryAnswerStore",
+    "MemoryCoordinator",
     "Middleware",
     "MockTransport",
     "NotCancelledError",
@@ -220,6 +235,7 @@ __all__ = [
     "QueryFreeAccessLogger",
     "ReceiptPosition",
     "RedirectBack",
+    "RedisCoordinator",
     "RefundBaseline",
     "RefundPayment",
     "RefundRequest",

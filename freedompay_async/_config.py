@@ -14,7 +14,10 @@ from ._exceptions import ConfigurationError
 __all__ = ["DEFAULT_MAX_REPLY_BYTES", "Credentials", "GatewayURL", "Limits"]
 
 
-def _merchant_id(value: object) -> int:
+def merchant_id_of(value: object) -> int:
+    """A merchant id as an int; ConfigurationError unless it is a positive integer (or
+    its decimal text). Apart from :class:`Credentials` so that a caller can check the id
+    before it reads the secret key (a raise then has no key in its frame)."""
     if isinstance(value, bool):
         raise ConfigurationError("merchant_id must be a positive integer")
     if isinstance(value, int):
@@ -35,7 +38,7 @@ class Credentials:
     The secret key is never shown by ``repr`` or ``str``.
     """
 
-    merchant_id: int = attrs.field(converter=_merchant_id)
+    merchant_id: int = attrs.field(converter=merchant_id_of)
     secret_key: str = attrs.field(repr=False)
 
     @secret_key.validator

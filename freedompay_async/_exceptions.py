@@ -13,6 +13,11 @@
     │   └── NotCancelledError         a cancel: status says captured, refunded or failed
     ├── PaymentNotConfirmedError      a paid result notification that status did not confirm
     ├── PaymentExistsError            init_payment: a payment for the order exists, its page unknown
+    ├── CoordinationError             a fleet's shared per-payment state (a Coordinator) failed
+    │   ├── CoordinationUnavailableError  the coordinator (Redis) did not answer: nothing sent
+    │   │                             by this step; never a silent fall-back
+    │   └── LeaseLostError            a payment's money lease expired or was taken before the
+    │                                 holder could send or confirm: outcome unknown
     ├── TransportError                the HTTP exchange itself failed
     │   ├── ConnectError              no connection was made: the request was never sent
     │   ├── ConnectTimeoutError       connecting took too long: never sent
@@ -66,12 +71,15 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "CoordinationError",
+    "CoordinationUnavailableError",
     "DeadlineExceededError",
     "FreedomPayError",
     "GatewayDeclinedError",
     "GatewayError",
     "InternalError",
     "InvalidRequestSignatureError",
+    "LeaseLostError",
     "MalformedReplyError",
     "NotCancelledError",
     "NotDoneError",
@@ -253,6 +261,37 @@ class PaymentExistsError(FreedomPayError):
         super().__init__(message, payment_id=payment_id)
         self.order_id = order_id
         self.state = state
+
+
+class CoordinationError(FreedomPayError):
+    """What a fleet shares about each payment (a ``Coordinator``) could not be used.
+
+    With a coordinator (``AsyncSession(..., coordinator=...)``) the per-payment spacing
+    and the lease on a payment's clearings and refunds are kept outside the process;
+    when that fails the request is not sent, rather than sent without the guarantee.
+    ``outcome_unknown`` is True only when an earlier send of the same call may have
+    been acted on (a clearing or refund whose lease failed after it was sent).
+    """
+
+
+class CoordinationUnavailableError(CoordinationError):
+    """The coordinator did not answer (Redis unreachable, timed out or refusing).
+
+    Never a silent fall-back to in-process coordination: the step that needed it (an
+    attempt's spacing slot, a payment's lease) did not happen, so nothing was sent by
+    it. Not retried by the default retry policy.
+    """
+
+
+class LeaseLostError(CoordinationError):
+    """A payment's lease on its money movements expired or was taken by another worker.
+
+    Raised before a clearing or refund is sent, or before its outcome is confirmed, by
+    a worker that no longer holds the payment's lease (its renewals failed for longer
+    than the lease lives, or its event loop stalled): another worker may now be
+    settling the payment, so this one neither sends nor confirms anything. The outcome
+    is unknown when this call sent something before (``outcome_unknown``).
+    """
 
 
 class TransportError(FreedomPayError):

@@ -252,6 +252,15 @@ class RefundBaseline:
         ids = {r.payment_id for r in status.refund_payments if r.payment_id is not None}
         return cls(status.refunded, frozenset(ids))
 
+    def with_refunds(self, refunds: Iterable[tuple[int, Decimal]]) -> RefundBaseline:
+        """This baseline with the refunds ``(refund id, amount)`` it does not list yet:
+        refunds known to have happened that a lagging status does not show."""
+        missing = [(rid, amount) for rid, amount in refunds if rid not in self.refund_ids]
+        if not missing:
+            return self
+        refunded = self.refunded + sum((amount for _, amount in missing), Decimal(0))
+        return RefundBaseline(refunded, self.refund_ids | {rid for rid, _ in missing})
+
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (amount as text, ids sorted)."""
         return {"refunded": str(self.refunded), "refund_ids": sorted(self.refund_ids)}

@@ -136,15 +136,11 @@ class PaymentState(enum.Enum):
     UNKNOWN = "unknown"
 
 
-#: The states of a payment whose money was taken or held: it was paid. (REVOKED is a
-#: hold released, so the money went back; it is not in this set.)
+#: The states of a paid payment whose money is with the merchant now: held, captured,
+#: or captured and refunded in part. A hold released (REVOKED) or a refund in full
+#: (REFUNDED) sent the money back; they are not in this set.
 PAID_STATES = frozenset(
-    {
-        PaymentState.HELD,
-        PaymentState.CAPTURED,
-        PaymentState.PARTIALLY_REFUNDED,
-        PaymentState.REFUNDED,
-    }
+    {PaymentState.HELD, PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED}
 )
 
 
@@ -345,7 +341,8 @@ class StatusResult:
 
     @property
     def paid(self) -> bool:
-        """Whether the payment's money was taken or held (``state`` in PAID_STATES)."""
+        """Whether the payment is paid and its money with the merchant now (``state`` in
+        :data:`PAID_STATES`: held, captured, or refunded in part)."""
         return self.state in PAID_STATES
 
     @classmethod

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 import attrs
 
 from .._config import Credentials, GatewayURL, Limits
+from .._coordination.base import Coordinator
 from .._direct.lane import confirmed
 from .._direct.shapes import ReplyShapes
 from .._direct.template import CancelTemplate
@@ -58,6 +59,8 @@ class Layers:
     log_attempts: bool
     middlewares: Sequence[Middleware]
     attempt_middlewares: Sequence[Middleware]
+    #: The fleet's shared per-payment state (None: the session's own).
+    coordinator: Coordinator | None = None
 
 
 def _plain_id(payment: object) -> int | None:
@@ -124,6 +127,7 @@ class Engine:
             middlewares=layers.middlewares,
             attempt_middlewares=callables(layers.attempt_middlewares, "attempt_middlewares"),
             fast=fast,
+            coordinator=layers.coordinator,
         )
 
     def __repr__(self) -> str:

@@ -7,6 +7,10 @@ outermost, once per call; the caller's attempt middlewares run innermost, once p
 attempt, after every wait (spacing, the in-flight cap, pacing). The direct lane (see
 ``_direct/lane.py``) is built from the same layer objects, so both paths share their
 state; it is left out when a caller's layer must see each call or each attempt.
+
+With a coordinator (a fleet's shared per-payment state) the spacing layer and its gate
+are the coordinated ones, and the direct lane is left out: its spacing check must
+answer at once, without awaiting, which a remote coordinator cannot.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 import attrs
 
 from .._config import Limits
+from .._coordination.base import Coordinator
 from .._direct.lane import CancelLane
 from .._direct.shapes import ReplyShapes
 from .._direct.template import CancelTemplate
@@ -25,6 +30,7 @@ from .._layers.chain import (
     Middleware,
     build_chain,
 )
+from .._layers.coordinated import CoordinatedSpacingMiddleware
 from .._layers.inflight import InFlightLimit
 from .._layers.pacing import (
     Pacing,
@@ -59,37 +65,25 @@ class FastParts:
     signer: Signer
 
 
-def build_pipeline(
-    send: Handler,
-    *,
-    retry: RetryPolicy,
-    spacing: PaymentSpacing | None,
-    pacing: Pacing | None,
-    limits: Limits,
-    log_attempts: bool,
-    middlewares: Sequence[Middleware],
-    attempt_middlewares: Sequence[Middleware],
-    fast: FastParts | None,
-) -> tuple[dict[RetryRule, Handler], CancelLane | None]:
-    """The chain for each retry rule, ending in ``send``, and the direct cancel lane
-    (None unless ``fast`` is given and there is no caller middleware of either kind
-    and no pacing)."""
-    inner: list[Middleware] = []
-    spacer = None
-    if spacing is not None:
+def _spacing(
+    spacing: PaymentSpacing | None, coordinator: Coordinator | None, retry: RetryPolicy
+) -> tuple[PaymentSpacingMiddleware | CoordinatedSpacingMiddleware | None, Middleware | None]:
+    """The spacing layer and its gate (the innermost layer): the session's own table,
+    or the coordinator's; None for both when spacing is off."""
+    if spacing is None:
+        return None, None
+    if coordinator is None:
         spacer = PaymentSpacingMiddleware(spacing, deadline_clock=retry.clock)
-        inner.append(spacer)
-    inflight = InFlightLimit(limits.max_connections, clock=retry.clock)
-    inner.append(inflight)
-    if pacing is not None:
-        inner.append(PacingMiddleware(pacing, deadline_clock=retry.clock))
-    if spacer is not None:
-        inner.append(spacer.gate)  # marks each attempt's real start for the spacing
-    log = LoggingMiddleware() if log_attempts else None
-    if log is not None:
-        inner.append(log)
-    inner.extend(attempt_middlewares)  # innermost: they see the exchange itself
-    core = build_chain(send, inner)
+        return spacer, spacer.gate
+    shared = CoordinatedSpacingMiddleware(spacing, coordinator, deadline_clock=retry.clock)
+    return shared, shared.gate
+
+
+def _retry_chains(
+    core: Handler, middlewares: Sequence[Middleware], retry: RetryPolicy
+) -> tuple[dict[RetryRule, Handler], RetryMiddleware | None]:
+    """Per retry rule: the caller's middlewares, then a retry layer for that rule, then
+    ``core``; and the cancel rule's retry layer (None when nothing is retried)."""
     chains: dict[RetryRule, Handler] = {}
     cancel_retry: RetryMiddleware | None = None
     for rule in RetryRule:
@@ -103,8 +97,45 @@ def build_pipeline(
                 cancel_retry = retrying
             outer.append(retrying)
         chains[rule] = build_chain(core, outer)
-    if fast is None or middlewares or attempt_middlewares or pacing is not None:
+    return chains, cancel_retry
+
+
+def build_pipeline(
+    send: Handler,
+    *,
+    retry: RetryPolicy,
+    spacing: PaymentSpacing | None,
+    pacing: Pacing | None,
+    limits: Limits,
+    log_attempts: bool,
+    middlewares: Sequence[Middleware],
+    attempt_middlewares: Sequence[Middleware],
+    fast: FastParts | None,
+    coordinator: Coordinator | None = None,
+) -> tuple[dict[RetryRule, Handler], CancelLane | None]:
+    """The chain for each retry rule, ending in ``send``, and the direct cancel lane
+    (None unless ``fast`` is given and there is no caller middleware of either kind,
+    no pacing and no coordinator)."""
+    inner: list[Middleware] = []
+    spacer, gate = _spacing(spacing, coordinator, retry)
+    if spacer is not None:
+        inner.append(spacer)
+    inflight = InFlightLimit(limits.max_connections, clock=retry.clock)
+    inner.append(inflight)
+    if pacing is not None:
+        inner.append(PacingMiddleware(pacing, deadline_clock=retry.clock))
+    if gate is not None:
+        inner.append(gate)  # marks each attempt's real start for the spacing
+    log = LoggingMiddleware() if log_attempts else None
+    if log is not None:
+        inner.append(log)
+    inner.extend(attempt_middlewares)  # innermost: they see the exchange itself
+    core = build_chain(send, inner)
+    chains, cancel_retry = _retry_chains(core, middlewares, retry)
+    shared = coordinator is not None  # the lane's spacing check must not await
+    if fast is None or middlewares or attempt_middlewares or pacing is not None or shared:
         return chains, None
+    assert spacer is None or isinstance(spacer, PaymentSpacingMiddleware)
     lane = CancelLane(
         template=fast.template,
         shapes=fast.shapes,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -11,6 +10,7 @@ from typing import Any, Literal, Self, overload
 import aiohttp
 
 from .._config import Credentials, GatewayURL, Limits
+from .._coordination.base import Coordinator
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
@@ -23,7 +23,6 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
-from .._operations.definitions import Operation, Req, Res
 from .._operations.families import Api
 from .._operations.initiation import InitPaymentRequest, PaymentPage
 from .._operations.money import (
@@ -36,16 +35,18 @@ from .._operations.money import (
 )
 from .._operations.receipts import ReceiptPosition
 from .._operations.status import OrderStatusRequest, StatusRequest, StatusResult
+from .._settling.guard import LeaseGuard, LocalGuard, MoneyGuard
 from .._settling.initiation import settle_init, unsettled_init
-from .._settling.locks import PaymentLocks
 from .._settling.loop import Settled, settle
+from .._settling.memory import RecentRefunds
 from .._settling.policy import SettlePolicy
-from .._settling.rules import CANCEL_RULE, CLEAR_RULE, RefundRule, Rule, ambiguous
+from .._settling.rules import CANCEL_RULE, ambiguous
 from .._transport.base import Transport
 from .._transport.default import AiohttpTransport
 from .._wire.signing import Md5Signer, Signer
 from .batch import run_cancel_many
 from .engine import Engine, Layers, State
+from .money import MoneyPath
 from .outcome import CancelOutcome
 
 __all__ = ["AsyncSession"]
@@ -55,7 +56,12 @@ _DEFAULT_SETTLE = SettlePolicy()
 
 
 def _checked_options(
-    credentials: object, session: object, transport: object, spacing: object, settle: object
+    credentials: object,
+    session: object,
+    transport: object,
+    spacing: object,
+    settle: object,
+    coordinator: object,
 ) -> None:
     if not isinstance(credentials, Credentials):
         raise ConfigurationError("credentials must be a Credentials value")
@@ -65,6 +71,8 @@ def _checked_options(
         raise ConfigurationError("spacing must be a PaymentSpacing value or None")
     if not isinstance(settle, SettlePolicy):
         raise ConfigurationError("settle must be a SettlePolicy value")
+    if coordinator is not None and not isinstance(coordinator, Coordinator):
+        raise ConfigurationError("coordinator must be a Coordinator (e.g. RedisCoordinator)")
 
 
 class AsyncSession:
@@ -96,6 +104,13 @@ class AsyncSession:
     ``do_capture.php``, ``revoke.php``). The calls are the same on either. The Merchant
     API's success replies name no payment, so with it a cancel, clearing or refund is
     confirmed by status (``confirmed_by_status``) before it is returned.
+
+    Clearings and refunds of one payment run one at a time, and the spacing holds
+    between this session's own requests. For a fleet of workers acting on the same
+    payments, pass a shared ``coordinator`` (``RedisCoordinator.from_url(url)``): the
+    spacing then holds across the fleet, a payment's clearing or refund is done under a
+    lease one worker at a time, and the direct cancel path steps aside. The session
+    closes its coordinator when it closes.
     """
 
     def __init__(
@@ -115,8 +130,9 @@ class AsyncSession:
         spacing: PaymentSpacing | None = _DEFAULT_SPACING,
         settle: SettlePolicy = _DEFAULT_SETTLE,
         api: Api | str = Api.GATEWAY,
+        coordinator: Coordinator | None = None,
     ) -> None:
-        _checked_options(credentials, session, transport, spacing, settle)
+        _checked_options(credentials, session, transport, spacing, settle, coordinator)
         #: The API family this session speaks.
         self.api = Api.of(api)
         self._ops = self.api.operations
@@ -127,17 +143,31 @@ class AsyncSession:
         self.pacing = pacing
         self.spacing = spacing
         self.settle = settle
-        # clearings and refunds of one payment run one at a time (see _money)
-        self._money_locks = PaymentLocks()
+        #: The fleet's shared per-payment state; None: this session's own.
+        self.coordinator = coordinator
         limits = limits or Limits()
         self._transport: Transport = transport or AiohttpTransport(session, limits=limits)
         layers = Layers(
-            self.retry, spacing, pacing, limits, log_attempts, middlewares, attempt_middlewares
+            self.retry,
+            spacing,
+            pacing,
+            limits,
+            log_attempts,
+            middlewares,
+            attempt_middlewares,
+            coordinator=coordinator,
         )
         self._engine = Engine(
             credentials, self.base_url, self.signer, self._transport, layers, self._ops
         )
         self._cancel_once = self._engine.cancel_once  # the one cancel dispatch, bound once
+        # clearings and refunds of one payment run one at a time (see MoneyPath)
+        guard: MoneyGuard = LocalGuard() if coordinator is None else LeaseGuard(coordinator)
+        # a refund's baseline is completed with the refunds status may not show yet
+        recent = RecentRefunds(settle.window, settle.clock)
+        self._money = MoneyPath(
+            self._engine.call, self._status_once, guard, recent, self._ops
+        )
 
     def __repr__(self) -> str:
         return (
@@ -167,7 +197,11 @@ class AsyncSession:
         if self._engine.state is State.CLOSED:
             return
         self._engine.state = State.CLOSED
-        await self._transport.aclose()
+        try:
+            await self._transport.aclose()
+        finally:
+            if self.coordinator is not None:
+                await self.coordinator.aclose()
 
     @property
     def closed(self) -> bool:
@@ -329,8 +363,7 @@ class AsyncSession:
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
             return await self._engine.call(self._ops.clearing, request)
-        async with self._money_locks.hold(request.payment_id):
-            return await self._money(CLEAR_RULE, self._ops.clearing, request, resume)
+        return await self._money.clear(request, resume, self.settle)
 
     async def refund_baseline(self, payment: int | str) -> RefundBaseline:
         """What status shows of a payment's refunds now: the baseline a refund is
@@ -418,10 +451,7 @@ class AsyncSession:
             return await self._engine.call(self._ops.refund, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
-        async with self._money_locks.hold(request.payment_id):
-            if baseline is None:
-                baseline = await self._baseline(request.payment_id)
-            return await self._money(RefundRule(baseline), self._ops.refund, request, resume)
+        return await self._money.refund(request, baseline, resume, self.settle)
 
     async def _refund_all(
         self,
@@ -432,54 +462,13 @@ class AsyncSession:
     ) -> RefundResult:
         """A refund of all that status shows captured and not refunded yet."""
         payment_id = StatusRequest(payment).payment_id
-        async with self._money_locks.hold(payment_id):
-            seen = await self._before_refund(payment_id)
-            request = full_refund_request(seen, currency, receipt_positions)
-            if not reconcile:
-                return await self._engine.call(self._ops.refund, request)
-            rule = RefundRule(RefundBaseline.of(seen))
-            return await self._money(rule, self._ops.refund, request, False)
-
-    async def _baseline(self, payment_id: int) -> RefundBaseline:
-        return RefundBaseline.of(await self._before_refund(payment_id))
-
-    async def _before_refund(self, payment_id: int) -> StatusResult:
-        try:
-            return await self._status_once(StatusRequest(payment_id))
-        except FreedomPayError as exc:
-            exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
-            exc.add_note("the refund was not sent: its baseline status could not be read")
-            raise
-
-    async def _money(
-        self, rule: Rule[Req, Res], operation: Operation[Req, Res], request: Req, resume: bool
-    ) -> Res:
-        """Send a clearing or refund (unless ``resume``), and settle an outcome left open.
-
-        Those of one payment run one at a time (the caller holds the payment's lock), so
-        what status shows before and after is this call's alone within this session.
-        """
-        send = functools.partial(self._engine.call, operation)
-        payment_id = request.payment_id
-        assert payment_id is not None  # a clearing or a refund names its payment
-        first: Res | FreedomPayError | None = None
-        if not resume:
-            try:
-                return await send(request)
-            except FreedomPayError as exc:
-                if not ambiguous(exc):
-                    raise
-                first = exc
-        settled: Settled[Res] = await settle(
-            rule,
-            send,
-            self._status_once,
-            request,
-            first,
-            payment_id=payment_id,
-            policy=self.settle,
-        )
-        return settled.unwrap()
+        if reconcile:
+            return await self._money.refund_all(
+                payment_id, currency, receipt_positions, self.settle
+            )
+        seen = await self._status_once(StatusRequest(payment_id))
+        request = full_refund_request(seen, currency, receipt_positions)
+        return await self._engine.call(self._ops.refund, request)
 
     def cancel_many(
         self,

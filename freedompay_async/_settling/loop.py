@@ -30,6 +30,7 @@ import attrs
 
 from .._exceptions import (
     ALREADY_DONE,
+    CoordinationError,
     FreedomPayError,
     GatewayError,
     PaymentNotFoundError,
@@ -242,6 +243,8 @@ class _Settle(Generic[Q, R]):
         outcome: R | FreedomPayError
         try:
             outcome = await self.send(self.request)
+        except CoordinationError:
+            raise  # the payment's lease is gone: nothing more is sent or confirmed
         except FreedomPayError as exc:
             outcome = exc
         self.record(outcome)

@@ -9,6 +9,8 @@ request may go out again.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from .._exceptions import (
@@ -226,8 +228,11 @@ class RefundRule:
 
     operation = "refund"
 
-    def __init__(self, baseline: RefundBaseline) -> None:
-        self.baseline = baseline
+    def __init__(
+        self, baseline: RefundBaseline, known: Sequence[tuple[int, Decimal]] = ()
+    ) -> None:
+        self.known = tuple(known)
+        self.baseline = baseline.with_refunds(self.known)
 
     def _new(self, seen: StatusResult) -> list[int | None]:
         known = self.baseline.refund_ids
@@ -238,12 +243,15 @@ class RefundRule:
             return Seen.BLOCKED
         new = self._new(seen)
         base = self.baseline.refunded
+        # A reading that lags refunds known to have happened (``known``) is completed
+        # with them, as the baseline was: their showing up later is no trace of this one.
+        refunded = RefundBaseline.of(seen).with_refunds(self.known).refunded
         settled = all(r.payment_status in _DONE_ENTRY for r in seen.refund_payments)
-        if seen.refunded == base + request.amount and len(new) <= 1 and settled:
+        if refunded == base + request.amount and len(new) <= 1 and settled:
             # At most one new entry: more than one means someone else refunded too, and
             # which of them is this call's cannot be told.
             return Seen.DONE
-        if seen.refunded == base and not new and settled:
+        if refunded == base and not new and settled:
             return Seen.UNTOUCHED
         return Seen.MOVING
 

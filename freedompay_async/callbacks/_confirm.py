@@ -4,7 +4,8 @@ The md5 ``pg_sig`` covers the values in the sorted order of their names, not the
 names, so a signed notification can be rearranged (a failed one made to read as paid,
 another value moved onto ``pg_order_id``). A ``/g2g/status_v2`` reply is signed by the
 gateway about one payment id the merchant asked for: when it names the same payment,
-shows it paid, and agrees on order id, amount and currency, the notification is true.
+shows its money with the merchant now (:data:`~freedompay_async.PAID_STATES`), and
+agrees on order id, amount and currency, the notification is true and the goods can go.
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from .._exceptions import FreedomPayError, PaymentNotConfirmedError
-from .._operations.status import PaymentState, StatusResult
+from .._operations.status import PAID_STATES, StatusResult
 from ._messages import ResultNotify
 
 __all__ = ["StatusSource", "confirm_result_notify"]
-
-#: States that show the payment was paid (it may have been cancelled or refunded since).
-#: Any other state, one added later included, does not confirm.
-_PAID_STATES = frozenset(
-    {PaymentState.HELD, PaymentState.CAPTURED, PaymentState.REVOKED, PaymentState.REFUNDED}
-)
 
 
 @runtime_checkable
@@ -59,7 +54,10 @@ def _check(notify: ResultNotify, status: StatusResult) -> None:
     """Raise PaymentNotConfirmedError unless ``status`` agrees with ``notify``."""
     if status.payment_id != notify.payment_id:
         raise _not_confirmed("other_payment", "it is about another payment", notify)
-    if status.state not in _PAID_STATES:
+    # The library's one definition of "paid": the money is with the merchant now. A
+    # payment revoked or refunded since, or in any state this version does not know,
+    # does not confirm: the goods must not ship.
+    if status.state not in PAID_STATES:
         state = status.state.value
         detail = f"the payment is {state} ({status.payment_status_raw[:40]!r})"
         raise _not_confirmed("not_paid", detail, notify, state)
@@ -83,9 +81,10 @@ async def confirm_result_notify(notify: ResultNotify, source: StatusSource) -> R
     A notification that is not paid (``pg_result`` other than 1) needs no confirmation
     and is returned as it is (``confirmed_by_status`` False). For a paid one,
     ``await source.status(notify.payment_id)`` (pass your :class:`AsyncSession`) must
-    name the same payment, show it paid (state held, captured, or since revoked or
-    refunded; pending, failed, unknown or any state this version does not know do not
-    confirm), and agree on order id, amount and currency. Then the notification comes
+    name the same payment, show its money with the merchant now (its state in
+    :data:`~freedompay_async.PAID_STATES`; a payment since revoked or refunded, new,
+    pending, failed, unknown or in any state this version does not know does not
+    confirm: do not ship), and agree on order id, amount and currency. Then the notification comes
     back with ``confirmation`` holding that status. Otherwise, or when the query fails
     (its error is the ``__cause__``), :class:`~freedompay_async.PaymentNotConfirmedError`
     is raised: do not ship; answer non-200 so the gateway delivers it again later.

@@ -337,6 +337,14 @@ def _confirmer(
     return confirm
 
 
+def _answer_store(answers: AnswerStore | None) -> AnswerStore:
+    if answers is None:
+        return MemoryAnswerStore()
+    if not isinstance(answers, AnswerStore):
+        raise ConfigurationError("answers= must be an AnswerStore (async get and put)")
+    return answers
+
+
 def result_notify_handler(
     signer: Signer,
     on_result: Callable[[ResultNotify], Awaitable[CallbackAnswer]],
@@ -351,9 +359,8 @@ def result_notify_handler(
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
     ``on_result`` gets the verified :class:`ResultNotify` and returns ``"ok"``,
-    ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
-    ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
-    (``text/xml; charset=utf-8``), echoing the notification's ``pg_salt``.
+    ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), maybe with a description
+    as a tuple; the answer is HTTP 200, signed XML echoing the ``pg_salt``.
     ``rejected`` is honoured only when ``can_reject`` is True. ``pg_`` fields this
     version does not know land in ``extra``; ``strict=True`` refuses them unless named
     in ``allow_fields`` (see :func:`~freedompay_async.verify_result_notify`).
@@ -366,28 +373,24 @@ def result_notify_handler(
     failed), so the gateway delivers it again later. A failed notification needs no
     confirmation. Recommended before goods are shipped.
 
-    **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
-    whenever it does not get HTTP 200, and a redelivery must get the same answer as the
-    original. The handler keeps the answer ``on_result`` gave each notification (by
-    payment id and ``pg_result``) in ``answers``, an :class:`AnswerStore`
-    (:class:`MemoryAnswerStore` when None: this process only); a redelivery is
-    answered from it without calling ``on_result`` (or confirming again), and
-    deliveries of one notification that arrive together are handled one at a time.
-    Give a store on your database when several processes serve ``result_url`` or a
-    restart must not forget. To have a notification redelivered (your database is
-    down...), let ``on_result`` raise: nothing is stored, aiohttp answers 500 and the
-    gateway tries again later.
+    **Redelivery.** Freedom Pay delivers a notification again (every 30 minutes for 2
+    hours) until it gets HTTP 200, and a redelivery must get the original's answer. The
+    handler keeps each answer of ``on_result`` (by payment id and ``pg_result``) in
+    ``answers`` (:class:`AnswerStore`; None: a :class:`MemoryAnswerStore`, this
+    process only): a redelivery, or a delivery arriving together with one, is answered
+    from it without calling ``on_result`` again. Use a store on your database for
+    several processes or restarts. To be delivered again later, let ``on_result``
+    raise: nothing is stored and aiohttp answers 500.
 
     **Refusals.** A notification that fails verification (missing or wrong signature,
     a ``pg_sig`` inside a group, malformed or unusable fields) is answered with a
     signed ``error`` reply and HTTP 400 (413 for a body over ``max_body_bytes``), and
-    ``on_result`` is not called. The non-200 status is deliberate: a genuine
-    notification refused because of a misconfiguration (wrong key, wrong ``url``) is
-    redelivered after you fix it, rather than lost. A URL with an empty script name
+    ``on_result`` is not called. The non-200 status is deliberate: a notification
+    refused by a misconfiguration (wrong key or ``url``) comes again after the fix,
+    rather than lost. A URL with an empty script name
     (trailing ``/``) raises :class:`~freedompay_async.ConfigurationError`: at once
     when ``url`` is given, else per request (HTTP 500).
     """
-
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> ResultNotify:
@@ -400,11 +403,7 @@ def result_notify_handler(
             strict=strict,
         )
 
-    if answers is None:
-        answers = MemoryAnswerStore()
-    elif not isinstance(answers, AnswerStore):
-        raise ConfigurationError("answers= must be an AnswerStore (async get and put)")
-    respond = _remembering(on_result, _confirmer(confirm), answers)
+    respond = _remembering(on_result, _confirmer(confirm), _answer_store(answers))
     return _callback_handler("result notification", read, respond, signer, url)
 
 

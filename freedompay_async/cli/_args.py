@@ -1,7 +1,10 @@
 """The batch commands' options, declared as data: groups of options, and which groups
-each command takes. ``cancel`` and ``status`` share every group but the journal's
-(``status`` changes nothing and keeps no journal); ``--no-reconcile`` is ``cancel``'s
-own. Help texts name the command's own words through ``{noun}`` (what is in flight).
+each command takes. ``cancel``, ``status``, ``clear`` and ``refund`` share every group
+but the journal's (``status`` changes nothing and keeps no journal); ids come one per
+line or from a CSV column (``cancel``, ``status``), money movements from a CSV's rows
+(``clear``, ``refund``); ``--no-reconcile`` is ``cancel``'s own, the settle window
+is the acting commands'. Help texts name the command's own words through ``{noun}``
+(what is in flight).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .._argtypes import non_negative_int, positive_float, positive_int
 from .._config import GatewayURL
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
+from .._settling.policy import SettlePolicy
 from ._options import ENV_BASE_URL, ENV_MERCHANT_ID, ENV_SECRET_KEY
 from ._shard import shard_spec
 from ._signals import DEFAULT_GRACE
@@ -25,6 +29,11 @@ from ._watch import DEFAULT_FAIL_FAST_AFTER
 __all__ = ["BATCH_COMMANDS", "Opt", "add_batch_arguments"]
 
 _DEFAULT_RETRY = RetryPolicy()
+_DEFAULT_SETTLE = SettlePolicy()
+#: The commands whose ambiguous attempts are settled by status.
+SETTLING = "cancel,clear,refund"
+#: The commands that read payment ids, and those that read money rows.
+IDS, ROWS = "cancel,status", "clear,refund"
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _PROGRESS = ("auto", "bar", "plain", "none")
 
@@ -64,7 +73,15 @@ class _RefuseSecret(argparse.Action):
 
 
 INPUT = (
-    opt("--input", "-i", metavar="PATH", default=None,
+    opt("--input", "-i", metavar="FILE.csv", required=True, only=ROWS,
+        help="CSV file with a header row naming the columns payment_id and amount (amount "
+        "optional for clear: empty clears the whole hold; currency optional for refund; "
+        "other columns ignored). Each row is one movement, applied at most once across "
+        "reruns: it is identified by its payment id, amount, currency and its position "
+        "among equal rows, so editing the file between runs changes which rows are new. "
+        "Malformed rows are reported and skipped (see --allow-malformed); a regular file "
+        "only (a rerun must read the same rows)"),
+    opt("--input", "-i", metavar="PATH", default=None, only=IDS,
         help="file of payment ids, one per line ('#' comments, also after an id, and blank "
         "lines ignored; UTF-8, or UTF-16 with a byte-order mark); '-' or absent: standard "
         "input. Malformed lines are reported with their line number and skipped, and make "
@@ -73,18 +90,26 @@ INPUT = (
     opt("--allow-malformed", action="store_true",
         help="malformed input lines are still reported and counted, but do not keep a run "
         "whose every id is done from exiting 0"),
-    opt("--csv-column", metavar="NAME", default=None,
+    opt("--csv-column", metavar="NAME", default=None, only=IDS,
         help="read the input as CSV with a header row and take ids from column NAME"),
     opt("--csv-delimiter", metavar="C", default=",",
         help="the CSV field separator: one character, or 'tab' (default ',')"),
     opt("--shard", metavar="K/N", type=shard_spec, default=None,
-        help="keep only the ids whose stable hash (SHA-256 of the decimal id, mod N) is K, "
-        "0 <= K < N: N copies of the command, one per K, split one input between them the "
-        "same way on every machine (see docs/fleet.md)"),
+        help="keep only the ids (clear, refund: the rows whose payment id) whose stable hash "
+        "(SHA-256 of the decimal id, mod N) is K, 0 <= K < N: N copies of the command, one "
+        "per K, split one input between them the same way on every machine (see "
+        "docs/fleet.md)"),
 )  # fmt: skip
 
 JOURNAL = (
-    opt("--journal", "-j", metavar="PATH", required=True,
+    opt("--journal", "-j", metavar="PATH", required=True, only=ROWS,
+        help="JSON Lines journal: each row's intent is written and fsynced before its "
+        "request is sent, then its outcome. Rerunning with the same journal skips rows "
+        "done, already done or refused for good, settles by status the rows whose outcome "
+        "is open (sending nothing before a whole --settle-window showed no trace), and "
+        "sends the rest. An existing file that is not a journal of this tool, or the "
+        "--input file, is refused (exit 2)"),
+    opt("--journal", "-j", metavar="PATH", required=True, only="cancel",
         help="JSON Lines journal, one line per outcome, fsynced at least every second. "
         "Rerunning with the same journal skips ids already settled (cancelled, already "
         "cancelled, or a final failure such as 'payment not found') and retries the rest "
@@ -99,10 +124,12 @@ JOURNAL = (
 OUTPUT = (
     opt("--summary-json", metavar="PATH", default=None, help="also write the summary as JSON"),
     opt("--unsettled-out", metavar="PATH", default=None,
-        help="write the input ids not settled at the end (one per line) to PATH"),
+        help="write the input ids not settled at the end (one per line; clear, refund: the "
+        "payment id of each row not done) to PATH"),
     opt("--dry-run", action="store_true",
         help="read the input (and the journal), check the credentials with one signed "
-        "status query, print the ids that would be sent on stdout, and send nothing else"),
+        "status query, print what would be sent on stdout (one line per id or row), and "
+        "send nothing else"),
     opt("--log-level", choices=_LOG_LEVELS, default=None,
         help="show the library's log lines at this level on stderr ('info': retries, "
         "'debug': every attempt); default: none"),
@@ -140,6 +167,18 @@ FLOW = (
     opt("--no-reconcile", action="store_true", only="cancel",
         help="do not settle ambiguous cancels by asking /g2g/status_v2 (default: ask; "
         "revoked counts as cancelled, still held is cancelled again, not found fails)"),
+    opt("--settle-window", type=positive_float, default=None, metavar="S",
+        only=SETTLING,
+        help="when an attempt's outcome is open (a lost, garbled or forged reply, a claim "
+        "that names no payment), watch the payment's status for S seconds after the last "
+        "send before deciding; nothing that moves money is sent again before a whole "
+        f"window showed no trace of it (default {_DEFAULT_SETTLE.window:g}; longer for a "
+        "gateway slower than its timeout)"),
+    opt("--settle-poll", type=positive_float, default=None, metavar="S",
+        only=SETTLING,
+        help="seconds before the first status query of that watch; the waits then double "
+        f"up to a quarter of the window, at most {_DEFAULT_SETTLE.poll_max:g} "
+        f"(default {_DEFAULT_SETTLE.poll_initial:g})"),
     opt("--attempts", type=positive_int, default=_DEFAULT_RETRY.attempts, metavar="N",
         help=f"HTTP attempts per id, the first included (default {_DEFAULT_RETRY.attempts})"),
     opt("--attempt-timeout", type=positive_float, default=_DEFAULT_RETRY.attempt_timeout,
@@ -179,6 +218,8 @@ _GROUPS: tuple[tuple[str, str | None, tuple[Opt, ...]], ...] = (
 BATCH_COMMANDS: dict[str, tuple[str, bool]] = {
     "cancel": ("cancels", True),
     "status": ("status queries", False),
+    "clear": ("clearings", True),
+    "refund": ("refunds", True),
 }
 
 

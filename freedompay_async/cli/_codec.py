@@ -34,6 +34,9 @@ t      time                    milliseconds since the Unix epoch (int), written 
 u      run                     text (the run id)
 =====  ======================  ==========================================================
 
+A record of ``clear`` or ``refund`` (it has ``row``) has a table of its own, in
+:mod:`._money_codec`.
+
 The writer puts ``p``, ``s`` and ``f`` first, in that order, so that the reader
 (:mod:`._scan`) can take the payment id, state and finality of most lines with one
 regular expression over a whole block of lines.
@@ -48,7 +51,14 @@ from typing import Any
 from ._states import SETTLED as _SETTLED
 from ._states import STATE_CODES, STATE_OF_LETTER
 
-__all__ = ["COMPACT_KEYS", "LEGACY_REVOKE_STATUS", "decode_record", "encode_record"]
+__all__ = [
+    "COMPACT_KEYS",
+    "LEGACY_REVOKE_STATUS",
+    "decode_record",
+    "encode_record",
+    "ms_to_time",
+    "time_to_ms",
+]
 
 #: Verbose name -> compact key.
 COMPACT_KEYS: dict[str, str] = {
@@ -68,6 +78,9 @@ COMPACT_KEYS: dict[str, str] = {
     "run": "u",
 }
 _VERBOSE_KEYS = {short: name for name, short in COMPACT_KEYS.items()}
+#: The compact keys of money records (:mod:`._money_codec`): ``w`` would make a
+#: reader take a cancel record for a money row's.
+_MONEY_ONLY = frozenset({"w", "l", "m", "y", "b", "g"})
 #: ``revoke_status`` values older versions wrote for a cancel learnt another way (the
 #: code of a retry's "already cancelled", a status "revoked"): read back as "success".
 LEGACY_REVOKE_STATUS = frozenset({"10033", "11017", "revoked"})
@@ -75,7 +88,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MS = _dt.timedelta(milliseconds=1)
 
 
-def _time_to_ms(value: str) -> int | str:
+def time_to_ms(value: str) -> int | str:
     try:
         moment = _dt.datetime.fromisoformat(value)
     except ValueError:
@@ -83,10 +96,10 @@ def _time_to_ms(value: str) -> int | str:
     if moment.utcoffset() != _dt.timedelta(0):
         return value
     ms = (moment - _EPOCH) // _MS
-    return ms if _ms_to_time(ms) == value else value
+    return ms if ms_to_time(ms) == value else value
 
 
-def _ms_to_time(ms: int) -> str:
+def ms_to_time(ms: int) -> str:
     return (_EPOCH + ms * _MS).isoformat(timespec="milliseconds")
 
 
@@ -99,6 +112,10 @@ def encode_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """
     if "payment_id" not in record:
         return dict(record)
+    if "row" in record:
+        from ._money_codec import encode_money  # it builds on this module
+
+        return encode_money(record)
     state = record.get("state")
     letter = STATE_CODES.get(state, state) if isinstance(state, str) else state
     out: dict[str, Any] = {"p": record["payment_id"], "s": letter}
@@ -122,13 +139,13 @@ def encode_record(record: Mapping[str, Any]) -> dict[str, Any]:
             out[COMPACT_KEYS[name]] = record[name]
     time = record.get("time")
     if time is not None:
-        out["t"] = _time_to_ms(time) if isinstance(time, str) else time
+        out["t"] = time_to_ms(time) if isinstance(time, str) else time
     if record.get("run") is not None:
         out["u"] = record["run"]
     for key, value in record.items():
         if key in COMPACT_KEYS:
             continue
-        if key in _VERBOSE_KEYS:
+        if key in _VERBOSE_KEYS or key in _MONEY_ONLY:
             raise ValueError(f"record key {key!r} collides with a compact journal key")
         out[key] = value
     return out
@@ -143,6 +160,10 @@ def decode_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """
     if "p" not in record or "payment_id" in record:
         return _one_vocabulary(dict(record))
+    if "w" in record:
+        from ._money_codec import decode_money  # it builds on this module
+
+        return decode_money(record)
     letter = record.get("s")
     state = STATE_OF_LETTER.get(letter, letter) if isinstance(letter, str) else letter
     settled = state in _SETTLED
@@ -160,7 +181,7 @@ def decode_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "error_code": record.get("c"),
         "error_description": record.get("d"),
         "http_status": record.get("h"),
-        "time": _ms_to_time(time) if isinstance(time, int) and not isinstance(time, bool) else time,
+        "time": ms_to_time(time) if isinstance(time, int) and not isinstance(time, bool) else time,
         "run": record.get("u"),
     }
     for key, value in record.items():

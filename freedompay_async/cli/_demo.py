@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from .._config import Credentials, GatewayURL
 from .._layers.retry import RetryPolicy
 from .._session.batch import OutcomeState
-from ._options import CancelJob
+from ._options import CancelJob, settle_policy
 from ._records import decode_record
 from ._report import (
     EXIT_INCOMPLETE,
@@ -38,7 +38,7 @@ from ._report import (
 from ._run import run_batch
 from ._signals import Interrupt
 
-__all__ = ["DEMO_RETRY", "check_journal", "run_demo"]
+__all__ = ["DEMO_RETRY", "DEMO_SETTLE", "check_journal", "run_demo"]
 
 #: The first payment id the demo holds.
 FIRST_ID = 700_000_001
@@ -48,10 +48,14 @@ MAX_RERUNS = 3
 #: A slow reply (0.5 s) outlasts the attempt timeout, so some attempts time out after
 #: the sandbox has cancelled: the retry then learns "already cancelled".
 DEMO_RETRY = RetryPolicy(
-    attempts=6, attempt_timeout=0.4, deadline=30.0, wait_initial=0.02, wait_max=0.5
+    attempts=6, attempt_timeout=1.0, deadline=30.0, wait_initial=0.02, wait_max=0.5
 )
-SLOW_DELAY = 0.5
+SLOW_DELAY = 1.2
 RETRY_AFTER = 1
+#: The settle window for the in-process sandbox: its status answers at once (cancels
+#: show no lag), so a few seconds of watching settle any open outcome; the gateway's
+#: 60 s would only make a rare unsettled id wait longer.
+DEMO_SETTLE = settle_policy(window=5.0, poll=0.2)
 
 
 def _read_journal(path: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
@@ -177,6 +181,7 @@ def _intro(args: argparse.Namespace, n: int, url: str, journal: Path) -> list[st
         f"  retry:   {DEMO_RETRY.attempts} attempts, {DEMO_RETRY.attempt_timeout} s per "
         f"attempt, {DEMO_RETRY.deadline:g} s deadline, full-jitter backoff up to "
         f"{DEMO_RETRY.wait_max} s, Retry-After honoured",
+        f"  settle:  an open outcome is settled by status within {DEMO_SETTLE.window:g} s",
         f"  journal: {journal}",
     ]
 
@@ -235,6 +240,7 @@ async def _demo(
             input_path=str(ids_file),
             concurrency=args.concurrency,
             retry=DEMO_RETRY,
+            settle=DEMO_SETTLE,
             progress=args.progress,
             summary_json=workdir / "summary.json",
         )

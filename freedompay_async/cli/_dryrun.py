@@ -1,8 +1,8 @@
 """``--dry-run``: what a run would send, and whether the gateway takes the credentials.
 
 The input and the journal are read as for a real run (the journal without a lock and
-without changing it), the ids that would be sent are printed on stdout, one line each
-(as the operation would send them), and one signed status query about one of them
+without changing it), what would be sent is printed on stdout, one line per id or row
+(as the operation plans it), and one signed status query about one of the payments
 checks the credentials. No cancel, clearing or refund is sent.
 """
 
@@ -38,11 +38,11 @@ async def dry_run(run: BatchRun) -> None:
     report.dry_run = True
     run.input.prepare(run.state)
     first: int | None = None
-    async for pid in _each(run.input.ids(run.gate)):
-        run.gate.done(pid)
-        run.out.write(run.operation.plan(pid) + "\n")
+    async for item in _each(run.input.ids(run.gate)):
+        run.gate.done(item)
+        run.out.write(run.operation.plan(item) + "\n")
         report.planned += 1
-        first = pid if first is None else first
+        first = run.input.payment_of(item) if first is None else first
     run.out.flush()
     probe = first if first is not None else run.input.any_id()
     if probe is None:

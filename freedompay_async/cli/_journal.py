@@ -239,6 +239,8 @@ class Journal:
         self._dirty = False
         self.fsync_interval = fsync_interval
         self.lines_written = 0
+        #: Lines known to be on disk (an fsync that started after them finished).
+        self.lines_synced = 0
         self._syncer: asyncio.Task[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
 
@@ -334,17 +336,44 @@ class Journal:
         if self._syncer is None:
             self._syncer = asyncio.get_running_loop().create_task(self._sync_forever())
 
+    async def append_durable(self, record: Mapping[str, Any]) -> None:
+        """:meth:`append` one record and return once it is on disk (fsynced): a money
+        movement's intent, before its request goes out. Callers at the same time share
+        one fsync (group commit); raises :class:`JournalError` if it fails."""
+        self.append(record)
+        target = self.lines_written
+        while self.lines_synced < target:
+            try:
+                await asyncio.shield(self._fsync())
+            except OSError as exc:
+                raise JournalError(f"cannot fsync journal {str(self.path)!r}: {exc}") from exc
+
+    def _fsync(self) -> asyncio.Future[None]:
+        """The fsync in progress, or a new one off the event loop; one at a time, so
+        that close() waits for the only thread that may be using the descriptor."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            return inflight
+        if self._fd is None:
+            raise JournalError("journal is closed")
+        covered, self._dirty = self.lines_written, False
+        inflight = asyncio.get_running_loop().run_in_executor(None, os.fsync, self._fd)
+
+        def synced(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.lines_synced = max(self.lines_synced, covered)
+
+        inflight.add_done_callback(synced)
+        self._inflight = inflight
+        return inflight
+
     async def _sync_forever(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._fd is not None:
             await asyncio.sleep(self.fsync_interval)
-            fd = self._fd
-            if fd is not None and self._dirty:
-                self._dirty = False
-                # fsync off the event loop; shielded so that stopping this task never
-                # leaves a thread fsyncing a descriptor that close() is about to close.
-                self._inflight = loop.run_in_executor(None, os.fsync, fd)
-                await asyncio.shield(self._inflight)
+            if self._fd is not None and self._dirty:
+                # Shielded so that stopping this task never leaves a thread fsyncing a
+                # descriptor that close() is about to close.
+                await asyncio.shield(self._fsync())
 
     async def aclose(self) -> None:
         """Stop the fsync task, wait for an fsync in progress, then :meth:`close`."""

@@ -1,7 +1,8 @@
 """``freedompay-async journal summary PATH [PATH ...]``: one JSON object about one
 journal, or about the journals of several shards read as one.
 
-One journal: its header, record and id counts, the last state of every id by state,
+One journal: its header, record and id counts (a money journal's: row counts), the
+last state of every id by state,
 how many a rerun would skip (``settled``) or send again (``retry``), and any damage.
 Several (the journals of one run's shards, say): the same counts over the union of
 their ids (an id settled in any of them is settled), the shards found and missing,
@@ -25,7 +26,7 @@ from ._idset import IdMap
 from ._journal import JournalState, read_state
 from ._report import EXIT_OK, EXIT_USAGE, PROG
 from ._shard import shard_spec
-from ._states import FINAL, code_of, state_counts
+from ._states import FINAL, INTENT, MONEY_STATES, code_of, state_counts, states_of
 
 __all__ = ["journal_summary"]
 
@@ -75,8 +76,14 @@ def _header_dict(header: JournalHeader | None) -> dict[str, Any] | None:
     return out
 
 
-def _counts(ids: IdMap) -> dict[str, Any]:
-    counts = state_counts(ids)
+def _listed_states(header: JournalHeader | None) -> tuple[str, ...]:
+    """The states a summary lists: the operation's (a money journal's intents too)."""
+    states = states_of(header.operation if header is not None else None)
+    return (*states, INTENT) if states == MONEY_STATES else states
+
+
+def _counts(ids: IdMap, header: JournalHeader | None) -> dict[str, Any]:
+    counts = state_counts(ids, _listed_states(header))
     final = counts.pop("final")
     total = sum(counts.values())
     return {
@@ -94,7 +101,7 @@ def _one(read: _Read) -> dict[str, Any]:
         "journal": str(read.path),
         "header": _header_dict(state.header),
         "records": state.records,
-        **_counts(state.ids),
+        **_counts(state.ids, state.header),
         "unreadable_lines": state.bad_count,
         "first_unreadable_lines": state.bad_lines[:10],
         "torn_tail": state.repaired_tail,
@@ -154,7 +161,7 @@ def _many(reads: Sequence[_Read]) -> dict[str, Any]:
         _merge(union, read.state.ids)
     union.freeze()
     each = [_one(read) for read in reads]
-    merged = _counts(union)
+    merged = _counts(union, header)
     common = _header_dict(header)
     if common is not None:
         common.pop("shard", None)

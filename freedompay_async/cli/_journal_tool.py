@@ -31,6 +31,11 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _payment(record: dict[str, Any]) -> object:
+    """A record's payment id, either shape (a money record is keyed by its row)."""
+    return record.get("payment_id", record.get("p"))
+
+
 def journal_show(path: Path, ids: set[int] | None, out: TextIO, err: TextIO) -> int:
     """Print the journal as verbose JSON Lines; 1 if some lines were unreadable."""
     bad = 0
@@ -47,9 +52,9 @@ def journal_show(path: Path, ids: set[int] | None, out: TextIO, err: TextIO) -> 
                 shown = "torn last line" if not raw.endswith(b"\n") else "unreadable line"
                 print(f"{PROG} journal: line {lineno}: {shown} skipped", file=err)
                 continue
-            if ids is not None and (pair is None or pair[0] not in ids):
-                continue
             assert record is not None
+            if ids is not None and (pair is None or _payment(record) not in ids):
+                continue
             out.write(_dump(decode_record(record)) + "\n")
     return EXIT_INCOMPLETE if bad else EXIT_OK
 

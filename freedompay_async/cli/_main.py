@@ -1,5 +1,5 @@
-"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``status``, ``sandbox``,
-``demo``, ``journal``."""
+"""The ``freedompay-async`` parser and dispatch: ``cancel``, ``status``, ``clear``,
+``refund``, ``sandbox``, ``demo``, ``journal``."""
 
 from __future__ import annotations
 
@@ -175,6 +175,24 @@ exit codes:
   130  interrupted (Ctrl-C / SIGTERM / SIGHUP): the replies in flight were waited
        for (--grace) and printed
 """
+_MONEY_EXIT_CODES = """\
+exit codes:
+  0    every row is done (cleared or refunded, now or confirmed by status) or was
+       already done, and every input row was a movement
+  1    some rows could not be done for good, and a rerun will not change that: the
+       gateway refused them, or status shows they cannot happen; or input rows were
+       malformed (skipped; fix them, or pass --allow-malformed)
+  2    usage or environment error: bad option or input, no rows, missing
+       credentials, journal in use or of another gateway/merchant/operation/shard,
+       journal not writable, the gateway refused the credentials, or the gateway is
+       plainly wrong (--fail-fast-after)
+  3    some rows remain to rerun: their outcome is unknown (the rerun settles them
+       by status before anything is sent again), they were held back behind an
+       unsettled movement of their payment, failed transiently or were not reached:
+       rerun with the same --journal
+  130  interrupted (Ctrl-C / SIGTERM / SIGHUP): the replies in flight were waited
+       for (--grace) and journaled; rerun with the same --journal to resume
+"""
 _EXAMPLE = f"\nexample:\n  export {ENV_MERCHANT_ID}=123456 {ENV_SECRET_KEY}=...\n  {PROG} "
 _COMMANDS = (
     _Command(
@@ -196,6 +214,32 @@ _COMMANDS = (
         _batch("status"),
         _cmd_batch,
         _STATUS_EXIT_CODES + _EXAMPLE + "status --base-url kz --input ids.txt > statuses.jsonl",
+    ),
+    _Command(
+        "clear",
+        "clear (capture) held payments listed in a CSV, each row at most once",
+        "Clear held two-step payments through /g2g/clearing, one row of the CSV per "
+        "clearing (columns payment_id and, optionally, amount: empty clears the whole "
+        "hold). Each row's intent is journaled and fsynced before it is sent; a rerun "
+        "with the same --journal settles by status what an earlier run may have sent, "
+        "and never clears a row twice.",
+        _batch("clear"),
+        _cmd_batch,
+        _MONEY_EXIT_CODES + _EXAMPLE + "clear --base-url kz --input day.csv --journal clear.jsonl",
+    ),
+    _Command(
+        "refund",
+        "refund payments listed in a CSV, each row at most once",
+        "Refund one-step or cleared payments through /g2g/refund, one row of the CSV per "
+        "refund (columns payment_id, amount and, optionally, currency). Each row's intent "
+        "and the payment's refunds before it (its baseline) are journaled and fsynced "
+        "before it is sent; a rerun with the same --journal settles by status what an "
+        "earlier run may have sent, and never refunds a row twice.",
+        _batch("refund"),
+        _cmd_batch,
+        _MONEY_EXIT_CODES
+        + _EXAMPLE
+        + "refund --base-url kz --input returns.csv --journal refund.jsonl",
     ),
     _Command(
         "sandbox",
@@ -234,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _ArgumentParser(
         prog=PROG,
-        description="Freedom Pay gateway tools: batch cancels and status queries with "
-        "fail-fast, journals and shards, a local sandbox gateway, and a self-contained demo.",
+        description="Freedom Pay gateway tools: batch cancels, status queries, clearings "
+        "and refunds with fail-fast, journals and shards, a local sandbox gateway, and a "
+        "self-contained demo.",
         epilog=f"Start with '{PROG} demo'. Run '{PROG} COMMAND --help' for a command's options.",
         allow_abbrev=False,
     )

@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator
 from .._exceptions import ConnectionLostError, GatewayError
 from .._session.batch import CancelOutcome, OutcomeState
 from .._session.session import AsyncSession
-from ._journal import outcome_record
+from ._journal import Journal, JournalState, outcome_record
+from ._options import BatchJob
 from ._outcome import Ids, Outcome
+from ._report import BatchReport
+from ._select import Selector
+from ._source import Input, open_id_input
 from ._watch import CREDENTIAL_ERRORS
 
 __all__ = ["CancelOperation", "cancel_outcome"]
@@ -67,6 +71,7 @@ class CancelOperation:
     settled_states = OutcomeState.settled_values()
     verb = "cancelled"
     journaled = True
+    unit = "id"
 
     def __init__(self, *, run: str, reconcile: bool = True) -> None:
         self.run = run
@@ -81,6 +86,13 @@ class CancelOperation:
             async for outcome in batch:
                 if outcome.payment_id is not None:  # always: the ids are validated
                     yield cancel_outcome(outcome, run=self.run)
+
+    def open_input(self, job: BatchJob, selector: Selector, report: BatchReport) -> Input:
+        """Payment ids, one per line or from a CSV column."""
+        return open_id_input(job, selector, report)
+
+    def bind(self, source: Input, journal: Journal | None, state: JournalState) -> None:
+        """Nothing to learn: each id is sent as it comes."""
 
     def abandoned(self, payment_id: int) -> Outcome:
         """Sent, outcome unknown: journaled ``unknown``, asked again by a rerun."""

@@ -17,8 +17,13 @@ from .._exceptions import (
 )
 from .._operations.status import PaymentState, StatusResult
 from .._session.session import AsyncSession
+from ._journal import Journal, JournalState
+from ._options import BatchJob
 from ._outcome import Ids, Outcome
 from ._pool import run_pool
+from ._report import BatchReport
+from ._select import Selector
+from ._source import Input, open_id_input
 from ._text import printable
 from ._watch import credential_refusal
 
@@ -113,6 +118,7 @@ class StatusOperation:
     settled_states = frozenset(state.value for state in PaymentState)
     verb = "asked"
     journaled = False
+    unit = "id"
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -130,6 +136,13 @@ class StatusOperation:
     def outcomes(self, fp: AsyncSession, ids: Ids, concurrency: int) -> AsyncIterator[Outcome]:
         """``status`` of every id, ``concurrency`` at a time."""
         return run_pool(lambda pid: self._one(fp, pid), ids, concurrency)
+
+    def open_input(self, job: BatchJob, selector: Selector, report: BatchReport) -> Input:
+        """Payment ids, one per line or from a CSV column."""
+        return open_id_input(job, selector, report)
+
+    def bind(self, source: Input, journal: Journal | None, state: JournalState) -> None:
+        """Nothing to learn: each id is sent as it comes."""
 
     def abandoned(self, payment_id: int) -> Outcome:
         """Asked, not answered: an error line, asked again by a rerun."""

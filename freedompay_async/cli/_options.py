@@ -7,15 +7,17 @@ import argparse
 import os
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 
-from .._config import Credentials, GatewayURL
+from .._config import Credentials, GatewayURL, merchant_id_of
 from .._exceptions import ConfigurationError
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
+from .._settling.policy import SettlePolicy
 from ._report import PROG
 from ._shard import Shard
 
@@ -30,6 +32,7 @@ __all__ = [
     "credentials_from",
     "gateway_url",
     "job_from_args",
+    "settle_policy",
 ]
 
 ENV_MERCHANT_ID = "FREEDOMPAY_MERCHANT_ID"
@@ -47,8 +50,8 @@ class UsageError(Exception):
 class BatchJob:
     """Everything one batch run needs (built from the command line, or by ``demo``).
 
-    ``operation`` is the command (``cancel``, ``status``); ``journal`` is None for an
-    operation that keeps none. ``shard`` keeps only the ids of one shard
+    ``operation`` is the command (``cancel``, ``status``, ``clear``, ``refund``);
+    ``journal`` is None for an operation that keeps none. ``shard`` keeps only the ids of one shard
     (:class:`~._shard.Shard`); ``dry_run`` sends nothing but one status query that
     checks the credentials.
     """
@@ -80,6 +83,8 @@ class BatchJob:
     dry_run: bool = False
     #: Seconds between two plain progress lines.
     progress_interval: float = 2.0
+    #: How an attempt whose outcome is open is settled by status (the settle window).
+    settle: SettlePolicy = attrs.field(factory=SettlePolicy)
 
 
 #: The name this value had when ``cancel`` was the only batch command.
@@ -109,41 +114,84 @@ def _delimiter(text: str) -> str:
     return value
 
 
-def credentials_from(
-    args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
-) -> Credentials:
-    """The merchant id and secret key: options first, then the environment."""
-    merchant = args.merchant_id or environ.get(ENV_MERCHANT_ID)
+@attrs.frozen
+class _Environment:
+    """What a batch command reads from the environment, the key out of its ``repr``."""
+
+    base_url: str | None
+    merchant_id: str | None
+    secret_key: str = attrs.field(repr=False)
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str]) -> _Environment:
+        return cls(
+            environ.get(ENV_BASE_URL),
+            environ.get(ENV_MERCHANT_ID),
+            environ.get(ENV_SECRET_KEY, "").strip(),
+        )
+
+
+def credentials_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Credentials:
+    """The merchant id and secret key: options first, then the environment.
+
+    Everything that can be refused is checked before the key is read or apart from
+    it, and no frame on the way holds the environment itself, so that no frame of a
+    raised :class:`UsageError` holds the key."""
+    env = _Environment.of(environ)
+    del environ
+    return _credentials(args, env)
+
+
+def _credentials(args: argparse.Namespace, env: _Environment) -> Credentials:
+    merchant = _merchant_from(args.merchant_id or env.merchant_id)
+    if args.secret_key_file is not None:
+        return Credentials(merchant, _secret_from_file(args.secret_key_file))
+    if not env.secret_key:
+        raise UsageError(
+            f"no secret key: set {ENV_SECRET_KEY} or pass --secret-key-file PATH "
+            "(the key itself is never accepted on the command line)"
+        )
+    return Credentials(merchant, env.secret_key)
+
+
+def _merchant_from(merchant: str | None) -> int:
     if not merchant:
         raise UsageError(f"no merchant id: pass --merchant-id or set {ENV_MERCHANT_ID}")
-    if args.secret_key_file is not None:
-        try:
-            with open(args.secret_key_file, encoding="utf-8") as stream:
-                secret = stream.read().strip()
-                mode = os.fstat(stream.fileno()).st_mode
-        except (OSError, UnicodeDecodeError) as exc:
-            # The path is not echoed: someone may have passed the key itself by mistake.
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"cannot read the file given to --secret-key-file: {reason}") from None
-        if not secret:
-            raise UsageError("the file given to --secret-key-file is empty")
-        if stat.S_ISREG(mode) and mode & 0o077:
-            print(
-                f"{PROG}: warning: the secret key file is readable by other users "
-                f"(mode {stat.S_IMODE(mode):04o}); consider chmod 600",
-                file=sys.stderr,
-            )
-    else:
-        secret = environ.get(ENV_SECRET_KEY, "").strip()
-        if not secret:
-            raise UsageError(
-                f"no secret key: set {ENV_SECRET_KEY} or pass --secret-key-file PATH "
-                "(the key itself is never accepted on the command line)"
-            )
     try:
-        return Credentials(merchant, secret)
+        return merchant_id_of(merchant)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _secret_from_file(path: str) -> str:
+    """The key in ``path``, or UsageError (raised only while no key is a local here)."""
+    read = _read_key_file(path)
+    if isinstance(read, str):
+        # The path is not echoed: someone may have passed the key itself by mistake.
+        raise UsageError(f"cannot read the file given to --secret-key-file: {read}")
+    secret, mode = read
+    if not secret:
+        raise UsageError("the file given to --secret-key-file is empty")
+    if stat.S_ISREG(mode) and mode & 0o077:
+        print(
+            f"{PROG}: warning: the secret key file is readable by other users "
+            f"(mode {stat.S_IMODE(mode):04o}); consider chmod 600",
+            file=sys.stderr,
+        )
+    return secret
+
+
+def _read_key_file(path: str) -> tuple[str, int] | str:
+    """The file's stripped text and mode, or why it cannot be read. The reason is
+    returned, not raised from here: a decoding error holds the file's bytes, and would
+    ride along as the context of the caller's UsageError."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read().strip(), os.fstat(stream.fileno()).st_mode
+    except OSError as exc:
+        return exc.strerror or "cannot be opened"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
 
 
 def gateway_url(value: str) -> GatewayURL:
@@ -173,33 +221,56 @@ def _retry_and_pacing(args: argparse.Namespace) -> tuple[RetryPolicy, Pacing | N
     return retry, pacing
 
 
+def settle_policy(window: float | None = None, poll: float | None = None) -> SettlePolicy:
+    """The settle window of ``--settle-window`` and ``--settle-poll`` (None: the
+    library's default). The waits between status queries grow from ``poll`` up to a
+    quarter of the window (at most the default's longest wait, never below ``poll``),
+    so that a short window still gets several readings."""
+    default = SettlePolicy()
+    window = default.window if window is None else window
+    poll = default.poll_initial if poll is None else poll
+    try:
+        return SettlePolicy(
+            window=window, poll_initial=poll, poll_max=max(poll, min(default.poll_max, window / 4))
+        )
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _settle(args: argparse.Namespace) -> SettlePolicy:
+    return settle_policy(getattr(args, "settle_window", None), getattr(args, "settle_poll", None))
+
+
 def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> BatchJob:
+def job_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> BatchJob:
     """The job a batch command's parsed options describe; :class:`UsageError` if they
-    cannot make one."""
-    base = args.base_url or environ.get(ENV_BASE_URL)
+    cannot make one (no frame on the way holds the environment, and so the key)."""
+    env = _Environment.of(environ)
+    del environ
+    base = args.base_url or env.base_url
     if not base:
         raise UsageError(
             f"no gateway: pass --base-url (a URL or one of {', '.join(GatewayURL.presets())}) "
             f"or set {ENV_BASE_URL}"
         )
     url = gateway_url(base)
-    credentials = credentials_from(args, environ)
-    if args.csv_column is not None and not args.csv_column.strip():
+    credentials = _credentials(args, env)
+    column: str | None = getattr(args, "csv_column", None)
+    if column is not None and not column.strip():
         raise UsageError("--csv-column needs a column name")
     retry, pacing = _retry_and_pacing(args)
     delimiter = _delimiter(args.csv_delimiter)
-    if args.csv_delimiter != "," and args.csv_column is None:
+    if args.csv_delimiter != "," and column is None and hasattr(args, "csv_column"):
         raise UsageError("--csv-delimiter needs --csv-column")
     return BatchJob(
         credentials=credentials,
         base_url=url,
         journal=_optional_path(getattr(args, "journal", None)),
         input_path=args.input,
-        csv_column=args.csv_column.strip() if args.csv_column else None,
+        csv_column=column.strip() if column else None,
         concurrency=args.concurrency,
         retry=retry,
         pacing=pacing,
@@ -217,4 +288,5 @@ def job_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str
         shard=args.shard,
         dry_run=args.dry_run,
         progress_interval=args.progress_interval,
+        settle=_settle(args),
     )

@@ -12,12 +12,19 @@ refused it for good (``permanent``), and the line to journal or print (``record`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from .._exceptions import FreedomPayError
 from .._session.session import AsyncSession
+
+if TYPE_CHECKING:  # the runner's parts; they import this module
+    from ._journal import Journal, JournalState
+    from ._options import BatchJob
+    from ._report import BatchReport
+    from ._select import Selector
+    from ._source import Input
 
 __all__ = ["BatchOperation", "Ids", "Outcome"]
 
@@ -36,7 +43,9 @@ class Outcome:
     could be forged, so a rerun asks again). ``rerun_as`` names, for an id a rerun
     would try again, what it is waiting for ("unknown", "pending", "transient
     failure", ...; empty otherwise). ``record`` is the id's journal line (verbose form)
-    or, for an operation without a journal, the line it prints.
+    or, for an operation without a journal, the line it prints. ``key`` is what the
+    runner hands out and the journal is keyed by, when it is not the payment id (a
+    money row's key).
     """
 
     payment_id: int
@@ -49,11 +58,19 @@ class Outcome:
     rerun_as: str = ""
     confirmed_on_retry: bool = False
     record: Mapping[str, Any] = attrs.field(factory=dict)
+    key: int | None = None
+
+    @property
+    def item(self) -> int:
+        """What the runner handed out for this outcome: ``key``, else the payment id."""
+        return self.payment_id if self.key is None else self.key
 
 
 class BatchOperation(Protocol):
-    """One operation of the batch runner (``cancel``, ``status``; ``clear`` and
-    ``refund`` plug in the same way)."""
+    """One operation of the batch runner (``cancel``, ``status``, ``clear``, ``refund``).
+
+    The runner hands out *items*: payment ids, or for the money movements the keys of
+    the input's rows (:mod:`._rowkeys`)."""
 
     #: The subcommand, the progress label and the journal header's ``operation``.
     name: str
@@ -65,20 +82,31 @@ class BatchOperation(Protocol):
     verb: str
     #: Whether outcomes are journaled (a read-only operation keeps no journal).
     journaled: bool
+    #: What one item of the input is, for the summary ("id", "row").
+    unit: str
+
+    def open_input(self, job: BatchJob, selector: Selector, report: BatchReport) -> Input:
+        """Open the operation's input (ids, or a money CSV's rows)."""
+        ...
+
+    def bind(self, source: Input, journal: Journal | None, state: JournalState) -> None:
+        """Learn the run's input, journal (None: a dry run, or none kept) and what the
+        journal said, before anything is sent."""
+        ...
 
     def outcomes(self, fp: AsyncSession, ids: Ids, concurrency: int) -> AsyncIterator[Outcome]:
         """One outcome per id, as they complete, ``concurrency`` ids at a time; closing
         the iterator stops the work and waits for it."""
         ...
 
-    def abandoned(self, payment_id: int) -> Outcome:
-        """The outcome of an id abandoned in flight: sent, outcome unknown."""
+    def abandoned(self, item: int) -> Outcome:
+        """The outcome of an item abandoned in flight (sent: outcome unknown)."""
         ...
 
     def show(self, outcome: Outcome) -> None:
         """Print what the operation prints per id (``status``: one JSON line)."""
         ...
 
-    def plan(self, payment_id: int) -> str:
-        """The line ``--dry-run`` prints for an id that would be sent."""
+    def plan(self, item: int) -> str:
+        """The line ``--dry-run`` prints for an item that would be sent."""
         ...

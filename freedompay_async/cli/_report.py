@@ -123,6 +123,8 @@ class BatchReport:
     dry_run: bool = False
     planned: int = 0
     credentials: str = ""
+    #: What one input item is ("id"; "row" for the money movements).
+    unit: str = "id"
 
     @property
     def sent(self) -> int:
@@ -204,6 +206,7 @@ class BatchReport:
         states = self.states()
         return {
             "operation": self.operation,
+            "unit": self.unit,
             "run": self.run,
             "gateway": self.gateway,
             "merchant_id": self.merchant_id,

@@ -13,8 +13,9 @@ first signal arrives; the ids in flight then finish and are journaled. Ids aband
 in flight (a second signal, the grace period over) are journaled as the operation's
 "abandoned" outcome: sent, outcome not known.
 
-What one id does is the operation's (:class:`~._outcome.BatchOperation`): ``cancel``
-and ``status`` here, and the money movements plug in the same way.
+What one item does is the operation's (:class:`~._outcome.BatchOperation`):
+``cancel`` and ``status`` hand out payment ids; ``clear`` and ``refund`` the keys of
+the rows of a CSV (:mod:`._op_money`), each journaled as an intent before it is sent.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ._flow import Gate, UnsettledOut, check_output_path, same_file
 from ._input import why_no_ids
 from ._journal import Journal, JournalError, JournalHeader, JournalState
 from ._op_cancel import CancelOperation
+from ._op_money import MONEY_OPERATIONS, MoneyOperation
 from ._op_status import StatusOperation
 from ._options import BatchJob, UsageError
 from ._outcome import BatchOperation, Outcome
@@ -48,7 +50,7 @@ from ._progress import Progress, make_progress
 from ._report import EXIT_USAGE, BatchReport
 from ._select import Selector
 from ._signals import Interrupt
-from ._source import Input, PipeInput, open_batch_input
+from ._source import Input, PipeInput
 from ._watch import AttemptWatch, OperationRetry
 
 __all__ = ["BatchRun", "operation_for"]
@@ -62,6 +64,8 @@ def operation_for(job: BatchJob, run: str, out: TextIO) -> BatchOperation:
         return CancelOperation(run=run, reconcile=job.reconcile)
     if job.operation == "status":
         return StatusOperation(out)
+    if job.operation in MONEY_OPERATIONS:
+        return MoneyOperation(job.operation, run=run)
     raise UsageError(f"no batch operation {job.operation!r}")
 
 
@@ -79,6 +83,7 @@ def _report_for(job: BatchJob, operation: BatchOperation, run: str) -> BatchRepo
         verb=operation.verb,
         journaled=operation.journaled,
         shard=header.shard,
+        unit=operation.unit,
     )
 
 
@@ -159,13 +164,12 @@ class BatchRun:
         for option, path in outputs.items():
             if path is not None and job.journal is not None and path == job.journal:
                 raise UsageError(f"{option} and --journal name the same file {str(path)!r}")
-        self.input = open_batch_input(
-            job.input_path, self.selector, self.report, job.csv_column, job.csv_delimiter
-        )
+        self.input = self.operation.open_input(job, self.selector, self.report)
         try:
             self._open_journal()
+            self.operation.bind(self.input, self.journal, self.state)
         except BaseException:
-            await self.input.aclose()
+            await self.close()
             raise
         if isinstance(self.input, PipeInput) and self.input.tty:
             self.console.say("reading payment ids from the terminal; end with Ctrl-D")
@@ -259,6 +263,7 @@ class BatchRun:
             limits=Limits(max_connections=job.concurrency),
             spacing=PaymentSpacing(job.payment_interval),
             transport=wire,
+            settle=job.settle,
         )
 
     async def send(self) -> None:
@@ -325,14 +330,13 @@ class BatchRun:
 
     def record(self, outcome: Outcome, *, journaled: bool = True) -> None:
         """Journal, count and show one outcome of this run."""
-        pid = outcome.payment_id
         if journaled and self.journal is not None:
             self.journal.append(outcome.record)
-        self.gate.done(pid)
+        self.gate.done(outcome.item)
         self.report.record(outcome)
         self.operation.show(outcome)
         if self.unsettled is not None and not outcome.settled:
-            self.unsettled.add(pid)
+            self.unsettled.add(outcome.payment_id)
 
     def _trip(self, reason: str, refused: bool) -> None:
         report, flying = self.report, len(self.gate.in_flight)

@@ -12,11 +12,12 @@ from ._fileids import FileIds
 from ._flow import Gate
 from ._input import InputError, StreamSource, open_input, parser_for, why_no_ids
 from ._journal import JournalState
+from ._options import BatchJob
 from ._outcome import Ids
 from ._report import BatchReport
 from ._select import Selector
 
-__all__ = ["FileInput", "Input", "PipeInput", "open_batch_input"]
+__all__ = ["FileInput", "Input", "PipeInput", "open_batch_input", "open_id_input"]
 
 
 class Input(Protocol):
@@ -38,7 +39,11 @@ class Input(Protocol):
         ...
 
     def any_id(self) -> int | None:
-        """Some id of the input (of this shard), if any was read."""
+        """Some payment id of the input (of this shard), if any was read."""
+        ...
+
+    def payment_of(self, item: int) -> int:
+        """The payment id an item handed out stands for."""
         ...
 
     async def aclose(self) -> None:
@@ -74,6 +79,10 @@ class FileInput:
     def any_id(self) -> int | None:
         """The lowest id of the file."""
         return next((pid for pid, _ in self.files.ids.items()), None)
+
+    def payment_of(self, item: int) -> int:
+        """The id itself."""
+        return item
 
     async def aclose(self) -> None:
         """Close the file."""
@@ -116,6 +125,10 @@ class PipeInput:
         """The first id read."""
         return self._selector.first_id
 
+    def payment_of(self, item: int) -> int:
+        """The id itself."""
+        return item
+
     async def aclose(self) -> None:
         """Stop the generators and the reader thread."""
         for generator in self._streams:
@@ -141,3 +154,8 @@ def open_batch_input(
         found.files.close()
         raise InputError(why_no_ids(report.malformed, selector.first_bad, column))
     return found
+
+
+def open_id_input(job: BatchJob, selector: Selector, report: BatchReport) -> Input:
+    """The input of an operation on payment ids (``cancel``, ``status``)."""
+    return open_batch_input(job.input_path, selector, report, job.csv_column, job.csv_delimiter)

@@ -1,14 +1,17 @@
 """The states a journal records, their one-letter codes and their in-memory state byte.
 
-A record's ``state`` is an :class:`~freedompay_async.OutcomeState` value; the compact
-line writes it as one letter (:data:`STATE_CODES`). In memory an id's state is one
-byte: the state's index (1..5) plus :data:`FINAL` when a rerun may skip the id. A
-settled state (cancelled, already cancelled) is always final.
+A record's ``state`` is an :class:`~freedompay_async.OutcomeState` value for a cancel,
+or one of :data:`MONEY_STATES` (and the journal-only :data:`INTENT`) for a clearing or
+a refund; the compact line writes it as one letter (:data:`STATE_CODES`). In memory a
+key's state is one byte: the state's index (1..9) plus :data:`FINAL` when a rerun may
+skip it. A settled state (cancelled, already cancelled, done, already done) is always
+final. A cancel journal is keyed by payment id, a money journal by row key (``row``:
+see :mod:`._rowkeys`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -16,7 +19,13 @@ from .._session.batch import OutcomeState
 from ._idset import IdMap
 
 __all__ = [
+    "CANCEL_STATES",
+    "DONE",
     "FINAL",
+    "HELD",
+    "INTENT",
+    "MONEY_STATES",
+    "OPEN",
     "SETTLED",
     "STATE_CODES",
     "STATE_OF_LETTER",
@@ -26,24 +35,53 @@ __all__ = [
     "record_code",
     "state_counts",
     "state_of_code",
+    "states_of",
 ]
 
-#: State value -> its one-letter compact code.
+#: A clearing or refund the gateway made (its reply, or status, says so).
+DONE = "done"
+#: The gateway says, bound to the payment, that it was cleared or refunded before.
+ALREADY_DONE = "already_done"
+#: Not sent: an earlier movement of the same payment is still unsettled.
+HELD = "held"
+#: Journal only: the movement is about to be sent (written, fsynced, before sending).
+INTENT = "intent"
+_FAILED, _UNKNOWN = OutcomeState.FAILED.value, OutcomeState.UNKNOWN.value
+
+#: A cancel's states, in the order the summary lists them.
+CANCEL_STATES: tuple[str, ...] = tuple(state.value for state in OutcomeState)
+#: A clearing's or refund's outcome states, in the order the summary lists them.
+MONEY_STATES: tuple[str, ...] = (DONE, ALREADY_DONE, HELD, _FAILED, _UNKNOWN)
+#: The states of a money row whose movement may have been sent and is not settled:
+#: a rerun settles it by status (resumes it), never sends it blindly.
+OPEN = frozenset({INTENT, _UNKNOWN})
+
+#: State value -> its one-letter compact code (the cancel's first, as ever).
 STATE_CODES: dict[str, str] = {
     OutcomeState.CANCELLED.value: "c",
     OutcomeState.ALREADY_CANCELLED.value: "a",
     OutcomeState.PENDING.value: "p",
-    OutcomeState.FAILED.value: "f",
-    OutcomeState.UNKNOWN.value: "u",
+    _FAILED: "f",
+    _UNKNOWN: "u",
+    DONE: "d",
+    ALREADY_DONE: "b",
+    HELD: "h",
+    INTENT: "i",
 }
 STATE_OF_LETTER = {letter: state for state, letter in STATE_CODES.items()}
 #: The settled state values (always final).
-SETTLED = frozenset(state.value for state in OutcomeState if state.settled)
+SETTLED = frozenset({*(state.value for state in OutcomeState if state.settled), DONE, ALREADY_DONE})
 
-#: Bit set in a state byte when the record (and so the id) is final.
-FINAL = 8
-_STATE_INDEX = {state.value: index for index, state in enumerate(OutcomeState, 1)}
+#: Bit set in a state byte when the record (and so the key) is final.
+FINAL = 0x80
+_INDEX = FINAL - 1
+_STATE_INDEX = {state: index for index, state in enumerate(STATE_CODES, 1)}
 _STATE_BY_INDEX = {index: state for state, index in _STATE_INDEX.items()}
+
+
+def states_of(operation: str | None) -> tuple[str, ...]:
+    """The outcome states of a journal's operation (a cancel's for an unknown one)."""
+    return MONEY_STATES if operation in ("clear", "refund") else CANCEL_STATES
 
 
 def code_of(state: str, final: bool) -> int:
@@ -53,15 +91,18 @@ def code_of(state: str, final: bool) -> int:
 
 def state_of_code(code: int) -> str:
     """The state value a state byte stands for."""
-    return _STATE_BY_INDEX[code & 7]
+    return _STATE_BY_INDEX[code & _INDEX]
 
 
 def record_code(record: Mapping[str, Any]) -> tuple[int, int] | None:
-    """(payment id, state byte) of a parsed outcome record of either shape, or None."""
+    """(key, state byte) of a parsed outcome record of either shape, or None. The key
+    is the payment id, or a money record's row key (``row``, compact ``w``)."""
     if "payment_id" in record:
         pid, state, final = record.get("payment_id"), record.get("state"), record.get("final")
+        pid = record.get("row", pid)
     else:
         pid, letter, final = record.get("p"), record.get("s"), record.get("f", 0)
+        pid = record.get("w", pid)
         state = STATE_OF_LETTER.get(letter) if isinstance(letter, str) else None
     if isinstance(pid, bool) or not isinstance(state, str):
         return None
@@ -70,13 +111,15 @@ def record_code(record: Mapping[str, Any]) -> tuple[int, int] | None:
     return pid, code_of(state, final is True or final == 1)
 
 
-def state_counts(ids: IdMap) -> dict[str, int]:
-    """How many ids of an :class:`IdMap` of state bytes are in each state, and how
-    many are final ("final")."""
-    totals = dict.fromkeys(STATE_CODES, 0)  # every state, in OutcomeState order
+def state_counts(ids: IdMap, states: Iterable[str] = CANCEL_STATES) -> dict[str, int]:
+    """How many keys of an :class:`IdMap` of state bytes are in each state (``states``
+    first, in their order, then any other state found), and how many are final
+    ("final")."""
+    totals = dict.fromkeys(states, 0)
     final = 0
-    for code, count in ids.counts().items():
-        totals[state_of_code(code)] += count
+    for code, count in sorted(ids.counts().items()):
+        state = state_of_code(code)
+        totals[state] = totals.get(state, 0) + count
         final += count if code & FINAL else 0
     return {**totals, "final": final}
 

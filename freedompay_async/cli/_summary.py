@@ -15,6 +15,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _items(report: BatchReport, n: int) -> str:
+    """``n`` of the report's input items: "3 ids", "1 row"."""
+    return _count(n, report.unit)
+
+
 def summary_lines(report: BatchReport) -> list[str]:
     """Every line of the summary but the exit code."""
     return [
@@ -30,7 +35,7 @@ def summary_lines(report: BatchReport) -> list[str]:
 def dry_run_lines(report: BatchReport) -> list[str]:
     """The summary of a ``--dry-run``: what would be sent, and the credentials."""
     lines = ["dry run: nothing was sent but one status query", *_input_lines(report)]
-    planned = _count(report.planned, "id")
+    planned = _items(report, report.planned)
     lines.append(f"  would send  {planned} ({report.operation}; listed on stdout)")
     if report.credentials:
         lines.append(f"  credentials {report.credentials}")
@@ -46,17 +51,19 @@ def _input_lines(report: BatchReport) -> list[str]:
     if report.malformed:
         notes.append(f"{_count(report.malformed, 'malformed line')} skipped")
     if report.shard is not None:
-        notes.append(f"{_count(report.other_shard_ids, 'id')} of other shards left to them")
+        notes.append(f"{_items(report, report.other_shard_ids)} of other shards left to them")
     shown = f" ({', '.join(notes)})" if notes else ""
     where = f" in shard {report.shard}" if report.shard is not None else ""
+    read = _items(report, report.input_ids)
+    read = f"{report.input_ids} unique ids" if report.unit == "id" else read
     lines = []
     if report.gateway:
         lines.append(f"  gateway     {report.gateway} (merchant {report.merchant_id})")
-    lines.append(f"  input       {report.input_ids} unique ids{where}{shown}")
+    lines.append(f"  input       {read}{where}{shown}")
     if report.journaled:
         lines += [
             f"  journal     {report.journal} ({report.journal_records} records before this run)",
-            f"  skipped     {report.skipped} ids already settled in the journal",
+            f"  skipped     {_items(report, report.skipped)} already settled in the journal",
         ]
     return lines
 
@@ -68,7 +75,8 @@ def _run_lines(report: BatchReport) -> list[str]:
     also = f", {confirmed} confirmed on retry" if confirmed else ""
     speed = " (the speed extra)" if report.event_loop == "uvloop" else ""
     return [
-        f"  this run    {sent} ids, {report.attempts} HTTP attempts, {elapsed:.1f} s{rate}{also}",
+        f"  this run    {_items(report, sent)}, {report.attempts} HTTP attempts, "
+        f"{elapsed:.1f} s{rate}{also}",
         f"  event loop  {report.event_loop}{speed}",
     ]
 
@@ -84,14 +92,14 @@ def _error_lines(report: BatchReport) -> list[str]:
 
 def _state_lines(report: BatchReport) -> list[str]:
     states = report.states()
-    lines = ["  state of every input id:"]
+    lines = [f"  state of every input {report.unit}:"]
     lines += [f"    {state:<18}{states[state]:>9}" for state in report.state_order]
     if report.not_reached:
         lines.append(f"    {'not reached':<18}{report.not_reached:>9}")
     return lines
 
 
-_RERUN_ORDER = ("unknown", "pending", "transient failure")
+_RERUN_ORDER = ("unknown", "pending", "held back", "transient failure")
 
 
 def _waiting(report: BatchReport) -> list[tuple[str, int]]:
@@ -106,7 +114,7 @@ def _left_lines(report: BatchReport) -> list[str]:
     if report.abandoned:
         journaled = " (journaled as unknown)" if report.journaled else ""
         lines.append(
-            f"  in flight   {_count(report.abandoned, 'id')} abandoned in flight: sent, "
+            f"  in flight   {_items(report, report.abandoned)} abandoned in flight: sent, "
             f"outcome unknown{journaled}"
         )
     if report.interrupted:
@@ -121,7 +129,9 @@ def _left_lines(report: BatchReport) -> list[str]:
             if report.journaled
             else ("run again to ask them again")
         )
-        lines.append(f"  to rerun    {_count(report.to_rerun, 'id')} not settled ({shown}): {hint}")
+        lines.append(
+            f"  to rerun    {_items(report, report.to_rerun)} not settled ({shown}): {hint}"
+        )
     return lines + _failed_lines(report)
 
 
@@ -137,7 +147,7 @@ def _failed_lines(report: BatchReport) -> list[str]:
         )
         where = "error_type in the journal" if report.journaled else "their error lines"
         lines.append(
-            f"  failed      {_count(report.permanent, 'id')} failed for good: the gateway "
+            f"  failed      {_items(report, report.permanent)} failed for good: the gateway "
             f"refused them (see {where}){unsigned if report.journaled else ''}"
         )
     if report.malformed:
@@ -149,8 +159,8 @@ def _failed_lines(report: BatchReport) -> list[str]:
     if report.unsettled_out is not None and report.unsettled_listed:
         more = " (input not read to the end: unread ids not listed)"
         more = more if report.input_not_listed else ""
+        listed = _count(report.unsettled_listed, "id" if report.unit == "id" else "payment id")
         lines.append(
-            f"  unsettled   {_count(report.unsettled_listed, 'id')} still to settle written "
-            f"to {report.unsettled_out}{more}"
+            f"  unsettled   {listed} still to settle written to {report.unsettled_out}{more}"
         )
     return lines

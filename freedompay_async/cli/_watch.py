@@ -38,6 +38,7 @@ from .._exceptions import (
     ReplyError,
     ResponseTimeoutError,
     SignatureVerificationError,
+    UnconfirmedReplyError,
 )
 from .._layers.chain import Handler
 from .._layers.retry import RetryMiddleware, RetryPolicy
@@ -95,10 +96,12 @@ def not_a_gateway(error: FreedomPayError) -> bool:
     Counted: no connection (refused, DNS, TLS), a connection lost, a timeout, an HTTP
     status that is not a gateway answer (404/405 from a wrong URL, 5xx) or a 200 whose
     body is not the gateway's XML, and a reply whose signature does not verify. Not
-    counted: a gateway error code (the gateway is there and answered) and HTTP 429 (a
-    server asking to slow down is pacing, not a wrong URL).
+    counted: a gateway error code (the gateway is there and answered), a verified
+    reply whose claim names no payment (:class:`UnconfirmedReplyError`: the gateway
+    answered; only status can bind its claim) and HTTP 429 (a server asking to slow
+    down is pacing, not a wrong URL).
     """
-    if isinstance(error, GatewayError):
+    if isinstance(error, GatewayError | UnconfirmedReplyError):
         return False
     if isinstance(error, MalformedReplyError) and error.rate_limited:
         return False

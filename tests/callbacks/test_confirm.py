@@ -92,6 +92,7 @@ async def test_a_paid_notification_confirmed_by_status_reaches_the_app(
     shop: tuple[SandboxGateway, fp.AsyncSession, App, str],
 ) -> None:
     gateway, fp_session, app, result_url = shop
+    gateway.status_lag = 0  # the lag is not the subject: status shows the clearing at once
     await fp_session.clear(41)  # captured
     status, body = await gateway.send_result_notify(
         result_url, payment_id=41, order_id="order-41", amount="1000.00", currency="KZT"
@@ -110,14 +111,54 @@ async def test_a_paid_notification_confirmed_by_status_reaches_the_app(
     )
     assert status == 200 and app.seen[-1].confirmation is not None
     assert app.seen[-1].confirmation.state is PaymentState.HELD
+    # Cleared, then refunded in part: some of the money is still the merchant's.
+    await fp_session.clear(43)
+    await fp_session.refund(43, "400.00")
+    status, _ = await gateway.send_result_notify(
+        result_url, payment_id=43, order_id="order-43", amount="1000.00"
+    )
+    assert status == 200 and app.seen[-1].confirmation is not None
+    assert app.seen[-1].confirmation.state is PaymentState.PARTIALLY_REFUNDED
+    assert len(app.seen) == 3
+
+
+async def test_a_payment_cancelled_since_is_not_confirmed(
+    shop: tuple[SandboxGateway, fp.AsyncSession, App, str],
+) -> None:
+    # The notification is genuine, but the hold was released since: shipping now would
+    # give the goods away.
+    gateway, fp_session, app, result_url = shop
+    await fp_session.cancel(44)
+    status, _ = await gateway.send_result_notify(
+        result_url, payment_id=44, order_id="order-44", amount="1000.00"
+    )
+    assert status == 409 and app.seen == []
+    notify = verify_result_notify("result", signed_paid(44), SIGNER)
+    with pytest.raises(PaymentNotConfirmedError) as info:
+        await confirm_result_notify(notify, fp_session)
+    assert (info.value.reason, info.value.state) == ("not_paid", "revoked")
+
+
+async def test_a_payment_refunded_in_full_since_is_not_confirmed(
+    shop: tuple[SandboxGateway, fp.AsyncSession, App, str],
+) -> None:
+    gateway, fp_session, app, result_url = shop
+    gateway.status_lag = 0
+    await fp_session.clear(45)
+    await fp_session.refund(45, "1000.00")
+    assert (await fp_session.status(45)).state is PaymentState.REFUNDED
+    status, _ = await gateway.send_result_notify(
+        result_url, payment_id=45, order_id="order-45", amount="1000.00"
+    )
+    assert status == 409 and app.seen == []
 
 
 @pytest.mark.parametrize(
     ("payment_id", "order_id", "amount", "currency", "reason"),
     [
-        pytest.param(43, "order-43", "999.00", "KZT", "amount_differs", id="amount"),
-        pytest.param(44, "order-44", "1000.00", "USD", "currency_differs", id="currency"),
-        pytest.param(45, "B-999", "1000.00", "KZT", "order_differs", id="order"),
+        pytest.param(33, "order-33", "999.00", "KZT", "amount_differs", id="amount"),
+        pytest.param(34, "order-34", "1000.00", "USD", "currency_differs", id="currency"),
+        pytest.param(35, "B-999", "1000.00", "KZT", "order_differs", id="order"),
     ],
 )
 async def test_a_notification_that_status_contradicts_never_reaches_the_app(
@@ -189,8 +230,15 @@ async def test_a_status_query_that_fails_is_no_confirmation() -> None:
 # --- states the sandbox never reaches: a status server of the test's own ------------------
 
 
-def status_server(payment_status: str, replied_id: int | None = None) -> web.Application:
-    """A gateway whose status_v2 answers, signed, with ``payment_status`` (and another id)."""
+def status_server(
+    payment_status: str,
+    replied_id: int | None = None,
+    *,
+    cleared: str = "0.00",
+    refunded: str = "0.00",
+) -> web.Application:
+    """A gateway whose status_v2 answers, signed, with ``payment_status`` (and another
+    id), ``cleared`` and ``refunded`` (written negative, as the gateway does)."""
 
     async def status_v2(request: web.Request) -> web.Response:
         form = await request.post()
@@ -202,8 +250,8 @@ def status_server(payment_status: str, replied_id: int | None = None) -> web.App
             ("pg_status", "ok"),
             ("pg_payment_status", payment_status),
             ("pg_amount", "1000.00"),
-            ("pg_clearing_amount", "0.00"),
-            ("pg_refund_amount", "0.00"),
+            ("pg_clearing_amount", cleared),
+            ("pg_refund_amount", f"-{refunded}" if refunded != "0.00" else refunded),
         ]
         body = signed_response("status_v2", SIGNER, fields)
         return web.Response(body=body, content_type="text/xml")
@@ -214,24 +262,40 @@ def status_server(payment_status: str, replied_id: int | None = None) -> web.App
 
 
 @pytest.mark.parametrize(
-    ("payment_status", "replied_id", "http_status"),
+    ("payment_status", "replied_id", "amounts", "http_status"),
     [
-        pytest.param("failed", None, 409, id="failed"),
-        pytest.param("error", None, 409, id="error"),
-        pytest.param("pending", None, 409, id="pending"),
-        pytest.param("new", None, 409, id="a-state-not-known"),
-        pytest.param("success", 4801, 503, id="another-payment"),
-        pytest.param("success", None, 200, id="paid"),
-        pytest.param("revoked", None, 200, id="paid-then-cancelled"),
-        pytest.param("refunded", None, 200, id="paid-then-refunded"),
+        pytest.param("failed", None, {}, 409, id="failed"),
+        pytest.param("error", None, {}, 409, id="error"),
+        pytest.param("pending", None, {}, 409, id="pending"),
+        pytest.param("new", None, {}, 409, id="new"),
+        pytest.param("chargeback", None, {}, 409, id="a-state-not-known"),
+        pytest.param("success", 4801, {}, 503, id="another-payment"),
+        pytest.param("success", None, {}, 200, id="paid-held"),
+        pytest.param("success", None, {"cleared": "1000.00"}, 200, id="paid-captured"),
+        pytest.param(
+            "success",
+            None,
+            {"cleared": "1000.00", "refunded": "400.00"},
+            200,
+            id="paid-partly-refunded",
+        ),
+        pytest.param("revoked", None, {}, 409, id="paid-then-cancelled"),
+        pytest.param("refunded", None, {}, 409, id="paid-then-refunded"),
+        pytest.param(
+            "success",
+            None,
+            {"cleared": "1000.00", "refunded": "1000.00"},
+            409,
+            id="paid-then-refunded-in-full",
+        ),
     ],
 )
-async def test_status_must_show_this_payment_paid(
-    payment_status: str, replied_id: int | None, http_status: int
+async def test_status_must_show_the_money_with_the_merchant_now(
+    payment_status: str, replied_id: int | None, amounts: dict[str, str], http_status: int
 ) -> None:
     app = App()
     async with (
-        serve(status_server(payment_status, replied_id)) as gateway_url,
+        serve(status_server(payment_status, replied_id, **amounts)) as gateway_url,
         session(gateway_url) as fp_session,
         serve(merchant(app, fp_session)) as base,
     ):

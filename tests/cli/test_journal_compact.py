@@ -52,7 +52,7 @@ def verbose_records(draw: st.DrawFn) -> dict[str, Any]:
         "error_description": draw(st.none() | TEXT),
         "http_status": draw(st.none() | st.integers(100, 599)),
         # Either the writer's own ISO form or any other text (kept as text).
-        "time": draw(st.just(_codec._ms_to_time(ms)) | TEXT),
+        "time": draw(st.just(_codec.ms_to_time(ms)) | TEXT),
         "run": draw(st.none() | st.text("0123456789abcdef", min_size=12, max_size=12)),
     }
     if state == "cancelled" and record["revoke_status"] is None:
@@ -92,7 +92,7 @@ def _outcome_records() -> list[dict[str, Any]]:
     )
     cancelled = CancelOutcome.from_result(1_234_567_890, result, 0.0123)
     already = CancelOutcome.from_error(
-        5, 5, AlreadyCancelledError(10033, "already cancelled", signed=True), 0.2
+        5, 5, AlreadyCancelledError(10033, "already cancelled", signed=True, bound=True), 0.2
     )
     return [
         outcome_record(outcome, run="3f2a9c1d7b4e", now=lambda: "2026-12-02T06:00:00.123+00:00")

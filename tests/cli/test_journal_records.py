@@ -61,7 +61,10 @@ def test_a_cancelled_outcome() -> None:
 
 
 def test_a_gateway_error_outcome() -> None:
-    error = fp.PaymentNotFoundError(11068, "Платёж не найден", payment_id=8, signed=True)
+    # Signed and bound (confirmed by status): a refusal for good.
+    error = fp.PaymentNotFoundError(
+        11068, "Платёж не найден", payment_id=8, signed=True, bound=True
+    )
     outcome = CancelOutcome(8, 8, OutcomeState.FAILED, 1, 0.5, error=error)
     record = _record(outcome)
     assert {k: record[k] for k in record if k not in ("time", "run")} == {
@@ -119,9 +122,14 @@ def test_run_errors_are_never_final_even_when_the_outcome_says_so(
 
 
 def test_a_payment_error_is_final_as_the_outcome_says() -> None:
-    error = fp.PaymentNotFoundError(11068, "x", signed=True)
+    error = fp.PaymentNotFoundError(11068, "x", signed=True, bound=True)
     outcome = CancelOutcome(1, 1, OutcomeState.FAILED, 1, 0.0, error=error)
     assert outcome.final is True and journal_final(outcome) is True
+    # Signed but naming no payment (the documented error shape), unconfirmed by status:
+    # it could be a reply captured for another payment, so a rerun asks again.
+    unbound = fp.PaymentNotFoundError(11068, "x", signed=True)
+    outcome = CancelOutcome(1, 1, OutcomeState.FAILED, 1, 0.0, error=unbound)
+    assert outcome.final is False and journal_final(outcome) is False
     assert journal_final(CancelOutcome(1, 1, OutcomeState.CANCELLED, 1, 0.0)) is True
     assert journal_final(CancelOutcome(1, 1, OutcomeState.PENDING, 1, 0.0)) is False
 

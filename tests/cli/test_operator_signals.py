@@ -158,8 +158,9 @@ async def test_unsettled_out_lists_every_id_still_to_settle(
     )
     assert run.rc == 3, run.out + run.err
     assert sorted(map(int, out.read_text().split())) == [5, 999_999]
-    assert "to rerun    1 id not settled (1 unknown)" in run.out
-    assert "1 id failed for good" in run.out
+    # Without settling, "not found" names no payment: open, like the forged reply.
+    assert "to rerun    2 ids not settled (2 unknown)" in run.out
+    assert "failed for good" not in run.out
     # Every error class with its count and one reason.
     assert "SignatureVerificationError 1, e.g." in run.out
     assert "PaymentNotFoundError 1, e.g. gateway error 11068" in run.out

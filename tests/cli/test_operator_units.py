@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from freedompay_async import (
+    AlreadyCancelledError,
     ConnectError,
     FreedomPayError,
     GatewayRequest,
@@ -22,6 +23,7 @@ from freedompay_async import (
     RetryPolicy,
     SignatureVerificationError,
     TransientGatewayError,
+    UnconfirmedReplyError,
 )
 from freedompay_async._session.batch import (
     CancelOutcome,
@@ -128,6 +130,10 @@ def test_what_counts_as_not_a_gateway() -> None:
     assert not not_a_gateway(MalformedReplyError("429", http_status=429))
     assert not not_a_gateway(PaymentNotFoundError(11068, "not found"))
     assert not not_a_gateway(TransientGatewayError(9999, "busy"))
+    # The gateway answered "already cancelled" without naming the payment: an answer
+    # (status binds it), not a wrong URL. A rerun after a lost journal gets one per id.
+    claim = AlreadyCancelledError(10033, "already cancelled", signed=True)
+    assert not not_a_gateway(UnconfirmedReplyError(claim, payment_id=1))
 
 
 async def test_the_watch_trips_after_n_consecutive_failures_and_a_gateway_answer_resets() -> None:

@@ -431,3 +431,20 @@ def test_the_settle_policy_refuses_nonsense() -> None:
     for bad in ({"window": -1}, {"resends": -1}, {"poll_factor": 0.5}, {"resends": True}):
         with pytest.raises(fp.ConfigurationError):
             fp.SettlePolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_recent_refunds_complete_a_baseline_that_status_lags_behind() -> None:
+    from freedompay_async._settling.memory import RecentRefunds
+
+    clock = FakeClock()
+    memory = RecentRefunds(horizon=60.0, clock=clock)
+    memory.remember(PID, 71, Decimal("200.00"))
+    memory.remember(PID, None, Decimal("5.00"))  # no id: cannot be told apart, not kept
+    stale = fp.RefundBaseline(Decimal("10.00"), frozenset({70}))
+    known = memory.known(PID)
+    assert known == ((71, Decimal("200.00")),) and memory.known(PID + 1) == ()
+    completed = stale.with_refunds(known)
+    assert completed == fp.RefundBaseline(Decimal("210.00"), frozenset({70, 71}))
+    assert completed.with_refunds(known) == completed  # status caught up: nothing added
+    clock.now += 61
+    assert memory.known(PID) == () and len(memory) == 0  # aged out, dropped

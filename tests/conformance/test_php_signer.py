@@ -219,7 +219,8 @@ async def test_cancels_sent_by_the_session_are_signed_as_php_does() -> None:
     ) as s:
         for payment in payments:
             with pytest.raises(fp.MalformedReplyError):
-                await s.cancel(payment)
+                # the cancels alone: settling would send status queries too
+                await s.cancel(payment, reconcile=False)
     cases, expected = [], []
     for request in sent:
         pairs = _wire_pairs(request.body, request.content_type)

@@ -13,11 +13,19 @@ from freedompay_async.sandbox import Fault, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, serve, signed
 
+#: Settling over loopback: status every 0.05-0.2 s, for at most 2 s after the last send.
+FAST_SETTLE = fp.SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
+
 
 def session(
     gw: SandboxGateway, url: str, *, secret: str = SECRET, merchant: int | None = None, **kw: object
 ) -> fp.AsyncSession:
+    """A session that settles fast, waits between retries in virtual time and spaces
+    requests about one payment 0.01 s apart."""
     creds = fp.Credentials(merchant or gw.merchant_id, secret)
+    kw.setdefault("settle", FAST_SETTLE)
+    kw.setdefault("retry", instant_retry())
+    kw.setdefault("spacing", fp.PaymentSpacing(0.01))
     return fp.AsyncSession(creds, base_url=url, **kw)  # type: ignore[arg-type]
 
 
@@ -46,6 +54,7 @@ async def test_a_second_cancel_is_already_cancelled_in_russian(
             await s.cancel(8)
     err = info.value
     assert err.code == 10033 and err.signed and err.payment_id == 8
+    assert err.bound and gw.ledger[8].status_requests == 1  # status confirmed the claim
     assert any("\u0430" <= ch <= "\u044f" for ch in err.description)  # Cyrillic survived
     assert gw.ledger[8].cancellations == 1
 
@@ -74,25 +83,33 @@ async def test_a_wrong_secret_is_an_invalid_request_signature(
     served: tuple[SandboxGateway, str],
 ) -> None:
     gw, url = served
-    async with session(gw, url, secret="not-the-key") as s:
+    never = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)  # nothing verifies
+    async with session(gw, url, secret="not-the-key", settle=never) as s:
         with pytest.raises(fp.SignatureVerificationError) as info:
             await s.cancel(10)
     # The gateway signs its 1100 with the real key, which we cannot verify: the claim
-    # is kept, but an unverifiable error reply is never raised as a GatewayError.
-    assert info.value.claimed_code == 1100
+    # is kept, but an unverifiable error reply is never raised as a GatewayError, and
+    # the outcome stays open (status replies do not verify either).
+    assert info.value.claimed_code == 1100 and info.value.outcome_unknown
     assert gw.ledger[10].state == "held"
 
 
 async def test_a_forged_reply_is_never_a_success(served: tuple[SandboxGateway, str]) -> None:
     gw, url = served
     gw.inject(11, Fault.FORGED)
+    gw.inject(13, Fault.FORGED)
     async with session(gw, url, retry=instant_retry()) as s:
         with pytest.raises(fp.SignatureVerificationError) as info:
-            await s.cancel(11)
+            await s.cancel(11, reconcile=False)
         outcomes = [o async for o in s.cancel_many([11], concurrency=1)]
+        settled = await s.cancel(13)
     assert info.value.outcome_unknown and info.value.attempts == 1
     assert gw.ledger[11].state == "cancelled"  # the gateway did act: unknown, not failed
     assert outcomes[0].state is fp.OutcomeState.ALREADY_CANCELLED
+    assert outcomes[0].settled_by == "status"  # its 10033 named no payment; status did
+    # By default the forged answer is settled by status, never by the forgery itself.
+    assert settled.confirmed_by_status and settled.revoke_id == gw.ledger[13].revoke_id
+    assert gw.ledger[13].cancel_requests == 1 and gw.ledger[13].status_requests == 1
 
 
 async def test_a_reply_signed_with_the_previous_key_verifies_during_rotation() -> None:
@@ -114,23 +131,26 @@ async def test_a_reply_signed_with_the_previous_key_verifies_during_rotation() -
         assert result.signed and result.payment_id == 12
         async with fp.AsyncSession(creds, base_url=url, retry=fp.RetryPolicy.none()) as s:
             with pytest.raises(fp.SignatureVerificationError):
-                await s.cancel(12)  # the current key alone refuses the old key's reply
+                # the current key alone refuses the old key's reply (this little gateway
+                # has no status to settle it by)
+                await s.cancel(12, reconcile=False)
 
 
 @pytest.mark.parametrize(
-    ("fault", "attempts", "confirmed"),
+    ("fault", "attempts", "by_status"),
     [
         (Fault.RESET_BEFORE, 2, False),
-        (Fault.RESET_AFTER, 2, True),
+        # applied, answer lost: the retry's 10033 names no payment, so status confirms
+        (Fault.RESET_AFTER, 3, True),
         (Fault.HTTP_503, 2, False),
         (Fault.HTTP_429, 2, False),
         (Fault.ERROR_9999, 2, False),
-        (Fault.GARBAGE, 2, True),
-        (Fault.SLOW, 2, True),
+        (Fault.GARBAGE, 3, True),
+        (Fault.SLOW, 3, True),
     ],
 )
 async def test_each_fault_is_survived_without_losing_the_outcome(
-    served: tuple[SandboxGateway, str], fault: Fault, attempts: int, confirmed: bool
+    served: tuple[SandboxGateway, str], fault: Fault, attempts: int, by_status: bool
 ) -> None:
     gw, url = served
     gw.inject(20, fault)
@@ -140,8 +160,11 @@ async def test_each_fault_is_survived_without_losing_the_outcome(
     retry = instant_retry(clock, attempt_timeout=0.5 if fault is Fault.SLOW else 10.0)
     async with session(gw, url, retry=retry) as s:
         result = await s.cancel(20)
-    assert (result.attempts, result.confirmed_on_retry) == (attempts, confirmed)
+    assert (result.attempts, result.confirmed_by_status) == (attempts, by_status)
+    assert not result.confirmed_on_retry  # an unbound 10033 never confirms by itself
     assert gw.ledger[20].state == "cancelled" and gw.ledger[20].cancellations == 1
+    assert gw.ledger[20].cancel_requests == 2
+    assert gw.ledger[20].status_requests == (1 if by_status else 0)
     if fault is Fault.HTTP_429:
         assert clock.sleeps and clock.sleeps[0] >= 1.0  # Retry-After honoured
 
@@ -162,16 +185,17 @@ async def test_faults_on_every_attempt_end_in_an_outcome_not_an_exception(
     assert outcomes[30].attempts == 4 and not outcomes[30].final
 
 
-async def test_pending_revoke_status_is_reported_pending() -> None:
-    gw = SandboxGateway(secret_key=SECRET, pending_ids=[5])
-    gw.add_payments([5])
+async def test_pending_revoke_status_is_reported_pending_then_settled_by_status() -> None:
+    gw = SandboxGateway(secret_key=SECRET, pending_ids=[5, 6])
+    gw.add_payments([5, 6])
     async with gw.serve() as url, session(gw, url) as s:
-        outcomes = [o async for o in s.cancel_many([5], concurrency=1)]
-    assert outcomes[0].state is fp.OutcomeState.PENDING
-    assert (
-        outcomes[0].result is not None
-        and outcomes[0].result.revoke_status is fp.RevokeStatus.PENDING
-    )
+        raw = [o async for o in s.cancel_many([5], concurrency=1, reconcile=False)]
+        settled = [o async for o in s.cancel_many([6], concurrency=1)]
+    assert raw[0].state is fp.OutcomeState.PENDING
+    assert raw[0].result is not None and raw[0].result.revoke_status is fp.RevokeStatus.PENDING
+    # By default a pending revoke is settled by status, which shows the hold released.
+    assert settled[0].state is fp.OutcomeState.CANCELLED and settled[0].settled_by == "status"
+    assert gw.ledger[6].state == "cancelled" and gw.ledger[6].cancel_requests == 1
 
 
 async def test_a_thousand_concurrent_cancels_over_one_session_match_the_ledger(
@@ -210,7 +234,8 @@ async def test_the_secret_is_absent_from_reprs_errors_and_logs(
                 errors.append(exc)
         async for outcome in s.cancel_many([41, 42], concurrency=2):
             seen.append(outcome)
-    async with session(gw, url, secret="wrong-secret-xyz") as s:
+    never = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)  # nothing verifies
+    async with session(gw, url, secret="wrong-secret-xyz", settle=never) as s:
         try:
             await s.cancel(43)
         except fp.FreedomPayError as exc:

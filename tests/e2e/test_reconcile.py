@@ -12,7 +12,7 @@ import collections
 import json
 from pathlib import Path
 
-from freedompay_async import AsyncSession, Credentials, OutcomeState, RetryPolicy
+from freedompay_async import AsyncSession, Credentials, OutcomeState, RetryPolicy, SettlePolicy
 from freedompay_async._layers.spacing import PaymentSpacing
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
@@ -22,6 +22,8 @@ from ..helpers import MERCHANT, SECRET
 IDS = range(1, 1001)
 LOST = (Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE)
 SPACING = PaymentSpacing(0.01)  # real sockets, so a short interval keeps the test quick
+#: Status asked every 0.05-0.2 s, for at most 2 s after the last send.
+SETTLE = SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
 
 
 def lossy_gateway(seed: int) -> SandboxGateway:
@@ -50,7 +52,11 @@ async def test_cancel_many_settles_every_id_by_asking_status() -> None:
     gateway = lossy_gateway(seed=12)
     async with gateway.serve() as url:
         async with AsyncSession(
-            Credentials(MERCHANT, SECRET), base_url=url, retry=retry(), spacing=SPACING
+            Credentials(MERCHANT, SECRET),
+            base_url=url,
+            retry=retry(),
+            spacing=SPACING,
+            settle=SETTLE,
         ) as fp:
             outcomes = [o async for o in fp.cancel_many(IDS, concurrency=50)]
     assert sorted(o.payment_id for o in outcomes if o.payment_id) == list(IDS)
@@ -72,7 +78,11 @@ async def test_without_reconcile_the_same_run_leaves_ids_unknown() -> None:
     gateway = lossy_gateway(seed=12)
     async with gateway.serve() as url:
         async with AsyncSession(
-            Credentials(MERCHANT, SECRET), base_url=url, retry=retry(), spacing=SPACING
+            Credentials(MERCHANT, SECRET),
+            base_url=url,
+            retry=retry(),
+            spacing=SPACING,
+            settle=SETTLE,
         ) as fp:
             outcomes = [o async for o in fp.cancel_many(IDS, concurrency=50, reconcile=False)]
     unknown = [o for o in outcomes if o.state is OutcomeState.UNKNOWN]
@@ -117,7 +127,11 @@ async def test_a_storm_of_every_fault_kind_with_reconciling_never_misreports() -
     policy = RetryPolicy(attempts=4, attempt_timeout=10.0, deadline=None, sleep=clock.sleep)
     async with gateway.serve() as url:
         async with AsyncSession(
-            Credentials(MERCHANT, SECRET), base_url=url, retry=policy, spacing=SPACING
+            Credentials(MERCHANT, SECRET),
+            base_url=url,
+            retry=policy,
+            spacing=SPACING,
+            settle=SETTLE,
         ) as fp:
             outcomes = [o async for o in fp.cancel_many(ids, concurrency=50)]
     assert sorted(o.payment_id for o in outcomes if o.payment_id) == list(ids)

@@ -108,13 +108,15 @@ def telemetry() -> Iterator[Telemetry]:
 def session(
     credentials: fp.Credentials, url: str, telemetry: Telemetry, *inner: fp.Middleware
 ) -> fp.AsyncSession:
-    """A session whose retries and spacing waits are virtual, traced by ``telemetry``."""
+    """A session whose retries and spacing waits are virtual, that settles over loopback
+    within 2 s (status is real network), traced by ``telemetry``."""
     clock = FakeClock()
     return fp.AsyncSession(
         credentials,
         base_url=url,
         retry=fp.RetryPolicy(attempts=4, clock=clock, sleep=clock.sleep),
         spacing=fp.PaymentSpacing(clock=clock, sleep=clock.sleep),
+        settle=fp.SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2),
         attempt_middlewares=[telemetry.middleware, *inner],
     )
 
@@ -164,7 +166,8 @@ async def test_one_client_span_per_attempt_with_the_http_conventions(
     assert second["http.response.status_code"] == 200
     assert second["error.type"] == second["freedompay.outcome"] == "TransientGatewayError"
     assert second["freedompay.error_code"] == 9999
-    assert second["freedompay.maybe_processed"] is False
+    # A gateway error names no payment: about a cancel, it cannot prove nothing was done.
+    assert second["freedompay.maybe_processed"] is True
     assert third["http.response.status_code"] == 200
     assert third["freedompay.outcome"] == "ok"
     assert "error.type" not in third and "freedompay.error_code" not in third
@@ -183,18 +186,41 @@ async def test_a_final_gateway_error_carries_its_code(
 ) -> None:
     _gateway, url = served
     async with session(credentials, url, telemetry) as fp_session:
-        await fp_session.cancel(52)
-        with pytest.raises(fp.AlreadyCancelledError):
-            await fp_session.cancel(52)
-    ok, refused = telemetry.finished()
-    assert ok.attributes is not None and refused.attributes is not None
-    assert ok.attributes["freedompay.outcome"] == "ok"
-    assert refused.attributes["freedompay.error_code"] == 10033
-    assert refused.attributes["error.type"] == "AlreadyCancelledError"
+        with pytest.raises(fp.PaymentNotFoundError):
+            await fp_session.status(999_999)
+    (refused,) = telemetry.finished()
+    assert refused.attributes is not None
+    assert refused.attributes["freedompay.error_code"] == 11068
+    assert refused.attributes["error.type"] == "PaymentNotFoundError"
     assert refused.attributes["http.response.status_code"] == 200
     assert refused.attributes["freedompay.attempt"] == 1  # final: not retried
+    assert refused.attributes["freedompay.operation"] == "status"
     assert refused.status.status_code is StatusCode.ERROR
-    assert telemetry.total("outcomes", outcome="AlreadyCancelledError", error_code=10033) == 1
+    assert telemetry.total("outcomes", outcome="PaymentNotFoundError", error_code=11068) == 1
+
+
+async def test_an_unbound_already_cancelled_is_traced_as_unconfirmed_then_status(
+    served: tuple[SandboxGateway, str], credentials: fp.Credentials, telemetry: Telemetry
+) -> None:
+    _gateway, url = served
+    async with session(credentials, url, telemetry) as fp_session:
+        await fp_session.cancel(52)
+        with pytest.raises(fp.AlreadyCancelledError):
+            await fp_session.cancel(52)  # the 10033 names no payment: status confirms it
+    ok, claimed, status = telemetry.finished()
+    assert ok.attributes is not None and claimed.attributes is not None
+    assert status.attributes is not None
+    assert ok.attributes["freedompay.outcome"] == "ok"
+    # The attempt's own reply is only a claim: traced as what it was on the wire.
+    assert claimed.attributes["error.type"] == "UnconfirmedReplyError"
+    assert claimed.attributes["freedompay.maybe_processed"] is True
+    assert claimed.attributes["http.response.status_code"] == 200
+    assert claimed.attributes["freedompay.attempt"] == 1  # not retried: status settles it
+    assert claimed.status.status_code is StatusCode.ERROR
+    assert status.name == "POST /g2g/status_v2"
+    assert status.attributes["freedompay.outcome"] == "ok"
+    assert telemetry.total("outcomes", outcome="UnconfirmedReplyError") == 1
+    assert telemetry.total("outcomes", outcome="ok", operation="status") == 1
 
 
 async def test_metrics_count_attempts_retries_outcomes_and_time_each_attempt(

@@ -13,7 +13,14 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from freedompay_async import AsyncSession, Credentials, ResponseTimeoutError, RetryPolicy
+from freedompay_async import (
+    AsyncSession,
+    CancelResult,
+    Credentials,
+    ResponseTimeoutError,
+    RetryPolicy,
+    SettlePolicy,
+)
 from freedompay_async.sandbox import Fault, FaultPlan, LedgerEntry, SandboxGateway, add_arguments
 from freedompay_async.sandbox._command import gateway_from_args
 
@@ -200,21 +207,32 @@ def test_lost_reply_applies_and_the_client_times_out(script: str) -> None:
 
 
 def test_lost_reply_through_the_session_is_a_timeout_not_a_reset() -> None:
-    async def main(_clock: Callable[[], float]) -> tuple[BaseException, LedgerEntry, int]:
+    async def main(
+        clock: Callable[[], float],
+    ) -> tuple[BaseException, LedgerEntry, int, CancelResult, LedgerEntry]:
         gw = gateway()
+        gw.add_payments([3])
         gw.inject(1, Fault.LOST_REPLY)
+        gw.inject(3, Fault.LOST_REPLY)
         credentials = Credentials(MERCHANT, SECRET)
         retry = RetryPolicy.none(attempt_timeout=5.0)
-        async with gw.serve() as url, AsyncSession(credentials, base_url=url, retry=retry) as fp:
+        settle = SettlePolicy(window=10.0, clock=clock)  # its waits are virtual here too
+        async with (
+            gw.serve() as url,
+            AsyncSession(credentials, base_url=url, retry=retry, settle=settle) as fp,
+        ):
             with pytest.raises(ResponseTimeoutError) as info:
-                await fp.cancel(1)
+                await fp.cancel(1, reconcile=False)  # what the exchange itself gives
             other = await fp.cancel(2)  # the pool survives
-        return info.value, gw.ledger[1], other.payment_id
+            settled = await fp.cancel(3)  # by default, status settles the lost reply
+        return info.value, gw.ledger[1], other.payment_id, settled, gw.ledger[3]
 
-    error, entry, other = run_in_virtual_time(main)
+    error, entry, other, settled, entry3 = run_in_virtual_time(main)
     assert isinstance(error, ResponseTimeoutError) and error.outcome_unknown
     assert entry.state == "cancelled" and entry.cancellations == 1
     assert other == 2
+    assert settled.confirmed_by_status and settled.revoke_id == entry3.revoke_id
+    assert (entry3.cancel_requests, entry3.cancellations, entry3.status_requests) == (1, 1, 1)
 
 
 def test_a_lost_reply_is_dropped_after_its_bound() -> None:

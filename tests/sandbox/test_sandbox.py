@@ -27,12 +27,15 @@ from freedompay_async import (
     Md5Signer,
     OutcomeState,
     PaymentNotFoundError,
+    PaymentSpacing,
     ReceiptPosition,
     ResponseTimeoutError,
     RetryPolicy,
     RevokeStatus,
+    SettlePolicy,
     SignatureVerificationError,
     TransientGatewayError,
+    UnconfirmedReplyError,
     UnknownMerchantError,
     ValidationError,
     script_name,
@@ -69,11 +72,19 @@ def url(gateway_url: str) -> str:
     return gateway_url
 
 
+#: Settling on loopback: status is asked every 0.05-0.2 s for at most 2 s, not 60 s.
+FAST_SETTLE = SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
+
+
 def session(gw: SandboxGateway, base: str, retry: RetryPolicy | None = None) -> AsyncSession:
+    """A session without retries (unless given), settling fast, requests about one payment
+    0.01 s apart (spacing is not these tests' subject)."""
     return AsyncSession(
         Credentials(gw.merchant_id, gw.secret_key),
         base_url=base,
         retry=retry if retry is not None else RetryPolicy.none(),
+        spacing=PaymentSpacing(0.01),
+        settle=FAST_SETTLE,
     )
 
 
@@ -247,13 +258,21 @@ async def test_unknown_merchant_is_unsigned_9998(
 
 async def test_unknown_merchant_through_the_session(gateway: SandboxGateway, url: str) -> None:
     async with AsyncSession(
-        Credentials(MERCHANT + 1, SECRET), base_url=url, retry=RetryPolicy.none()
+        Credentials(MERCHANT + 1, SECRET),
+        base_url=url,
+        retry=RetryPolicy.none(),
+        spacing=PaymentSpacing(0.01),
+        settle=FAST_SETTLE,
     ) as fp:
         with pytest.raises(UnknownMerchantError) as info:
             await fp.cancel(4)
     assert info.value.code == 9998
-    assert not info.value.signed
+    assert not info.value.signed and not info.value.bound
+    # Unsigned, so it cannot prove the cancel was not acted on; status (refused the
+    # same way) could not settle it either: the outcome stays open.
+    assert info.value.outcome_unknown
     assert gateway.ledger[4].state == "held"
+    assert gateway.requests_by_operation["status_v2"] == 1
 
 
 @pytest.mark.parametrize("how", ["wrong-key", "missing", "tampered"])
@@ -279,13 +298,22 @@ async def test_wrong_client_key_gets_1100(gateway: SandboxGateway, url: str) -> 
     # The 1100 reply is signed with the gateway's key, which this client does not hold:
     # it is a SignatureVerificationError that keeps the claimed code.
     async with AsyncSession(
-        Credentials(MERCHANT, "not-the-key"), base_url=url, retry=RetryPolicy.none()
+        Credentials(MERCHANT, "not-the-key"),
+        base_url=url,
+        retry=RetryPolicy.none(),
+        spacing=PaymentSpacing(0.01),
+        settle=SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1),  # never settles
     ) as fp:
         with pytest.raises(SignatureVerificationError) as info:
             await fp.cancel(6)
     assert info.value.claimed_code == 1100
+    # Unverifiable, so the outcome stays open: status was asked (its replies cannot be
+    # verified either) and the cancel was never sent again.
+    assert info.value.outcome_unknown
+    assert any("settling cancel" in note for note in info.value.__notes__)
+    assert gateway.requests_by_operation["cancel"] == 1
+    assert gateway.requests_by_operation["status_v2"] > 1
     assert gateway.ledger[6] == LedgerEntry(6, "held", None, 0, 0)
-    assert gateway.requests_total == 1
 
 
 async def test_invalid_payment_id_is_a_signed_parameter_error(
@@ -320,16 +348,29 @@ async def test_unknown_payment_is_unsigned_11068(gateway: SandboxGateway, url: s
 async def test_second_cancel_is_signed_10033(gateway: SandboxGateway, url: str) -> None:
     async with session(gateway, url) as fp:
         first = await fp.cancel(20)
+        with pytest.raises(UnconfirmedReplyError) as raw:
+            await fp.cancel(20, reconcile=False)
         with pytest.raises(AlreadyCancelledError) as info:
             await fp.cancel(20)
+    # The 10033 names no payment: alone, it is only a claim.
+    assert raw.value.claimed_code == 10033 and raw.value.outcome_unknown
     assert info.value.code == 10033
     assert info.value.signed
     assert info.value.description == "Ошибка отмены платежа: отмена уже была произведена ранее"
-    # the second request came after the first's intact answer: the ledger says so
+    # believed once a status reply about payment 20 showed it revoked
+    assert info.value.bound and not info.value.outcome_unknown
+    # the later requests came after the first's intact answer: the ledger says so
     assert gateway.ledger[20] == LedgerEntry(
-        20, "cancelled", first.revoke_id, 2, 1, cancel_requests=2, cancels_after_told=1
+        20,
+        "cancelled",
+        first.revoke_id,
+        4,
+        1,
+        status_requests=1,
+        cancel_requests=3,
+        cancels_after_told=2,
     )
-    assert gateway.stats()["cancels_after_told"] == 1
+    assert gateway.stats()["cancels_after_told"] == 2
 
 
 async def test_auto_hold_creates_unknown_payments() -> None:
@@ -339,19 +380,25 @@ async def test_auto_hold_creates_unknown_payments() -> None:
         with pytest.raises(AlreadyCancelledError):
             await fp.cancel(123456789)
     assert result.revoke_status is RevokeStatus.SUCCESS
-    assert gw.ledger[123456789].requests == 2
+    # two cancels, and the status query that confirmed the second one's 10033
+    assert gw.ledger[123456789].requests == 3
+    assert gw.ledger[123456789].status_requests == 1
     assert gw.ledger[123456789].cancellations == 1
 
 
 async def test_pending_ids_answer_pending_but_cancel() -> None:
-    gw = SandboxGateway(pending_ids=[2])
-    gw.add_payments([1, 2])
+    gw = SandboxGateway(pending_ids=[2, 3])
+    gw.add_payments([1, 2, 3])
     async with gw.serve() as base, session(gw, base) as fp:
-        pending = await fp.cancel(2)
+        pending = await fp.cancel(2, reconcile=False)
+        settled = await fp.cancel(3)  # pending is settled by status, which shows it revoked
         done = await fp.cancel(1)
     assert pending.revoke_status is RevokeStatus.PENDING
-    assert done.revoke_status is RevokeStatus.SUCCESS
-    assert gw.ledger[2].state == "cancelled"
+    assert settled.revoke_status is RevokeStatus.SUCCESS and settled.confirmed_by_status
+    assert settled.revoke_id == gw.ledger[3].revoke_id
+    assert done.revoke_status is RevokeStatus.SUCCESS and not done.confirmed_by_status
+    assert gw.ledger[2].state == gw.ledger[3].state == "cancelled"
+    assert gw.ledger[3].cancel_requests == 1 and gw.ledger[3].status_requests == 1
 
 
 async def test_other_routes(gateway: SandboxGateway, url: str) -> None:
@@ -371,6 +418,8 @@ async def test_other_routes(gateway: SandboxGateway, url: str) -> None:
         "held": 1999,
         "cancelled": 1,
         "cleared": 0,
+        "new": 0,
+        "failed": 0,
         "cancelled_more_than_once": 0,
         "cleared_more_than_once": 0,
         "cancels_after_told": 0,
@@ -465,7 +514,7 @@ async def test_each_fault_as_the_client_sees_it(
     retry = RetryPolicy.none(attempt_timeout=1.0 if fault is Fault.SLOW else 20.0)
     async with gw.serve() as base, session(gw, base, retry) as fp:
         with pytest.raises(Exception) as info:
-            await fp.cancel(1)
+            await fp.cancel(1, reconcile=False)  # what the reply alone says
         assert expected(info.value), repr(info.value)
         # The connection pool survives: the next call on the same session is answered.
         await fp.cancel(2)
@@ -479,12 +528,17 @@ async def test_each_fault_as_the_client_sees_it(
 async def test_forged_reply_for_an_already_cancelled_payment() -> None:
     gw = SandboxGateway()
     gw.add_payments([1])
-    gw.inject(1, None, Fault.FORGED)
+    gw.inject(1, None, Fault.FORGED, Fault.FORGED)
     async with gw.serve() as base, session(gw, base) as fp:
-        await fp.cancel(1)
+        first = await fp.cancel(1)
         with pytest.raises(SignatureVerificationError):
-            await fp.cancel(1)
+            await fp.cancel(1, reconcile=False)
+        # The forged "ok" is never believed; status, not the forgery, says it is revoked.
+        settled = await fp.cancel(1)
+    assert settled.confirmed_by_status and settled.revoke_status is RevokeStatus.SUCCESS
+    assert settled.revoke_id == first.revoke_id == gw.ledger[1].revoke_id
     assert gw.ledger[1].cancellations == 1
+    assert gw.ledger[1].cancel_requests == 3 and gw.ledger[1].status_requests == 1
 
 
 async def test_scripted_faults_take_precedence_over_the_plan() -> None:
@@ -492,20 +546,21 @@ async def test_scripted_faults_take_precedence_over_the_plan() -> None:
     gw.add_payments([1])
     gw.inject(1, None, Fault.ERROR_9999)
     async with gw.serve() as base, session(gw, base) as fp:
-        result = await fp.cancel(1)  # scripted None: answered normally despite rate=1
+        # reconcile=False: the plan would fault status queries too; each reply is the subject
+        result = await fp.cancel(1, reconcile=False)  # scripted None: answered despite rate=1
         with pytest.raises(TransientGatewayError):
-            await fp.cancel(1)  # scripted 9999, not the plan's 503
+            await fp.cancel(1, reconcile=False)  # scripted 9999, not the plan's 503
         with pytest.raises(MalformedReplyError) as info:
-            await fp.cancel(1)  # script exhausted: the plan's 503
+            await fp.cancel(1, reconcile=False)  # script exhausted: the plan's 503
         gw.faults = None  # settable at any time
         with pytest.raises(AlreadyCancelledError):
-            await fp.cancel(1)
+            await fp.cancel(1)  # answered 10033, confirmed by status
     assert result.revoke_status is RevokeStatus.SUCCESS
     assert info.value.http_status == 503
-    assert gw.ledger[1].requests == 4
+    assert gw.ledger[1].requests == 5 and gw.ledger[1].status_requests == 1
 
 
-async def test_retry_after_reset_after_is_confirmed_without_a_second_cancel() -> None:
+async def test_a_retry_answered_10033_after_reset_after_is_confirmed_by_status() -> None:
     gw = SandboxGateway()
     gw.add_payments([1, 2])
     gw.inject(1, Fault.RESET_AFTER)
@@ -514,13 +569,15 @@ async def test_retry_after_reset_after_is_confirmed_without_a_second_cancel() ->
     async with gw.serve() as base, session(gw, base, retry) as fp:
         confirmed = await fp.cancel(1)
         third_time = await fp.cancel(2)
-    assert confirmed.confirmed_on_retry
-    assert confirmed.attempts == 2
-    assert not third_time.confirmed_on_retry
+    # The retry's 10033 names no payment, so it does not confirm the lost attempt;
+    # status does, and no third cancel is sent.
+    assert confirmed.confirmed_by_status and not confirmed.confirmed_on_retry
+    assert confirmed.attempts == 3
+    assert not third_time.confirmed_on_retry and not third_time.confirmed_by_status
     assert third_time.attempts == 3
     # the retry came after a lost answer: asking again was right, not "after told"
     assert gw.ledger[1] == LedgerEntry(
-        1, "cancelled", gw.ledger[1].revoke_id, 2, 1, cancel_requests=2
+        1, "cancelled", gw.ledger[1].revoke_id, 3, 1, status_requests=1, cancel_requests=2
     )
     assert gw.ledger[2].requests == 3
     assert gw.ledger[2].cancellations == 1
@@ -588,7 +645,7 @@ async def _observe(gw: SandboxGateway, base: str, order: list[int]) -> dict[tupl
         for attempt in range(2):
             for pid in order:
                 try:
-                    await fp.cancel(pid)
+                    await fp.cancel(pid, reconcile=False)  # the plan's faults, as they come
                     seen[pid, attempt] = "ok"
                 except Exception as exc:
                     seen[pid, attempt] = type(exc).__name__
