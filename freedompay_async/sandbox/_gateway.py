@@ -23,12 +23,12 @@ from .._operations.values import (
 )
 from .._wire.fields import (
     Fields,
-    FieldValue,
 )
 from .._wire.signing import script_name
 from . import _http
-from ._buyer import OUTCOMES, Buyer, BuyerVisit, Delivery
-from ._checkout import DUPLICATE_ORDER, Checkout, read_init
+from ._buyer import Buyer
+from ._callbacks import CallbackSender
+from ._endpoints import Tree, checked_faults, digits, top_level
 from ._faults import Fault, FaultPlan
 from ._ledger import (
     CANCELLED,
@@ -41,25 +41,12 @@ from ._ledger import (
     LedgerView,
     Payment,
 )
-from ._merchant import MERCHANT_SCRIPTS, MerchantRules, status2_tree
-from ._outbound import (
-    Pairs,
-    Tamper,
-    check_fields,
-    deliver,
-    redirect_fields,
-    result_fields,
-    sign_pairs,
-)
-from ._page import browser_back, page
+from ._lifecycle import PAGE_PATH, PAYMENT_ID_START, Lifecycle
+from ._merchant import MERCHANT_SCRIPTS, MerchantRules
 from ._processing import Processing
 from ._replies import (
     BAD_PARAMETER,
-    BAD_SIGNATURE,
     NOT_FOUND,
-    SYSTEM_ERROR,
-    UNKNOWN_MERCHANT,
-    UNKNOWN_MERCHANT_PHP,
     ReplyBuilder,
     gateway_date,
 )
@@ -82,10 +69,6 @@ STATUS_PATH = "/g2g/status_v2"
 CLEARING_PATH = "/g2g/clearing"
 REFUND_PATH = "/g2g/refund"
 _PATHS = (CANCEL_PATH, STATUS_PATH, CLEARING_PATH, REFUND_PATH)
-#: The payment page ``pg_redirect_url`` points at.
-PAGE_PATH = "/pay.html"
-#: The first payment id init_payment hands out (ids already in the ledger are skipped).
-PAYMENT_ID_START = 4_567_001
 #: What each payment endpoint does, by script name (for the ledger's counts).
 _KIND = {
     "cancel": "cancel", "cancel.php": "cancel", "clearing": "clearing",
@@ -94,13 +77,8 @@ _KIND = {
 _STATUS_SCRIPTS = frozenset({"status_v2", "get_status3.php"})
 #: The first ``pg_payment_revoke_id`` handed out; later ones count up from it.
 REVOKE_ID_START = 900_000_000_001
-_DEFAULT_PLAN = FaultPlan()
 _BACKLOG = 4096
 _SHUTDOWN_TIMEOUT = 2.0
-_NO_FAULT_BEFORE = frozenset({Fault.RESET_BEFORE, Fault.HTTP_503, Fault.HTTP_429, Fault.ERROR_9999})
-#: A lost reply holds the connection at least this long: longer than a client's usual
-#: attempt timeout (the library's default is 20 s), so the client times out first.
-_LOST_REPLY_HOLD = 60.0
 #: The status lag unless told otherwise: small, but there, as on the real gateway.
 DEFAULT_STATUS_LAG = 1.0
 
@@ -123,43 +101,18 @@ def _positive(value: object, name: str) -> float:
     return float(value)
 
 
-def _faults(faults: Iterable[Fault | None]) -> list[Fault | None]:
-    checked = list(faults)
-    for fault in checked:
-        if fault is not None and not isinstance(fault, Fault):
-            raise TypeError(f"inject() takes Fault members or None, got {fault!r}")
-    return checked
-
-
 def _merchant_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError("merchant_id must be a positive integer")
     return value
 
 
-def _top_level(fields: Iterable[tuple[str, FieldValue]], name: str) -> str | None:
-    for key, value in fields:
-        if key == name and isinstance(value, str):
-            return value
-    return None
-
-
-def _digits(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        return None
-    return int(text)
-
-
 #: Operations whose intact answer about a cancelled payment tells the client so (a
 #: cancel's success or "already cancelled", status "revoked").
 _TELLS_CANCELLED = frozenset({"cancel", "status_v2", "cancel.php", "get_status3.php"})
-Tree = list[tuple[str, FieldValue]]
 
 
-class SandboxGateway:
+class SandboxGateway(Lifecycle, CallbackSender):
     """A local stand-in for Freedom Pay: the Gateway API (``POST /g2g/cancel``,
     ``/g2g/status_v2``, ``/g2g/clearing``, ``/g2g/refund``), the Merchant API
     (``/init_payment.php``, ``/get_status3.php``, ``/get_status2.php``,
@@ -292,14 +245,7 @@ class SandboxGateway:
         over :attr:`faults`; a request with nothing queued falls back to the plan.
         """
         pid = coerce_payment_id(payment_id)
-        self._scripted.setdefault(pid, collections.deque()).extend(_faults(faults))
-
-    def inject_init(self, *faults: Fault | None) -> None:
-        """Queue scripted faults for the next valid ``init_payment.php`` requests, in
-        order (``None``: answer normally). A payment is created before a fault that
-        processes (``RESET_AFTER``, ``LOST_REPLY``, ...), as for the other operations;
-        the random :attr:`faults` plan does not apply to init (it has no payment id)."""
-        self._init_faults.extend(_faults(faults))
+        self._scripted.setdefault(pid, collections.deque()).extend(checked_faults(faults))
 
     @property
     def ledger(self) -> Mapping[int, LedgerEntry]:
@@ -367,7 +313,7 @@ class SandboxGateway:
 
     def _find(self, script: str, pid: int, fields: Tree) -> Payment | None:
         payment = self._payments.get(pid)
-        order = _top_level(fields, "pg_order_id")
+        order = top_level(fields, "pg_order_id")
         if payment is not None and script in _STATUS_SCRIPTS and order not in (None, ""):
             payment = payment if order == order_of(pid, payment) else None
         if payment is None and self.auto_hold and script not in _STATUS_SCRIPTS:
@@ -383,22 +329,6 @@ class SandboxGateway:
         ):
             payment.told_cancelled = True
 
-    async def _signed_fields(self, script: str, request: web.Request) -> Tree | web.Response:
-        """The request's fields once merchant id and signature check out, else the reply."""
-        replies = self._builders[script]
-        self.requests_total += 1
-        self.requests_by_operation[script] += 1
-        fields = await _http.read_fields(request)
-        if fields is None:
-            return web.Response(status=400, text="malformed form body")
-        if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
-            unknown = UNKNOWN_MERCHANT_PHP if script.endswith(".php") else UNKNOWN_MERCHANT
-            return _http.xml_response(replies.error(unknown, signed=False))
-        signature = _top_level(fields, "pg_sig")
-        if signature is None or not replies.verify(fields, signature):
-            return _http.xml_response(replies.error(BAD_SIGNATURE))
-        return fields
-
     def _handler(self, script: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         replies = self._builders[script]
 
@@ -406,7 +336,7 @@ class SandboxGateway:
             fields = await self._signed_fields(script, request)
             if isinstance(fields, web.Response):
                 return fields
-            pid = _digits(_top_level(fields, "pg_payment_id"))
+            pid = digits(top_level(fields, "pg_payment_id"))
             if pid is None or pid == 0:
                 return _http.xml_response(replies.error(BAD_PARAMETER))
             payment = self._find(script, pid, fields)
@@ -430,48 +360,14 @@ class SandboxGateway:
         return handle
 
     def _forged(self, script: str, pid: int, payment: Payment, reply: Fields) -> Fields:
-        if script == "cancel" and payment.revoke_id is not None and (
-            _top_level(reply, "pg_status") != "ok"
+        if (
+            script == "cancel"
+            and payment.revoke_id is not None
+            and (top_level(reply, "pg_status") != "ok")
         ):
             # Already cancelled earlier: forge the "ok" the client would love to see.
             reply = self._replies.cancelled(pid, payment.revoke_id, "success")
         return self._replies.forge(reply)
-
-    async def _faulty(
-        self,
-        request: web.Request,
-        fault: Fault,
-        script: str,
-        apply: Callable[[], Fields],
-        told: Callable[[], None],
-        forged: Callable[[Fields], Fields],
-    ) -> web.Response:
-        plan = self.faults or _DEFAULT_PLAN
-        if fault in _NO_FAULT_BEFORE:
-            if fault is Fault.RESET_BEFORE:
-                return _http.abort(request)
-            if fault is Fault.HTTP_503:
-                return _http.http_503()
-            if fault is Fault.HTTP_429:
-                return _http.http_429(plan.retry_after)
-            return _http.xml_response(self._builders[script].error(SYSTEM_ERROR))
-        if fault is Fault.SLOW_PROCESSING:
-            # Applied even if the client goes away meanwhile; told only if it stayed.
-            reply = await self._processing.later(plan.processing_delay, apply)
-            told()
-            return _http.xml_response(reply)
-        reply = apply()
-        if fault is Fault.LOST_REPLY:
-            await self._processing.hold(max(4 * plan.processing_delay, _LOST_REPLY_HOLD))
-            return _http.abort(request)
-        if fault is Fault.RESET_AFTER:
-            return _http.abort(request)
-        if fault is Fault.GARBAGE:
-            return _http.garbage_response()
-        if fault is Fault.FORGED:
-            return _http.xml_response(forged(reply))
-        await asyncio.sleep(plan.slow_delay)  # Fault.SLOW
-        return _http.xml_response(reply)
 
     async def _handle_healthcheck(self, _request: web.Request) -> web.Response:
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -483,122 +379,6 @@ class SandboxGateway:
     async def _on_shutdown(self, _app: web.Application) -> None:
         await self._buyer.close()
         await self._processing.close()
-
-    # -- the Merchant API's entry points and the payment page ---------------------------
-
-    def _new_payment_id(self) -> int:
-        while self._next_payment_id in self._payments:
-            self._next_payment_id += 1
-        pid = self._next_payment_id
-        self._next_payment_id += 1
-        return pid
-
-    def _create(self, checkout: Checkout, page_url: str) -> Fields:
-        """A new payment (state new) for ``checkout``; the init reply."""
-        pid = self._new_payment_id()
-        payment = Payment(checkout.amount, checkout.currency, gateway_date(), state=NEW)
-        payment.order_id, payment.checkout = checkout.order_id, checkout
-        self._payments[pid] = payment
-        self._pages[checkout.token] = pid
-        if checkout.order_id is not None:
-            self._orders[checkout.order_id] = pid
-        payment.arrived(self.clock(), "init_payment.php")
-        return self._merchant.init(pid, checkout, page_url)
-
-    async def _handle_init(self, request: web.Request) -> web.Response:
-        script = "init_payment.php"
-        fields = await self._signed_fields(script, request)
-        if isinstance(fields, web.Response):
-            return fields
-        checkout = read_init(fields)
-        if isinstance(checkout, tuple):
-            return _http.xml_response(self._merchant.error(script, checkout))
-        if checkout.order_id is not None and checkout.order_id in self._orders:
-            return _http.xml_response(self._merchant.error(script, DUPLICATE_ORDER))
-        page_url = str(request.url.origin()) + PAGE_PATH
-        fault = self._init_faults.popleft() if self._init_faults else None
-        if fault is None:
-            return _http.xml_response(self._create(checkout, page_url))
-        return await self._faulty(
-            request, fault, script, lambda: self._create(checkout, page_url),
-            lambda: None, ReplyBuilder.forge,
-        )  # fmt: skip
-
-    async def _handle_status2(self, request: web.Request) -> web.Response:
-        script = "get_status2.php"
-        fields = await self._signed_fields(script, request)
-        if isinstance(fields, web.Response):
-            return fields
-        order = (_top_level(fields, "pg_order_id") or "").strip()
-        pid = self._orders.get(order, 0)
-        payment = self._payments.get(pid)
-        view = None
-        if payment is not None:
-            payment.status_requests += 1
-            view = payment.shown(self.clock())
-        tree = status2_tree(pid, payment, view)
-        return _http.xml_response(self._builders[script].sign_tree(tree))
-
-    def _page_payment(self, token: str) -> tuple[int, Payment] | None:
-        pid = self._pages.get(token)
-        payment = None if pid is None else self._payments.get(pid)
-        return None if pid is None or payment is None else (pid, payment)
-
-    async def _handle_page(self, request: web.Request) -> web.Response:
-        token = request.query.get("customer", "")
-        found = self._page_payment(token)
-        if found is None or not isinstance(found[1].checkout, Checkout):
-            return web.Response(status=404, text="no such payment page")
-        if found[1].state != NEW:
-            return web.Response(status=409, text=f"this payment is {found[1].state}")
-        return page(found[1].checkout, token)
-
-    async def _handle_page_post(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        token, outcome = str(form.get("customer", "")), str(form.get("outcome", ""))
-        found = self._page_payment(token)
-        if found is None or outcome not in OUTCOMES:
-            return web.Response(status=404, text="no such payment page")
-        pid, payment = found
-        try:
-            visit = await self._buyer.visit(pid, payment, outcome, follow=False)
-        except ValueError:
-            return web.Response(status=409, text=f"this payment is {payment.state}")
-        checkout = payment.checkout
-        assert isinstance(checkout, Checkout)
-        url, method, pairs = self._buyer.redirect_pairs(pid, checkout, visit.paid)
-        return browser_back(url, method, pairs, visit.paid)
-
-    async def pay(
-        self, payment_id: int, outcome: str = "paid", *, lost_answers: int = 0
-    ) -> BuyerVisit:
-        """Play the buyer on payment ``payment_id``'s page (made by ``init_payment``).
-
-        ``outcome`` ``"paid"`` or ``"failed"``. Runs the check request (if a check URL
-        was given; a refusal fails the payment), the payment (held for a two-step
-        payment, cleared for a one-step one, or failed), the result notification (if
-        a result URL was given) and the browser's redirect back to the success or
-        failure URL, each signed with that URL's script name. ``lost_answers`` throws
-        away that many of the merchant's answers to the result notification, as if
-        they never arrived, so it is delivered again. Returns a :class:`BuyerVisit`;
-        ValueError for a payment that is not an open page.
-        """
-        pid = coerce_payment_id(payment_id)
-        payment = self._payments.get(pid)
-        if payment is None:
-            raise ValueError(f"no payment {pid} in the ledger")
-        return await self._buyer.visit(
-            pid, payment, outcome, follow=True, lost_answers=lost_answers
-        )
-
-    def deliveries(self, payment_id: int) -> tuple[Delivery, ...]:
-        """Every check request, result notification (redeliveries included) and
-        redirect the sandbox sent about ``payment_id``, in order."""
-        return self._buyer.deliveries(coerce_payment_id(payment_id))
-
-    async def wait_deliveries(self) -> None:
-        """Wait until no result notification is waiting to be delivered again."""
-        await self._buyer.wait()
 
     def app(self) -> web.Application:
         """A new aiohttp application serving this gateway.
@@ -648,101 +428,3 @@ class SandboxGateway:
             yield f"http://{shown}:{bound_port}"
         finally:
             await runner.cleanup()
-
-    # -- callbacks to the merchant ----------------------------------------------------------
-
-    async def send_redirect(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        success: bool = True,
-        params: Mapping[str, str] | None = None,
-        method: str = "POST",
-        signed: bool = True,
-        error_code: int | None = None,
-        error_description: str | None = None,
-        tamper: Tamper | None = None,
-    ) -> tuple[int, bytes]:
-        """Send the buyer's redirect back to ``success_url``/``failure_url`` (reference 4.3).
-
-        Fields: ``pg_order_id``, ``pg_payment_id``, the merchant ``params``, on failure
-        ``pg_error_code`` and ``pg_error_description``, then ``pg_salt`` and ``pg_sig``
-        (signed with ``script_name(url)``; both left out when ``signed`` is False).
-        ``method`` POST sends multipart; GET appends the fields to the URL's query (an
-        existing query is kept, and is not signed). ``tamper`` may rewrite the pairs
-        after signing. Returns ``(status, body)``.
-        """
-        pairs = redirect_fields(
-            payment_id=coerce_payment_id(payment_id),
-            order_id=order_id,
-            success=success,
-            params=params,
-            error_code=error_code,
-            error_description=error_description,
-        )
-        if signed:
-            pairs = sign_pairs(self.secret_key, url, pairs)
-        if tamper is not None:
-            pairs = tamper(list(pairs))
-        return await deliver(url, pairs, method)
-
-    async def _send_signed(
-        self, url: str, build: Callable[..., Pairs], payment_id: int, **fields: object
-    ) -> tuple[int, bytes]:
-        """Build a server-to-server callback with ``build``, sign it, POST it as multipart."""
-        pairs = build(payment_id=coerce_payment_id(payment_id), **fields)
-        return await deliver(url, sign_pairs(self.secret_key, url, pairs))
-
-    async def send_result_notify(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        amount: str = "100",
-        currency: str = "KZT",
-        result: int = 1,
-        can_reject: bool = True,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """POST the ``result_url`` notification (reference 4.2), signed, as multipart.
-
-        Returns ``(status, body)``; the body is the merchant's XML answer.
-        """
-        return await self._send_signed(
-            url,
-            result_fields,
-            payment_id,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            result=result,
-            can_reject=can_reject,
-            params=params,
-        )
-
-    async def send_check(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        amount: str = "100",
-        currency: str = "KZT",
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """POST the ``check_url`` request (reference 4.1), signed, as multipart.
-
-        Returns ``(status, body)``; the body is the merchant's XML answer.
-        """
-        return await self._send_signed(
-            url,
-            check_fields,
-            payment_id,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            params=params,
-        )
