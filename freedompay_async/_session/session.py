@@ -435,7 +435,8 @@ class AsyncSession:
         first, and what it shows captured and not yet refunded is sent as the amount,
         explicitly (the Merchant API would refund everything for a missing amount; the
         library never leaves that to an omission). Nothing left raises
-        ValidationError, with nothing sent.
+        ValidationError, with nothing sent. Status shows a clearing or refund seconds
+        late: right after one, the amount is what status still shows.
         """
         if full:
             if isinstance(payment, RefundRequest) or amount is not None or baseline or resume:
