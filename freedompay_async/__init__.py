@@ -2,18 +2,21 @@
 
 The whole public API, at a glance:
 
-- Session: :class:`AsyncSession` (``cancel``, ``cancel_many``, ``status``, ``clear``,
-  ``refund``, ``refund_baseline``); per-payment spacing :class:`PaymentSpacing`; the
-  settle window :class:`SettlePolicy`.
+- Session: :class:`AsyncSession` (``init_payment``, ``cancel``, ``cancel_many``,
+  ``status``, ``status_by_order``, ``clear``, ``refund``, ``refund_baseline``), speaking
+  the Gateway or the Merchant API (:class:`Api`); per-payment spacing
+  :class:`PaymentSpacing`; the settle window :class:`SettlePolicy`.
 - Fleets (also in ``freedompay_async.coordination``): the :class:`Coordinator`
   protocol (:class:`Claim`), :class:`RedisCoordinator` (the ``redis`` extra) and
   :class:`MemoryCoordinator`.
 - Configuration: :class:`Credentials`, :class:`GatewayURL` (presets,
   ``GatewayURL.preset(name)``), :class:`Limits`.
-- Values: :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
+- Values: payment initiation :class:`InitPaymentRequest` -> :class:`PaymentPage`;
+  :class:`CancelRequest`, :class:`ReceiptPosition`, :class:`CancelResult`,
   :class:`RevokeStatus`, :class:`CancelOutcome`, :class:`OutcomeState`,
   :class:`SettledBy`; status: :class:`StatusRequest`, :class:`StatusResult`,
-  :class:`PaymentStatus`, :class:`PaymentState` (:data:`PAID_STATES`),
+  :class:`OrderStatusRequest`, :class:`PaymentStatus`, :class:`PaymentState`
+  (:data:`PAID_STATES`),
   :class:`RevokedPayment`, :class:`RefundPayment`; clearing and refund:
   :class:`ClearRequest`, :class:`ClearResult`, :class:`ClearingStatus`,
   :class:`RefundRequest`, :class:`RefundResult`, :class:`RefundStatus`,
@@ -29,7 +32,8 @@ The whole public API, at a glance:
   -> :class:`RedirectBack`,
   :func:`verify_result_notify` -> :class:`ResultNotify`, :func:`verify_check_request`
   -> :class:`CheckRequest`, :func:`callback_reply`, :func:`confirm_result_notify`
-  (against a :class:`StatusSource`); for aiohttp.web
+  (against a :class:`StatusSource`), the answers kept for redeliveries
+  (:class:`AnswerStore`, :class:`MemoryAnswerStore`, :func:`answer_key`); for aiohttp.web
   :func:`read_redirect`, :func:`read_result_notify`, :func:`read_check_request` and the
   handler factories :func:`redirect_handler`, :func:`result_notify_handler`,
   :func:`check_request_handler`.
@@ -62,6 +66,7 @@ from ._exceptions import (
     MalformedReplyError,
     NotCancelledError,
     NotDoneError,
+    PaymentExistsError,
     PaymentNotConfirmedError,
     PaymentNotFoundError,
     ReplyError,
@@ -91,6 +96,8 @@ from ._operations.cancel import (
     CancelResult,
     RevokeStatus,
 )
+from ._operations.families import Api
+from ._operations.initiation import InitPaymentRequest, PaymentPage
 from ._operations.money import (
     ClearingStatus,
     ClearRequest,
@@ -103,6 +110,7 @@ from ._operations.money import (
 from ._operations.receipts import ReceiptPosition
 from ._operations.status import (
     PAID_STATES,
+    OrderStatusRequest,
     PaymentState,
     PaymentStatus,
     RefundPayment,
@@ -133,15 +141,19 @@ from ._wire.signing import (
 from ._wire.xml import signed_response
 from .callbacks import (
     DEFAULT_MAX_BODY_BYTES,
+    AnswerStore,
     CallbackAnswer,
     CallbackFields,
     CheckRequest,
+    MemoryAnswerStore,
     QueryFreeAccessLogger,
     RedirectBack,
     ReplyStatus,
     ResultNotify,
     SignedMessage,
     StatusSource,
+    StoredAnswer,
+    answer_key,
     callback_reply,
     callback_script_name,
     check_request_handler,
@@ -163,6 +175,8 @@ __all__ = [
     "AlreadyCancelledError",
     "AlreadyClearedError",
     "AlreadyRefundedError",
+    "AnswerStore",
+    "Api",
     "AsyncSession",
     "CallbackAnswer",
     "CallbackBodyTooLargeError",
@@ -194,6 +208,7 @@ __all__ = [
     "GatewayURL",
     "Handler",
     "HttpResponse",
+    "InitPaymentRequest",
     "InternalError",
     "InvalidRequestSignatureError",
     "LeaseLostError",
@@ -201,15 +216,19 @@ __all__ = [
     "LoggingMiddleware",
     "MalformedReplyError",
     "Md5Signer",
+    "MemoryAnswerStore",
     "MemoryCoordinator",
     "Middleware",
     "MockTransport",
     "NotCancelledError",
     "NotDoneError",
+    "OrderStatusRequest",
     "OutcomeState",
     "Pacing",
+    "PaymentExistsError",
     "PaymentNotConfirmedError",
     "PaymentNotFoundError",
+    "PaymentPage",
     "PaymentSpacing",
     "PaymentState",
     "PaymentStatus",
@@ -239,6 +258,7 @@ __all__ = [
     "StatusRequest",
     "StatusResult",
     "StatusSource",
+    "StoredAnswer",
     "TransientGatewayError",
     "Transport",
     "TransportError",
@@ -247,6 +267,7 @@ __all__ = [
     "UnsettledError",
     "ValidationError",
     "__version__",
+    "answer_key",
     "callback_reply",
     "callback_script_name",
     "check_request_handler",

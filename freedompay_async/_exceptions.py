@@ -12,6 +12,7 @@
     ├── NotDoneError                  settling: status says the operation did not and cannot happen
     │   └── NotCancelledError         a cancel: status says captured, refunded or failed
     ├── PaymentNotConfirmedError      a paid result notification that status did not confirm
+    ├── PaymentExistsError            init_payment: a payment for the order exists, its page unknown
     ├── CoordinationError             a fleet's shared per-payment state (a Coordinator) failed
     │   ├── CoordinationUnavailableError  the coordinator (Redis) did not answer: nothing sent
     │   │                             by this step; never a silent fall-back
@@ -28,8 +29,8 @@
     │   │                             a pg_sig below the top level
     │   ├── SignatureVerificationError  a reply/callback whose pg_sig is missing or wrong
     │   │                             (``claimed_code``: the error code a forged reply claims)
-    │   └── UnconfirmedReplyError     a claim ("already cancelled", ...) in a reply that names
-    │                                 no payment, which status did not confirm
+    │   └── UnconfirmedReplyError     a claim ("already cancelled", or a Merchant API "ok") in
+    │                                 a reply that names no payment, which status did not confirm
     └── GatewayError                  the gateway answered pg_status=error with pg_error_code
         ├── InvalidRequestSignatureError  1100 (and legacy 100): our request's signature was refused
         ├── UnknownMerchantError          9998 / 9997 / 101: merchant id not recognised
@@ -82,6 +83,7 @@ __all__ = [
     "MalformedReplyError",
     "NotCancelledError",
     "NotDoneError",
+    "PaymentExistsError",
     "PaymentNotConfirmedError",
     "PaymentNotFoundError",
     "ReplyError",
@@ -241,6 +243,26 @@ class PaymentNotConfirmedError(FreedomPayError):
         self.state = state
 
 
+class PaymentExistsError(FreedomPayError):
+    """``init_payment``: its reply was lost, and a payment for the order exists.
+
+    An attempt of ``init_payment`` may have been acted on without an answer (a timeout,
+    a lost or unverifiable reply), and a status query by order id then found payment
+    ``payment_id`` for ``order_id``: created by this call or an earlier one. Its payment
+    page URL is not known (only the lost reply carried it), so the buyer cannot be sent
+    there. Do not create another payment under the same order id: cancel this one if
+    it is still open (``state``: the derived state status showed) and create the
+    payment under a new order id. The outcome is known: not ``outcome_unknown``.
+    """
+
+    def __init__(
+        self, message: str, *, order_id: str, payment_id: int, state: str | None = None
+    ) -> None:
+        super().__init__(message, payment_id=payment_id)
+        self.order_id = order_id
+        self.state = state
+
+
 class CoordinationError(FreedomPayError):
     """What a fleet shares about each payment (a ``Coordinator``) could not be used.
 
@@ -395,28 +417,42 @@ class SignatureVerificationError(ReplyError):
 
 
 class UnconfirmedReplyError(ReplyError):
-    """A signed reply claimed the operation was already done, but named no payment.
+    """A signed reply claimed the operation was done, but named no payment.
 
     Gateway error replies carry no ``pg_payment_id``, so a genuine "already cancelled"
     (10033), "already cleared" (10036) or "already refunded" (11018), captured once,
     could be replayed for any other payment. Such a claim is believed only once a status
     reply about the payment confirms it; until then the outcome is unknown
     (``outcome_unknown`` is True). ``claim`` is the gateway error as claimed (never
-    raised as such while unconfirmed), ``claimed_code`` its code. The session's settle
-    loop (``reconcile=True``, the default) asks status; with ``reconcile=False`` this
-    error reaches the caller.
+    raised as such while unconfirmed), ``claimed_code`` its code.
+
+    The Merchant API's success replies (``do_capture.php``, ``revoke.php``,
+    ``cancel.php``) name no payment either: their "ok" is carried as
+    ``claimed_result`` (the result value the reply would stand for; ``claim`` and
+    ``claimed_code`` are then None). The session's settle loop (``reconcile=True``,
+    the default) asks status; with ``reconcile=False`` this error reaches the caller.
     """
 
-    def __init__(self, claim: GatewayError, *, payment_id: int | None = None) -> None:
+    def __init__(
+        self,
+        claim: GatewayError | None = None,
+        *,
+        payment_id: int | None = None,
+        claimed_result: object = None,
+    ) -> None:
+        if claim is not None:
+            what = f"{claim.code} ({claim.description[:80]})"
+        else:
+            what = f"success ({type(claimed_result).__name__})"
         super().__init__(
-            f"reply claims {claim.code} ({claim.description[:80]}) but names no payment; "
-            "not confirmed by status",
+            f"reply claims {what} but names no payment; not confirmed by status",
             payment_id=payment_id,
             http_status=200,
         )
         self.claim = claim
-        self.claimed_code = claim.code
-        self.retryable = claim.retryable
+        self.claimed_code = None if claim is None else claim.code
+        self.claimed_result = claimed_result
+        self.retryable = False if claim is None else claim.retryable
 
 
 class GatewayError(FreedomPayError):

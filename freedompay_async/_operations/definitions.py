@@ -3,7 +3,9 @@
 An :class:`Operation` says everything the session's one send path needs to know about a
 call: its path (and so its script name), how its request value becomes fields, how a
 verified reply becomes its result value, and how it may be retried. Adding an
-operation is one definition here plus a thin typed method on the session.
+operation is one definition here plus a thin typed method on the session. The
+Merchant API's twins of these four are in ``merchant.py``; ``families.py`` groups
+each family's set.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ __all__ = [
 
 class _Renders(Protocol):
     @property
-    def payment_id(self) -> int: ...
+    def payment_id(self) -> int | None: ...
 
     def to_fields(self, merchant_id: int, salt: str) -> list[tuple[str, FieldValue]]: ...
 
@@ -101,23 +103,32 @@ def retry_predicate(
     return base
 
 
+Render = Callable[[Any, int, str], list[tuple[str, FieldValue]]]
+
+
 @attrs.frozen
 class Operation(Generic[Req, Res]):
-    """One Gateway API call: ``name`` (as in logs and ``GatewayRequest.operation``),
-    ``path`` (its last segment is the script name), the request type, the reply parser
-    ``parse(reply, payment_id)`` and the :class:`RetryRule`."""
+    """One API call: ``name`` (as in logs and ``GatewayRequest.operation``; the same
+    in both families), ``path`` (its last segment is the script name), the request
+    type, the reply parser ``parse(reply, payment_id)`` (``payment_id`` is the
+    request's, None for a call that names no payment), the :class:`RetryRule`, and
+    ``render(request, merchant_id, salt)`` when the fields differ from the request's
+    own ``to_fields`` (another family's field names)."""
 
     name: str
     path: str
     request_type: type[Req]
-    parse: Callable[[GatewayReply, int], Res]
+    parse: Callable[[GatewayReply, Any], Res]
     retry: RetryRule
+    render: Render | None = None
 
     def fields(self, request: Req, merchant_id: int, salt: str) -> list[tuple[str, FieldValue]]:
         """The request's unsigned fields."""
+        if self.render is not None:
+            return self.render(request, merchant_id, salt)
         return request.to_fields(merchant_id, salt)
 
-    def result(self, reply: GatewayReply, payment_id: int) -> Res:
+    def result(self, reply: GatewayReply, payment_id: int | None) -> Res:
         """``parse`` the verified reply; a parse error carries the reply's attempt count
         and ambiguity, as errors from the chain do."""
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 import attrs
@@ -12,7 +12,7 @@ from .._exceptions import MalformedReplyError, ValidationError
 from .._wire.fields import FieldValue, php_str
 from .._wire.messages import GatewayReply
 from .receipts import ReceiptPosition, receipt_positions, receipt_positions_field
-from .status import StatusResult
+from .status import PaymentState, StatusResult
 from .values import (
     amount_value,
     coerce_payment_id,
@@ -32,6 +32,7 @@ __all__ = [
     "RefundRequest",
     "RefundResult",
     "RefundStatus",
+    "full_refund_request",
 ]
 
 
@@ -270,3 +271,23 @@ class RefundBaseline:
         if not isinstance(data, dict) or set(data) != {"refunded", "refund_ids"}:
             raise ValidationError("a refund baseline is {'refunded': ..., 'refund_ids': [...]}")
         return cls(data["refunded"], data["refund_ids"])
+
+
+def full_refund_request(
+    status: StatusResult,
+    currency: str | None = None,
+    receipt_positions: Sequence[ReceiptPosition] = (),
+) -> RefundRequest:
+    """A refund of all that ``status`` shows captured and not refunded yet, with that
+    amount spelt out; ValidationError when nothing is left to refund."""
+    captured = status.clearing_amount or status.amount or Decimal(0)
+    left = captured - status.refunded
+    if status.state not in _REFUNDABLE or left < Decimal("0.01"):
+        raise ValidationError(
+            f"nothing to refund: status shows payment {status.payment_id} "
+            f"{status.state.value}, {status.refunded} of {captured} refunded"
+        )
+    return RefundRequest(status.payment_id, left, currency, receipt_positions)
+
+
+_REFUNDABLE = frozenset({PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED})

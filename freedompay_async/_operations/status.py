@@ -24,6 +24,7 @@ from .values import (
 
 __all__ = [
     "PAID_STATES",
+    "OrderStatusRequest",
     "PaymentState",
     "PaymentStatus",
     "RefundPayment",
@@ -37,10 +38,11 @@ _OP = "status_v2"
 
 @attrs.frozen
 class StatusRequest:
-    """A ``/g2g/status_v2`` query by payment id, optionally also by merchant order id.
+    """A status query by payment id, optionally also by merchant order id.
 
-    The docs list ``pg_order_id`` as required; when it is not given it is sent empty
-    (and signed, as every posted field is).
+    ``/g2g/status_v2``: the docs list ``pg_order_id`` as required; when it is not given
+    it is sent empty (and signed, as every posted field is). ``get_status3.php`` (the
+    Merchant API) lists it as optional: there it is sent only when given.
     """
 
     payment_id: int = attrs.field(converter=coerce_payment_id)
@@ -61,15 +63,42 @@ class StatusRequest:
         ]
 
 
+@attrs.frozen
+class OrderStatusRequest:
+    """A status query by merchant order id alone: ``get_status2.php`` ("status by
+    order_id", deprecated but the only documented lookup by order id).
+
+    It finds the payment an ``init_payment`` whose reply was lost may have created.
+    The reply names the payment (``pg_payment_id``; ``0`` when there is none) and
+    speaks the legacy ``pg_transaction_status`` vocabulary.
+    """
+
+    order_id: str = attrs.field(converter=order_id_value)
+
+    @property
+    def payment_id(self) -> None:
+        """None: the query names no payment (nothing to space it by)."""
+        return None
+
+    def to_fields(self, merchant_id: int, salt: str) -> list[tuple[str, FieldValue]]:
+        """The unsigned fields, in the order they are signed and posted."""
+        return [
+            ("pg_merchant_id", str(merchant_id)),
+            ("pg_order_id", self.order_id),
+            ("pg_salt", salt),
+        ]
+
+
 class PaymentStatus(enum.Enum):
     """``pg_payment_status``, an open enum: unknown values parse as UNKNOWN (raw kept).
 
     The docs show only ``success``. ``new`` is seen live on status_v2 (a payment created
     but not paid yet, then ``success`` or ``error``); the official Android SDK also knows
-    ``waiting`` and ``processing``; the legacy ``pg_transaction_status`` words
-    (``partial``, ``pending``, ``ok``, ``failed``, ``incomplete``, ``revoked``,
-    ``refunded``) are read too. A reply without ``pg_payment_status`` (the schema makes it
-    optional) reads as UNKNOWN with an empty raw text.
+    ``waiting`` and ``processing``. The legacy ``pg_transaction_status`` of
+    ``get_status2.php`` (``partial`` = created, not paid; ``pending``; ``ok``;
+    ``failed``; ``incomplete`` = lifetime expired; older ``revoked``, ``refunded``) is
+    read into the same enum when a reply has no ``pg_payment_status``. A reply with
+    neither reads as UNKNOWN with an empty raw text.
     """
 
     SUCCESS = "success"
@@ -190,6 +219,9 @@ _KNOWN = frozenset(
         "pg_failure_code",
         "pg_failure_description",
         "pg_datetime",
+        "pg_transaction_status",
+        "pg_revoke_amount",
+        "pg_revoked_amount",
         "pg_salt",
         "pg_sig",
     }
@@ -218,6 +250,12 @@ class StatusResult:
     phone (``pg_user_*``) are never kept: they cannot leak into a repr or a log.
     ``extra`` holds the other top-level fields this version does not read (for example
     ``pg_net_amount``, ``pg_auth_code``, ``pg_can_reject``), as text.
+
+    The Merchant API's ``get_status3.php`` reply is read the same way. Where its
+    sources disagree, every variant is read: the amount cancelled is
+    ``pg_revoke_amount`` in the docs and ``pg_revoked_amount`` in the official Android
+    SDK (``revoked_amount``, the docs' name first); the legacy
+    ``pg_transaction_status`` stands in for a missing ``pg_payment_status``.
     """
 
     payment_id: int
@@ -239,6 +277,7 @@ class StatusResult:
     datetime: str | None = None
     attempts: int = 1
     extra: Mapping[str, str] = attrs.field(factory=lambda: MappingProxyType({}), repr=False)
+    revoked_amount: Decimal | None = None
     #: The reply's ``pg_sig``: two readings with the same one are the same reply (a
     #: genuine reply has a fresh salt), which is how a replayed reading is told.
     signature: str | None = attrs.field(default=None, repr=False, eq=False)
@@ -262,8 +301,11 @@ class StatusResult:
         - CAPTURED: ``captured`` is 1, or ``clearing_amount`` > 0;
         - HELD: ``payment_status`` is ``success``/``ok`` and none of the above (a
           two-step payment still on hold: it can be cancelled or cleared);
-        - NEW: ``new`` (created, not paid yet); PENDING: ``pending``, ``process``,
-          ``waiting``, ``processing``; FAILED: ``error``, ``failed``, ``incomplete``;
+        - REVOKED also: a ``revoked_amount`` above 0 on a payment not captured (the
+          Merchant API's ``pg_revoke_amount``, "the amount cancelled");
+        - NEW: ``new``, legacy ``partial`` (created, not paid yet); PENDING:
+          ``pending``, ``process``, ``waiting``, ``processing``; FAILED: ``error``,
+          ``failed``, ``incomplete``;
         - UNKNOWN: anything else, a missing ``pg_payment_status`` included.
         """
         status = self.payment_status
@@ -281,6 +323,8 @@ class StatusResult:
             return PaymentState.REFUNDED
         if self.captured or (self.clearing_amount or 0) > 0:
             return PaymentState.CAPTURED
+        if (self.revoked_amount or 0) > 0:
+            return PaymentState.REVOKED  # a hold (or an unpaid invoice) cancelled
         return _STATE_BY_STATUS.get(status, PaymentState.UNKNOWN)
 
     @property
@@ -325,7 +369,38 @@ class StatusResult:
                 payment_id=payment_id,
                 http_status=reply.http_status,
             )
-        raw_status = known.get("pg_payment_status", "")
+        return cls._read(known, reply, payment_id)
+
+    @classmethod
+    def from_order_reply(cls, reply: GatewayReply, order_id: str | None) -> StatusResult:
+        """Build from a verified ``get_status2.php`` reply to a query by ``order_id``.
+
+        ``pg_payment_id`` ``0`` is the documented "the payment does not exist":
+        PaymentNotFoundError. A reply that names another order is a
+        MalformedReplyError (``order_id`` None: not checked here). The reply usually
+        names no order: ``order_id`` is then None (what the reply says, not what was
+        asked).
+        """
+        known = scalars(reply.fields)
+        replied = reply_int(known, "pg_payment_id", "get_status2", required=True)
+        if not replied:
+            message = "status by order id: no such payment"
+            raise PaymentNotFoundError(0, message, signed=reply.signed)
+        named = known.get("pg_order_id")
+        if named and order_id is not None and named != order_id:
+            raise MalformedReplyError(
+                "order status reply names another order", http_status=reply.http_status
+            )
+        return cls._read(known, reply, replied)
+
+    @classmethod
+    def _read(cls, known: dict[str, str], reply: GatewayReply, payment_id: int) -> StatusResult:
+        raw_status = known.get("pg_payment_status")
+        if raw_status is None:  # get_status2.php's legacy vocabulary
+            raw_status = known.get("pg_transaction_status", "")
+        # The docs' schema and the official Android SDK name the amount cancelled
+        # differently: both are read, the docs' first.
+        revoked = "pg_revoke_amount" if "pg_revoke_amount" in known else "pg_revoked_amount"
         return cls(
             payment_id=payment_id,
             order_id=known.get("pg_order_id") or None,
@@ -346,6 +421,7 @@ class StatusResult:
             datetime=known.get("pg_datetime") or None,
             attempts=reply.attempts,
             extra=_extra(known),
+            revoked_amount=_magnitude(reply_decimal(known, revoked, _OP)),
             signature=known.get("pg_sig"),
         )
 
@@ -353,6 +429,7 @@ class StatusResult:
 _STATE_BY_STATUS = {
     **dict.fromkeys(_SUCCESSFUL, PaymentState.HELD),
     PaymentStatus.NEW: PaymentState.NEW,
+    PaymentStatus.PARTIAL: PaymentState.NEW,  # legacy: "partial" is a payment not paid yet
     **dict.fromkeys(_WAITING, PaymentState.PENDING),
     **dict.fromkeys(_FAILED, PaymentState.FAILED),
 }

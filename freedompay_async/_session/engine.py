@@ -25,7 +25,8 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult
-from .._operations.definitions import CANCEL, OPERATIONS, Operation, Req, Res, RetryRule
+from .._operations.definitions import CANCEL, Operation, Req, Res, RetryRule
+from .._operations.families import OperationSet
 from .._operations.values import MAX_PAYMENT_ID
 from .._transport.base import Transport
 from .._wire.fields import FieldValue
@@ -101,16 +102,18 @@ class Engine:
         signer: Signer,
         transport: Transport,
         layers: Layers,
+        operations: OperationSet,
     ) -> None:
         self.state = State.UNOPENED
         self.transport = transport
+        self.operations = operations
         self._merchant_id = credentials.merchant_id
         self._signer = signer
         self._limits = layers.limits
         self._attempt_timeout = layers.retry.attempt_timeout
         self._targets = {
-            name: (url, script_name(url))
-            for name, op in OPERATIONS.items()
+            op.name: (url, script_name(url))
+            for op in operations.all()
             for url in (base_url.url(op.path),)
         }
         fast = self._fast_parts()
@@ -131,12 +134,13 @@ class Engine:
         return f"<Engine state={self.state.name.lower()}>"
 
     def _fast_parts(self) -> FastParts | None:
-        """The request template and reply shapes of the default md5 signer (anything
-        else, a subclass included, takes the general path)."""
+        """The request template and reply shapes of the default md5 signer and the
+        Gateway API's cancel (anything else, a subclass included, takes the general
+        path)."""
         self._template: CancelTemplate | None = None
         self._shapes: ReplyShapes | None = None
         signer = self._signer
-        if type(signer) is not Md5Signer:
+        if type(signer) is not Md5Signer or self.operations.cancel is not CANCEL:
             return None
         key = signer.secret_key.encode("utf-8")  # Md5Signer checked it encodes
         url, script = self._targets[CANCEL.name]
@@ -166,7 +170,10 @@ class Engine:
         return reply
 
     def _prepare(
-        self, operation: Operation[Req, Res], payment_id: int, fields: list[tuple[str, FieldValue]]
+        self,
+        operation: Operation[Req, Res],
+        payment_id: int | None,
+        fields: list[tuple[str, FieldValue]],
     ) -> GatewayRequest:
         url, script = self._targets[operation.name]
         fields.append(("pg_sig", self._signer.sign(script, fields)))
@@ -230,6 +237,6 @@ class Engine:
         """A cancel through the general send path (another signer, receipt positions)."""
         request = CancelRequest.of(payment)
         try:
-            return await self.call(CANCEL, request)
+            return await self.call(self.operations.cancel, request)
         except AlreadyCancelledError as exc:
             return _confirmed_or_raise(exc, request.payment_id)

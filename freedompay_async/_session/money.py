@@ -26,7 +26,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,7 +36,8 @@ from .._exceptions import (
     MalformedReplyError,
     ValidationError,
 )
-from .._operations.definitions import CLEARING, REFUND, Operation, Req, Res
+from .._operations.definitions import Operation, Req, Res
+from .._operations.families import OperationSet
 from .._operations.money import (
     ClearRequest,
     ClearResult,
@@ -44,7 +45,9 @@ from .._operations.money import (
     RefundRequest,
     RefundResult,
     RefundStatus,
+    full_refund_request,
 )
+from .._operations.receipts import ReceiptPosition
 from .._operations.status import StatusRequest, StatusResult
 from .._settling.guard import Held, MoneyGuard
 from .._settling.loop import settle
@@ -134,16 +137,24 @@ class _Movement:
 
 
 class MoneyPath:
-    """The session's clearings and refunds under ``guard`` (see the module docstring)."""
+    """The session's clearings and refunds under ``guard`` (see the module docstring),
+    sent with the operations of the session's API family (``ops``)."""
 
     def __init__(
-        self, call: Call, status: StatusCall, guard: MoneyGuard, recent: RecentRefunds
+        self,
+        call: Call,
+        status: StatusCall,
+        guard: MoneyGuard,
+        recent: RecentRefunds,
+        ops: OperationSet,
     ) -> None:
         self._call = call
         self._status = status
         self.guard = guard
         #: Refunds this session knows happened, that a lagging status may not show yet.
         self.recent = recent
+        self._clearing = ops.clearing
+        self._refund = ops.refund
 
     async def clear(self, request: ClearRequest, resume: bool, policy: SettlePolicy) -> ClearResult:
         """A reconciled clearing (``resume``: an earlier run may have sent it)."""
@@ -152,7 +163,7 @@ class MoneyPath:
             move = _Movement(held, name, resume or name in held.notes)
             try:
                 await held.write(name, "{}")
-                return await self._move(CLEAR_RULE, CLEARING, request, move, policy)
+                return await self._move(CLEAR_RULE, self._clearing, request, move, policy)
             except CoordinationError as exc:
                 move.may_have_acted(exc)
                 raise
@@ -166,36 +177,65 @@ class MoneyPath:
     ) -> RefundResult:
         """A reconciled refund against ``baseline`` (read first when None)."""
         async with self.guard.hold(request.payment_id) as held:
-            name = refund_note(request)
-            left = held.notes.get(name)
-            move = _Movement(held, name, resume or left is not None)
-            try:
-                if left is not None:
-                    # The movement in flight is judged against its own baseline, whatever
-                    # the caller read since (a fresher one may show it done).
-                    baseline = _noted_baseline(left, request.payment_id)
-                if baseline is None:
-                    baseline = await self._baseline(request.payment_id)
-                await held.write(name, json.dumps(baseline.to_json()))
-                noted = _noted_refunds(held, request.payment_id, policy.window)
-                known = {*self.recent.known(request.payment_id), *_pairs(noted)}
-                rule = RefundRule(baseline, sorted(known))
-                vet = functools.partial(_not_listed, rule.baseline)
-                result = await self._move(rule, REFUND, request, move, policy, vet)
-            except CoordinationError as exc:
-                move.may_have_acted(exc)
-                raise
-            if not _known(result):  # pending: its redelivered job resumes it
-                return result
-            self.recent.remember(request.payment_id, result.refund_id, request.amount)
-            if result.refund_id is not None:
-                noted.append((result.refund_id, request.amount, time.time()))
-                await _note_refunds(held, request.payment_id, noted)
+            return await self._refund_held(held, request, baseline, resume, policy)
+
+    async def refund_all(
+        self,
+        payment_id: int,
+        currency: str | None,
+        receipt_positions: Sequence[ReceiptPosition],
+        policy: SettlePolicy,
+    ) -> RefundResult:
+        """A reconciled refund of all that status shows captured and not refunded yet:
+        status is read under the hold, and its remainder sent as the amount, spelt out
+        (that reading is the baseline). ValidationError when nothing is left."""
+        async with self.guard.hold(payment_id) as held:
+            seen = await self._before_refund(payment_id)
+            request = full_refund_request(seen, currency, receipt_positions)
+            baseline = RefundBaseline.of(seen)
+            return await self._refund_held(held, request, baseline, False, policy)
+
+    async def _refund_held(
+        self,
+        held: Held,
+        request: RefundRequest,
+        baseline: RefundBaseline | None,
+        resume: bool,
+        policy: SettlePolicy,
+    ) -> RefundResult:
+        name = refund_note(request)
+        left = held.notes.get(name)
+        move = _Movement(held, name, resume or left is not None)
+        try:
+            if left is not None:
+                # The movement in flight is judged against its own baseline, whatever
+                # the caller read since (a fresher one may show it done).
+                baseline = _noted_baseline(left, request.payment_id)
+            if baseline is None:
+                baseline = await self._baseline(request.payment_id)
+            await held.write(name, json.dumps(baseline.to_json()))
+            noted = _noted_refunds(held, request.payment_id, policy.window)
+            known = {*self.recent.known(request.payment_id), *_pairs(noted)}
+            rule = RefundRule(baseline, sorted(known))
+            vet = functools.partial(_not_listed, rule.baseline)
+            result = await self._move(rule, self._refund, request, move, policy, vet)
+        except CoordinationError as exc:
+            move.may_have_acted(exc)
+            raise
+        if not _known(result):  # pending: its redelivered job resumes it
             return result
+        self.recent.remember(request.payment_id, result.refund_id, request.amount)
+        if result.refund_id is not None:
+            noted.append((result.refund_id, request.amount, time.time()))
+            await _note_refunds(held, request.payment_id, noted)
+        return result
 
     async def _baseline(self, payment_id: int) -> RefundBaseline:
+        return RefundBaseline.of(await self._before_refund(payment_id))
+
+    async def _before_refund(self, payment_id: int) -> StatusResult:
         try:
-            return RefundBaseline.of(await self._status(StatusRequest(payment_id)))
+            return await self._status(StatusRequest(payment_id))
         except FreedomPayError as exc:
             exc.maybe_processed = exc.earlier_maybe_processed = False  # no refund was sent
             exc.add_note("the refund was not sent: its baseline status could not be read")
@@ -235,8 +275,10 @@ class MoneyPath:
             else:
                 await move.settled(result)
                 return result
+        payment_id = request.payment_id
+        assert payment_id is not None  # a clearing or a refund names its payment
         settled = await settle(
-            rule, send, self._status, request, first, payment_id=request.payment_id, policy=policy
+            rule, send, self._status, request, first, payment_id=payment_id, policy=policy
         )
         await move.settled(settled.error if settled.error is not None else settled.result)
         return settled.unwrap()

@@ -1,11 +1,11 @@
-"""AsyncSession: signed, verified Gateway API calls over one aiohttp session."""
+"""AsyncSession: signed, verified Gateway or Merchant API calls over one aiohttp session."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Self, overload
+from typing import Literal, Self, overload
 
 import aiohttp
 
@@ -23,13 +23,14 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import PaymentSpacing
 from .._operations.cancel import CancelRequest, CancelResult, RevokeStatus
-from .._operations.definitions import CLEARING, REFUND, STATUS
+from .._operations.families import Api
 from .._operations.money import (
     ClearRequest,
     ClearResult,
     RefundBaseline,
     RefundRequest,
     RefundResult,
+    full_refund_request,
 )
 from .._operations.receipts import ReceiptPosition
 from .._operations.status import StatusRequest, StatusResult
@@ -44,6 +45,7 @@ from .._transport.default import AiohttpTransport
 from .._wire.signing import Md5Signer, Signer
 from .batch import run_cancel_many
 from .engine import Engine, Layers, State
+from .initiation import PaymentCreation
 from .money import MoneyPath
 from .outcome import CancelOutcome
 
@@ -73,8 +75,8 @@ def _checked_options(
         raise ConfigurationError("coordinator must be a Coordinator (e.g. RedisCoordinator)")
 
 
-class AsyncSession:
-    """A client for the Freedom Pay Gateway API. Use as ``async with``; share freely.
+class AsyncSession(PaymentCreation):
+    """A client for the Freedom Pay Gateway or Merchant API. Use as ``async with``.
 
     >>> async with AsyncSession(Credentials(merchant_id, secret), base_url=GatewayURL.KZ) as fp:
     ...     result = await fp.cancel(payment_id)
@@ -92,8 +94,16 @@ class AsyncSession:
     then ``pacing``, then a DEBUG logging layer (``log_attempts``), then
     ``attempt_middlewares`` (yours, outermost first, once per HTTP attempt, after every
     wait: they see the exchange itself, e.g. ``freedompay_async.otel``'s tracing). Every
-    operation (cancel, status, clear, refund) takes this one path. A call whose outcome
-    is left open is settled by asking status, as ``settle`` (:class:`SettlePolicy`) says.
+    operation (cancel, status, clear, refund, init_payment) takes this one path. A call
+    whose outcome is left open is settled by asking status, as ``settle``
+    (:class:`SettlePolicy`) says.
+
+    ``api`` picks the family the session speaks (:class:`Api`): ``"gateway"`` (the
+    default: ``/g2g/cancel``, ``status_v2``, ``clearing``, ``refund``, which need a PCI
+    DSS certificate) or ``"merchant"`` (``cancel.php``, ``get_status3.php``,
+    ``do_capture.php``, ``revoke.php``). The calls are the same on either. The Merchant
+    API's success replies name no payment, so with it a cancel, clearing or refund is
+    confirmed by status (``confirmed_by_status``) before it is returned.
 
     Clearings and refunds of one payment run one at a time, and the spacing holds
     between this session's own requests. For a fleet of workers acting on the same
@@ -119,9 +129,13 @@ class AsyncSession:
         log_attempts: bool = True,
         spacing: PaymentSpacing | None = _DEFAULT_SPACING,
         settle: SettlePolicy = _DEFAULT_SETTLE,
+        api: Api | str = Api.GATEWAY,
         coordinator: Coordinator | None = None,
     ) -> None:
         _checked_options(credentials, session, transport, spacing, settle, coordinator)
+        #: The API family this session speaks.
+        self.api = Api.of(api)
+        self._ops = self.api.operations
         self.credentials = credentials
         self.base_url = GatewayURL.of(base_url)
         self.signer: Signer = signer if signer is not None else Md5Signer(credentials.secret_key)
@@ -143,7 +157,9 @@ class AsyncSession:
             attempt_middlewares,
             coordinator=coordinator,
         )
-        self._engine = Engine(credentials, self.base_url, self.signer, self._transport, layers)
+        self._engine = Engine(
+            credentials, self.base_url, self.signer, self._transport, layers, self._ops
+        )
         self._cancel_once = self._engine.cancel_once  # the one cancel dispatch, bound once
         # clearings and refunds of one payment run one at a time (see MoneyPath)
         guard: MoneyGuard = LocalGuard() if coordinator is None else LeaseGuard(coordinator)
@@ -151,11 +167,11 @@ class AsyncSession:
         recent = RecentRefunds(settle.window, settle.clock)
         # the readings that judge cancels and money: a repeated one is a replay
         self._readings = Readings(self._status_once)
-        self._money = MoneyPath(self._engine.call, self._readings, guard, recent)
+        self._money = MoneyPath(self._engine.call, self._readings, guard, recent, self._ops)
 
     def __repr__(self) -> str:
         return (
-            f"<AsyncSession merchant_id={self.credentials.merchant_id} "
+            f"<AsyncSession merchant_id={self.credentials.merchant_id} api={self.api.value} "
             f"base_url={self.base_url.base!r} state={self._engine.state.name.lower()}>"
         )
 
@@ -251,24 +267,24 @@ class AsyncSession:
         )
 
     async def _status_once(self, request: StatusRequest) -> StatusResult:
-        return await self._engine.call(STATUS, request)
+        return await self._engine.call(self._ops.status, request)
 
     async def status(
         self, payment: StatusRequest | int | str, *, order_id: str | int | None = None
     ) -> StatusResult:
-        """The status of one payment through ``/g2g/status_v2`` (read-only).
+        """The status of one payment through ``/g2g/status_v2`` or ``get_status3.php``.
 
-        ``order_id`` (optional) is sent as ``pg_order_id``; absent, it is sent empty
-        and signed, as documented. Every failure that is not a final gateway answer is
-        retried (asking is always safe). An unknown payment raises
-        PaymentNotFoundError (11068, usually unsigned; or a reply for payment 0). Card
-        data in the reply is dropped, never kept or logged.
+        ``order_id`` (optional) is sent as ``pg_order_id``; absent, the Gateway API gets
+        it empty and signed, as documented, the Merchant API not at all. Every failure
+        that is not a final gateway answer is retried (asking is always safe). An
+        unknown payment raises PaymentNotFoundError (11068, usually unsigned; or a reply
+        for payment 0). Card data in the reply is dropped, never kept or logged.
         """
         if isinstance(payment, StatusRequest):
             request = payment
         else:
             request = StatusRequest(payment, order_id)
-        return await self._engine.call(STATUS, request)
+        return await self._engine.call(self._ops.status, request)
 
     async def clear(
         self,
@@ -278,7 +294,7 @@ class AsyncSession:
         reconcile: bool = True,
         resume: bool = False,
     ) -> ClearResult:
-        """Clear (capture) a held two-step payment through ``/g2g/clearing``.
+        """Clear (capture) a held two-step payment (``/g2g/clearing``, ``do_capture.php``).
 
         ``amount`` None clears all of it; a smaller amount clears part. Clearing moves
         money, so it happens at most once: an attempt the gateway may have acted on is
@@ -293,7 +309,7 @@ class AsyncSession:
         """
         request = payment if isinstance(payment, ClearRequest) else ClearRequest(payment, amount)
         if not reconcile:
-            return await self._engine.call(CLEARING, request)
+            return await self._engine.call(self._ops.clearing, request)
         return await self._money.clear(request, resume, self.settle)
 
     async def refund_baseline(self, payment: int | str) -> RefundBaseline:
@@ -327,6 +343,17 @@ class AsyncSession:
         resume: bool = ...,
     ) -> RefundResult: ...
 
+    @overload
+    async def refund(
+        self,
+        payment: int | str,
+        *,
+        full: Literal[True],
+        currency: str | None = ...,
+        receipt_positions: Sequence[ReceiptPosition] = ...,
+        reconcile: bool = ...,
+    ) -> RefundResult: ...
+
     async def refund(
         self,
         payment: RefundRequest | int | str,
@@ -337,8 +364,10 @@ class AsyncSession:
         reconcile: bool = True,
         baseline: RefundBaseline | None = None,
         resume: bool = False,
+        full: bool = False,
     ) -> RefundResult:
-        """Refund ``amount`` of a one-step or cleared payment through ``/g2g/refund``.
+        """Refund ``amount`` of a one-step or cleared payment (``/g2g/refund``,
+        ``revoke.php``).
 
         Refunds move money, so each call refunds at most once. With ``reconcile``
         (default) the payment's refunds are read first (``baseline``, unless given), and
@@ -351,18 +380,46 @@ class AsyncSession:
         ``resume=True`` (needs ``baseline``: the one journaled with the intent) says an
         earlier run may already have sent this refund: nothing is sent before status
         has been watched for a whole window.
+
+        ``full=True`` (instead of an amount) refunds all that is left: status is read
+        first, and what it shows captured and not yet refunded is sent as the amount,
+        explicitly (the Merchant API would refund everything for a missing amount; the
+        library never leaves that to an omission). Nothing left raises
+        ValidationError, with nothing sent. Status shows a clearing or refund seconds
+        late: right after one, the amount is what status still shows.
         """
+        if full:
+            if isinstance(payment, RefundRequest) or amount is not None or baseline or resume:
+                raise ValidationError("full=True takes a payment id alone (no amount, resume)")
+            return await self._refund_all(payment, currency, receipt_positions, reconcile)
         if isinstance(payment, RefundRequest):
             request = payment
         elif amount is None:
-            raise ValidationError("refund needs an amount (a full refund: the payment's amount)")
+            raise ValidationError("refund needs an amount, or full=True for all that is left")
         else:
             request = RefundRequest(payment, amount, currency, receipt_positions)
         if not reconcile:
-            return await self._engine.call(REFUND, request)
+            return await self._engine.call(self._ops.refund, request)
         if resume and baseline is None:
             raise ValidationError("resume=True needs the baseline journaled with the intent")
         return await self._money.refund(request, baseline, resume, self.settle)
+
+    async def _refund_all(
+        self,
+        payment: int | str,
+        currency: str | None,
+        receipt_positions: Sequence[ReceiptPosition],
+        reconcile: bool,
+    ) -> RefundResult:
+        """A refund of all that status shows captured and not refunded yet."""
+        payment_id = StatusRequest(payment).payment_id
+        if reconcile:
+            return await self._money.refund_all(
+                payment_id, currency, receipt_positions, self.settle
+            )
+        seen = await self._status_once(StatusRequest(payment_id))
+        request = full_refund_request(seen, currency, receipt_positions)
+        return await self._engine.call(self._ops.refund, request)
 
     def cancel_many(
         self,

@@ -52,11 +52,13 @@ For aiohttp.web, :func:`read_redirect`, :func:`read_result_notify` and
 The subsystem, one job per module: ``_receive`` (pairs, XML, script name, input
 limits), ``_verify`` (the signature policy and ``verify_*``), ``_reader`` (typed field
 reading), ``_messages`` (the values), ``_confirm`` (confirmation by status),
-``_answer`` (the signed answer), ``_web`` (aiohttp.web readers and handlers).
+``_answer`` (the signed answer), ``_answers`` (the answers kept for redeliveries),
+``_web`` (aiohttp.web readers and handlers).
 """
 
 from .._exceptions import CallbackBodyTooLargeError, PaymentNotConfirmedError
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply
+from ._answers import AnswerStore, MemoryAnswerStore, StoredAnswer, answer_key
 from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify, SignedMessage
 from ._receive import CallbackFields, callback_script_name
@@ -74,10 +76,12 @@ from ._web import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "AnswerStore",
     "CallbackAnswer",
     "CallbackBodyTooLargeError",
     "CallbackFields",
     "CheckRequest",
+    "MemoryAnswerStore",
     "PaymentNotConfirmedError",
     "QueryFreeAccessLogger",
     "RedirectBack",
@@ -85,6 +89,8 @@ __all__ = [
     "ResultNotify",
     "SignedMessage",
     "StatusSource",
+    "StoredAnswer",
+    "answer_key",
     "callback_reply",
     "callback_script_name",
     "check_request_handler",

@@ -8,9 +8,10 @@
   result handler can confirm a paid notification by status first (``confirm=``).
 
 Freedom Pay calls ``result_url`` again **every 30 minutes for 2 hours** whenever it does
-not get HTTP 200, so the same notification can arrive several times: make the result
-coroutine idempotent (deduplicate by ``payment_id``) and give a redelivery **the same
-answer** as the original (store the decision with the payment).
+not get HTTP 200, so the same notification can arrive several times, and a redelivery
+must get **the same answer** as the original. The ready result handler keeps each
+answer in an :class:`AnswerStore` (in memory by default; yours on a database for
+several processes): a redelivery is answered from it and never reaches your coroutine.
 
 The URL the signature's script name is taken from defaults to the URL the request
 arrived at, without its query (the caller controls that query). Behind a proxy that
@@ -42,6 +43,7 @@ from .._exceptions import (
 from .._wire.multipart import parse_multipart
 from .._wire.signing import Signer
 from ._answer import CallbackAnswer, ReplyStatus, callback_reply, reply_parts
+from ._answers import AnswerStore, KeyLocks, MemoryAnswerStore, answer_key
 from ._confirm import StatusSource, confirm_result_notify
 from ._messages import CheckRequest, RedirectBack, ResultNotify
 from ._receive import CallbackFields, callback_script_name
@@ -65,6 +67,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 _V = TypeVar("_V", ResultNotify, CheckRequest)
 _WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Respond = Callable[[_V], Awaitable[tuple[ReplyStatus, str]]]
 _XML_TYPES = ("text/xml", "application/xml")
 
 
@@ -259,10 +262,9 @@ def _unconfirmed(
 def _callback_handler(
     kind: str,
     read: Callable[[web.Request, str | None], Awaitable[_V]],
-    answer: Callable[[_V], Awaitable[CallbackAnswer]],
+    respond: _Respond[_V],
     signer: Signer,
     url: str | None,
-    confirm: Callable[[_V], Awaitable[_V]] | None = None,
 ) -> _WebHandler:
     if url is not None:
         callback_script_name(url)  # a trailing-slash URL fails here, at set-up
@@ -275,17 +277,47 @@ def _callback_handler(
             _log.warning("refused a %s: %s", kind, exc)
             reply = callback_reply(script, signer, ReplyStatus.ERROR, "Request not accepted")
             return _xml_response(reply, _refusal_status(exc))
-        if confirm is not None:
-            try:
-                value = await confirm(value)
-            except PaymentNotConfirmedError as exc:
-                return _unconfirmed(script, signer, value, exc)
-        status, description = reply_parts(await answer(value))
+        try:
+            status, description = await respond(value)
+        except PaymentNotConfirmedError as exc:
+            return _unconfirmed(script, signer, value, exc)
         # The answer echoes the request's (verified) pg_salt, as the official module does.
         reply = callback_reply(script, signer, status, description, salt=value.salt)
         return _xml_response(reply)
 
     return handler
+
+
+def _answering(answer: Callable[[_V], Awaitable[CallbackAnswer]]) -> _Respond[_V]:
+    async def respond(value: _V) -> tuple[ReplyStatus, str]:
+        return reply_parts(await answer(value))
+
+    return respond
+
+
+def _remembering(
+    on_result: Callable[[ResultNotify], Awaitable[CallbackAnswer]],
+    confirm: Callable[[ResultNotify], Awaitable[ResultNotify]] | None,
+    store: AnswerStore,
+) -> _Respond[ResultNotify]:
+    """Confirm (optionally), ask ``on_result`` and store its answer, once per
+    notification; a redelivery gets the stored answer (see ``_answers``)."""
+    locks = KeyLocks()
+
+    async def respond(notify: ResultNotify) -> tuple[ReplyStatus, str]:
+        key = answer_key(notify)
+        async with locks.hold(key):  # deliveries arriving together: one at a time
+            stored = await store.get(key)
+            if stored is not None:
+                _log.debug("answered a redelivered result notification from the store")
+            else:
+                if confirm is not None:
+                    notify = await confirm(notify)
+                status, description = reply_parts(await on_result(notify))
+                stored = await store.put(key, (status.value, description))
+        return reply_parts(tuple(stored))  # type: ignore[arg-type]
+
+    return respond
 
 
 def _confirmer(
@@ -305,6 +337,14 @@ def _confirmer(
     return confirm
 
 
+def _answer_store(answers: AnswerStore | None) -> AnswerStore:
+    if answers is None:
+        return MemoryAnswerStore()
+    if not isinstance(answers, AnswerStore):
+        raise ConfigurationError("answers= must be an AnswerStore (async get and put)")
+    return answers
+
+
 def result_notify_handler(
     signer: Signer,
     on_result: Callable[[ResultNotify], Awaitable[CallbackAnswer]],
@@ -314,13 +354,13 @@ def result_notify_handler(
     allow_fields: Iterable[str] = (),
     strict: bool = False,
     confirm: StatusSource | None = None,
+    answers: AnswerStore | None = None,
 ) -> _WebHandler:
     """An aiohttp handler for ``result_url``: verify, call ``on_result``, answer signed XML.
 
     ``on_result`` gets the verified :class:`ResultNotify` and returns ``"ok"``,
-    ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), optionally as a
-    ``(status, description)`` tuple; the handler answers HTTP 200 with the signed XML
-    (``text/xml; charset=utf-8``), echoing the notification's ``pg_salt``.
+    ``"rejected"`` or ``"error"`` (or a :class:`ReplyStatus`), maybe with a description
+    as a tuple; the answer is HTTP 200, signed XML echoing the ``pg_salt``.
     ``rejected`` is honoured only when ``can_reject`` is True. ``pg_`` fields this
     version does not know land in ``extra``; ``strict=True`` refuses them unless named
     in ``allow_fields`` (see :func:`~freedompay_async.verify_result_notify`).
@@ -333,22 +373,24 @@ def result_notify_handler(
     failed), so the gateway delivers it again later. A failed notification needs no
     confirmation. Recommended before goods are shipped.
 
-    **Redelivery.** Freedom Pay calls ``result_url`` again every 30 minutes for 2 hours
-    whenever it does not get HTTP 200. ``on_result`` must therefore be idempotent
-    (deduplicate by ``payment_id``) and must give a redelivery the same answer as the
-    original. To have a notification redelivered (your database is down...), let
-    ``on_result`` raise: aiohttp answers 500 and the gateway tries again later.
+    **Redelivery.** Freedom Pay delivers a notification again (every 30 minutes for 2
+    hours) until it gets HTTP 200, and a redelivery must get the original's answer. The
+    handler keeps each answer of ``on_result`` (by payment id and ``pg_result``) in
+    ``answers`` (:class:`AnswerStore`; None: a :class:`MemoryAnswerStore`, this
+    process only): a redelivery, or a delivery arriving together with one, is answered
+    from it without calling ``on_result`` again. Use a store on your database for
+    several processes or restarts. To be delivered again later, let ``on_result``
+    raise: nothing is stored and aiohttp answers 500.
 
     **Refusals.** A notification that fails verification (missing or wrong signature,
     a ``pg_sig`` inside a group, malformed or unusable fields) is answered with a
     signed ``error`` reply and HTTP 400 (413 for a body over ``max_body_bytes``), and
-    ``on_result`` is not called. The non-200 status is deliberate: a genuine
-    notification refused because of a misconfiguration (wrong key, wrong ``url``) is
-    redelivered after you fix it, rather than lost. A URL with an empty script name
+    ``on_result`` is not called. The non-200 status is deliberate: a notification
+    refused by a misconfiguration (wrong key or ``url``) comes again after the fix,
+    rather than lost. A URL with an empty script name
     (trailing ``/``) raises :class:`~freedompay_async.ConfigurationError`: at once
     when ``url`` is given, else per request (HTTP 500).
     """
-
     allowed = tuple(allow_fields)
 
     async def read(request: web.Request, target: str | None) -> ResultNotify:
@@ -361,9 +403,8 @@ def result_notify_handler(
             strict=strict,
         )
 
-    return _callback_handler(
-        "result notification", read, on_result, signer, url, _confirmer(confirm)
-    )
+    respond = _remembering(on_result, _confirmer(confirm), _answer_store(answers))
+    return _callback_handler("result notification", read, respond, signer, url)
 
 
 def check_request_handler(
@@ -396,7 +437,7 @@ def check_request_handler(
             strict=strict,
         )
 
-    return _callback_handler("check request", read, on_check, signer, url)
+    return _callback_handler("check request", read, _answering(on_check), signer, url)
 
 
 async def _default_redirect_error(

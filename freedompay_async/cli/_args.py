@@ -150,6 +150,11 @@ GATEWAY = (
         help=f"file holding the secret key (surrounding whitespace ignored); "
         f"default ${ENV_SECRET_KEY}"),
     opt("--secret-key", action=_RefuseSecret, nargs="?", help=argparse.SUPPRESS),
+    opt("--api", choices=("gateway", "merchant"), default="gateway",
+        help="the API family to speak: 'gateway' (/g2g/*, needs a PCI DSS certificate) or "
+        "'merchant' (cancel.php, get_status3.php, do_capture.php, revoke.php), whose "
+        "answers name no payment and are confirmed by status; the journal is bound to "
+        "it (default gateway)"),
 )  # fmt: skip
 
 FLOW = (
@@ -165,7 +170,7 @@ FLOW = (
         f"status queries included (default {DEFAULT_PAYMENT_INTERVAL:g}, as Freedom Pay "
         "advises); other payments are not slowed"),
     opt("--no-reconcile", action="store_true", only="cancel",
-        help="do not settle ambiguous cancels by asking /g2g/status_v2 (default: ask; "
+        help="do not settle ambiguous cancels by asking status (default: ask; "
         "revoked counts as cancelled, still held is cancelled again, not found fails)"),
     opt("--settle-window", type=positive_float, default=None, metavar="S",
         only=SETTLING,

@@ -62,6 +62,7 @@ async def check_credentials(job: BatchJob, payment_id: int) -> tuple[str, bool]:
         base_url=job.base_url,
         retry=RetryPolicy.none(attempt_timeout=job.retry.attempt_timeout),
         spacing=None,
+        api=job.api,
     )
     async with session as fp:
         try:

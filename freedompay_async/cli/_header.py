@@ -1,5 +1,6 @@
-"""The journal's header line: which gateway, merchant and operation a journal belongs
-to, and the shard (``--shard K/N``) it was started for.
+"""The journal's header line: which gateway, API family, merchant and operation a
+journal belongs to, and the shard (``--shard K/N``) it was started for. A header
+without ``api`` (written before ``--api``) is the Gateway API's, the only one then.
 
 The gateway's base URL is kept normalised (:func:`normalise_base_url`), both when a
 header is written and when one is read back, so that two spellings of one gateway
@@ -55,7 +56,8 @@ class JournalHeader:
 
     ``base_url`` is a :class:`~freedompay_async.GatewayURL`'s ``base``, normalised by
     :func:`normalise_base_url`; ``started`` an ISO 8601 UTC time; ``shard`` the
-    ``K/N`` of a run started with ``--shard`` (None: the whole input).
+    ``K/N`` of a run started with ``--shard`` (None: the whole input); ``api`` the
+    API family (``gateway`` or ``merchant``) the run spoke.
     """
 
     operation: str
@@ -64,9 +66,11 @@ class JournalHeader:
     started: str = attrs.field(factory=_now)
     version: int = JOURNAL_VERSION
     shard: str | None = None
+    api: str = "gateway"
 
     def as_record(self) -> dict[str, Any]:
-        """The header line as a dict (``shard`` only when set)."""
+        """The header line as a dict (``shard`` only when set, ``api`` only when not
+        ``gateway``)."""
         record: dict[str, Any] = {
             "journal": HEADER_MAGIC,
             "version": self.version,
@@ -75,6 +79,8 @@ class JournalHeader:
             "merchant_id": self.merchant_id,
             "started": self.started,
         }
+        if self.api != "gateway":  # absent: the Gateway API, as in journals before --api
+            record["api"] = self.api
         if self.shard is not None:
             record["shard"] = self.shard
         return record
@@ -91,6 +97,9 @@ class JournalHeader:
         if isinstance(merchant, bool) or not isinstance(merchant, int):
             return None
         started, shard = record.get("started"), record.get("shard")
+        api = record.get("api", "gateway")
+        if not isinstance(api, str):
+            return None
         return cls(
             operation=operation,
             base_url=base_url,
@@ -98,13 +107,14 @@ class JournalHeader:
             started=started if isinstance(started, str) else "",
             version=version if isinstance(version, int) else JOURNAL_VERSION,
             shard=shard if isinstance(shard, str) else None,
+            api=api,
         )
 
     def differs_from(self, other: JournalHeader) -> list[str]:
-        """What makes ``other`` belong to another gateway, merchant, operation or shard
-        (base URLs compared normalised). A journal started for a shard serves that
-        shard only; one started for the whole input serves any run."""
-        names = ["base_url", "merchant_id", "operation"]
+        """What makes ``other`` belong to another gateway, API family, merchant,
+        operation or shard (base URLs compared normalised). A journal started for a
+        shard serves that shard only; one started for the whole input serves any run."""
+        names = ["base_url", "api", "merchant_id", "operation"]
         if self.shard is not None:
             names.append("shard")
         return [

@@ -17,6 +17,7 @@ from .._exceptions import ConfigurationError
 from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
+from .._operations.families import Api
 from .._settling.policy import SettlePolicy
 from ._report import PROG
 from ._shard import Shard
@@ -44,6 +45,10 @@ _DEFAULT_RETRY = RetryPolicy()
 
 class UsageError(Exception):
     """A problem with the command line, credentials or input: exit code 2."""
+
+
+def _api(value: object) -> Api:
+    return Api.of(value)
 
 
 @attrs.frozen
@@ -85,6 +90,8 @@ class BatchJob:
     progress_interval: float = 2.0
     #: How an attempt whose outcome is open is settled by status (the settle window).
     settle: SettlePolicy = attrs.field(factory=SettlePolicy)
+    #: The API family the session speaks (``gateway`` or ``merchant``).
+    api: Api = attrs.field(default=Api.GATEWAY, converter=_api)
 
 
 #: The name this value had when ``cancel`` was the only batch command.
@@ -289,4 +296,5 @@ def job_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Batch
         dry_run=args.dry_run,
         progress_interval=args.progress_interval,
         settle=_settle(args),
+        api=args.api,
     )

@@ -90,8 +90,9 @@ def _report_for(job: BatchJob, operation: BatchOperation, run: str) -> BatchRepo
 def _header(job: BatchJob, operation: BatchOperation) -> JournalHeader:
     shard = str(job.shard) if job.shard is not None else None
     return JournalHeader(
-        operation.name, job.base_url.base, job.credentials.merchant_id, shard=shard
-    )
+        operation.name, job.base_url.base, job.credentials.merchant_id, shard=shard,
+        api=job.api.value,
+    )  # fmt: skip
 
 
 async def _ticker(progress: Progress) -> None:
@@ -197,8 +198,8 @@ class BatchRun:
         self._warn_about_journal(path)
 
     def _check_header(self, path: Path) -> list[str]:
-        """How this journal's header differs from this run's (gateway, merchant,
-        operation, shard): refused, unless ``--start-over`` asks to move it aside."""
+        """How this journal's header differs from this run's (gateway, API family,
+        merchant, operation, shard): refused, unless ``--start-over`` asks to move it aside."""
         header = self.state.header
         if header is None:
             return []
@@ -206,7 +207,7 @@ class BatchRun:
         if differences and not self.job.start_over:
             raise JournalError(
                 f"journal {str(path)!r} belongs to another gateway, merchant or shard: "
-                f"{'; '.join(differences)}. Rerun with the journal's own --base-url, "
+                f"{'; '.join(differences)}. Rerun with the journal's own --base-url, --api, "
                 "merchant and --shard, or pass another --journal, or --start-over to move "
                 "this journal aside and begin a new one"
             )
@@ -264,6 +265,7 @@ class BatchRun:
             spacing=PaymentSpacing(job.payment_interval),
             transport=wire,
             settle=job.settle,
+            api=job.api,
         )
 
     async def send(self) -> None:

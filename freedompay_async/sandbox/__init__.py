@@ -1,5 +1,6 @@
-"""A local Freedom Pay gateway for tests, demos and load runs: cancel, status_v2,
-clearing, refund, and callbacks.
+"""A local Freedom Pay gateway for tests, demos and load runs: the Gateway API (cancel,
+status_v2, clearing, refund), the Merchant API (init_payment, get_status3, get_status2,
+do_capture, revoke, cancel), the payment page, the buyer, and callbacks.
 
 >>> gateway = SandboxGateway(faults=FaultPlan(rate=0.2, seed=7))
 >>> gateway.add_payments(range(1, 1001))
@@ -15,6 +16,11 @@ clearing, refund, and callbacks.
   (signed with each script name; refunds negative in status replies) and keeps one
   ledger of payments with real rules. Status lags a clearing or a refund by
   ``status_lag`` seconds, as observed live.
+- The whole lifecycle: ``init_payment.php`` creates a payment and answers its page
+  URL; a buyer pays or fails there over HTTP or with :meth:`SandboxGateway.pay`
+  (-> :class:`BuyerVisit`), which runs the check request, the result notification
+  (delivered again while not answered HTTP 200) and the redirect back, each a
+  :class:`Delivery`.
 - :class:`Fault` kinds are injected per payment (``gateway.inject``) or at random by a
   reproducible :class:`FaultPlan`; the money kinds (slow processing, lost reply) are
   opt-in (``FaultPlan.MONEY_KINDS``).
@@ -25,12 +31,15 @@ clearing, refund, and callbacks.
   (:func:`main`; :func:`add_arguments` and :func:`run_from_args` for other CLIs).
 """
 
+from ._buyer import BuyerVisit, Delivery
 from ._command import add_arguments, main, run_from_args
 from ._faults import Fault, FaultPlan
 from ._gateway import SandboxGateway
 from ._ledger import LedgerEntry
 
 __all__ = [
+    "BuyerVisit",
+    "Delivery",
     "Fault",
     "FaultPlan",
     "LedgerEntry",

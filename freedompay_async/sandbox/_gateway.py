@@ -1,5 +1,6 @@
-"""SandboxGateway: an in-process Freedom Pay Gateway API (cancel, status_v2, clearing,
-refund) on one ledger, with fault injection."""
+"""SandboxGateway: an in-process Freedom Pay gateway on one ledger, with fault injection:
+the Gateway API (cancel, status_v2, clearing, refund), the Merchant API (init_payment,
+get_status3, get_status2, do_capture, revoke, cancel), the payment page and the buyer."""
 
 from __future__ import annotations
 
@@ -21,36 +22,42 @@ from .._operations.values import (
     currency_value,
 )
 from .._wire.fields import (
-    FieldValue,
+    Fields,
 )
 from .._wire.signing import script_name
 from . import _http
+from ._buyer import Buyer
+from ._callbacks import CallbackSender
+from ._endpoints import Tree, checked_faults, digits, top_level
 from ._faults import Fault, FaultPlan
-from ._ledger import CANCELLED, CLEARED, DEFAULT_AMOUNT, HELD, LedgerEntry, LedgerView, Payment
-from ._outbound import (
-    Pairs,
-    Tamper,
-    check_fields,
-    deliver,
-    redirect_fields,
-    result_fields,
-    sign_pairs,
+from ._ledger import (
+    CANCELLED,
+    CLEARED,
+    DEFAULT_AMOUNT,
+    FAILED,
+    HELD,
+    NEW,
+    LedgerEntry,
+    LedgerView,
+    Payment,
 )
+from ._lifecycle import PAGE_PATH, PAYMENT_ID_START, Lifecycle
+from ._merchant import MERCHANT_SCRIPTS, MerchantRules
 from ._processing import Processing
 from ._replies import (
     BAD_PARAMETER,
-    BAD_SIGNATURE,
     NOT_FOUND,
-    SYSTEM_ERROR,
-    UNKNOWN_MERCHANT,
     ReplyBuilder,
     gateway_date,
 )
 from ._rules import Rules
+from ._status import order_of
 
 __all__ = [
     "CANCEL_PATH",
     "CLEARING_PATH",
+    "PAGE_PATH",
+    "PAYMENT_ID_START",
     "REFUND_PATH",
     "REVOKE_ID_START",
     "STATUS_PATH",
@@ -62,15 +69,16 @@ STATUS_PATH = "/g2g/status_v2"
 CLEARING_PATH = "/g2g/clearing"
 REFUND_PATH = "/g2g/refund"
 _PATHS = (CANCEL_PATH, STATUS_PATH, CLEARING_PATH, REFUND_PATH)
+#: What each payment endpoint does, by script name (for the ledger's counts).
+_KIND = {
+    "cancel": "cancel", "cancel.php": "cancel", "clearing": "clearing",
+    "do_capture.php": "clearing", "refund": "refund", "revoke.php": "refund",
+}  # fmt: skip
+_STATUS_SCRIPTS = frozenset({"status_v2", "get_status3.php"})
 #: The first ``pg_payment_revoke_id`` handed out; later ones count up from it.
 REVOKE_ID_START = 900_000_000_001
-_DEFAULT_PLAN = FaultPlan()
 _BACKLOG = 4096
 _SHUTDOWN_TIMEOUT = 2.0
-_NO_FAULT_BEFORE = frozenset({Fault.RESET_BEFORE, Fault.HTTP_503, Fault.HTTP_429, Fault.ERROR_9999})
-#: A lost reply holds the connection at least this long: longer than a client's usual
-#: attempt timeout (the library's default is 20 s), so the client times out first.
-_LOST_REPLY_HOLD = 60.0
 #: The status lag unless told otherwise: small, but there, as on the real gateway.
 DEFAULT_STATUS_LAG = 1.0
 
@@ -87,37 +95,29 @@ def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
+def _positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0")
+    return float(value)
+
+
 def _merchant_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError("merchant_id must be a positive integer")
     return value
 
 
-def _top_level(fields: Iterable[tuple[str, FieldValue]], name: str) -> str | None:
-    for key, value in fields:
-        if key == name and isinstance(value, str):
-            return value
-    return None
-
-
-def _digits(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 20:
-        return None
-    return int(text)
-
-
 #: Operations whose intact answer about a cancelled payment tells the client so (a
 #: cancel's success or "already cancelled", status "revoked").
-_TELLS_CANCELLED = frozenset({"cancel", "status_v2"})
-Tree = list[tuple[str, FieldValue]]
+_TELLS_CANCELLED = frozenset({"cancel", "status_v2", "cancel.php", "get_status3.php"})
 
 
-class SandboxGateway:
-    """A local stand-in for the Freedom Pay Gateway API: ``POST /g2g/cancel``,
-    ``/g2g/status_v2``, ``/g2g/clearing`` and ``/g2g/refund``.
+class SandboxGateway(Lifecycle, CallbackSender):
+    """A local stand-in for Freedom Pay: the Gateway API (``POST /g2g/cancel``,
+    ``/g2g/status_v2``, ``/g2g/clearing``, ``/g2g/refund``), the Merchant API
+    (``/init_payment.php``, ``/get_status3.php``, ``/get_status2.php``,
+    ``/do_capture.php``, ``/revoke.php``, ``/cancel.php``) and the payment page
+    (``/pay.html``), all on one ledger.
 
     It verifies request signatures, keeps one ledger of payments with real rules (a
     held payment is cancelled once or cleared once, fully or partly; a cleared one is
@@ -129,6 +129,14 @@ class SandboxGateway:
     requests of every operation share one count ``n`` for the plan. It can also play
     the gateway's side of the merchant callbacks
     (:meth:`send_redirect`, :meth:`send_result_notify`, :meth:`send_check`).
+
+    The whole lifecycle: ``init_payment.php`` creates a payment (state ``new``) and
+    answers the page's URL; a buyer pays or fails there, over HTTP (``/pay.html``) or
+    from Python (:meth:`pay`), which runs the check request, the result notification
+    and the redirect back to the merchant's URLs, signed. A result notification the
+    merchant does not answer with HTTP 200 is delivered again every
+    ``redelivery_interval`` seconds, ``redelivery_attempts`` more times (the real
+    gateway: every 30 minutes for 2 hours); :meth:`deliveries` lists them.
 
     ``secret_key`` defaults to a random throwaway key; it never appears in ``repr``.
     With ``auto_hold`` an unknown payment id is created as held on its first request.
@@ -151,6 +159,8 @@ class SandboxGateway:
         pending_ids: Iterable[int] = (),
         status_lag: float = DEFAULT_STATUS_LAG,
         clock: Callable[[], float] | None = None,
+        redelivery_interval: float = 1.0,
+        redelivery_attempts: int = 4,
     ) -> None:
         if secret_key is not None and (not isinstance(secret_key, str) or not secret_key):
             raise ValueError("secret_key must be a non-empty string")
@@ -166,7 +176,8 @@ class SandboxGateway:
         self.requests_by_operation: collections.Counter[str] = collections.Counter()
         self._merchant_text = str(self.merchant_id)
         self._builders = {
-            script_name(path): ReplyBuilder(self.secret_key, script_name(path)) for path in _PATHS
+            script: ReplyBuilder(self.secret_key, script)
+            for script in (*map(script_name, _PATHS), *MERCHANT_SCRIPTS)
         }
         self._replies = self._builders["cancel"]
         self.clock: Callable[[], float] = clock if clock is not None else _loop_time
@@ -178,9 +189,19 @@ class SandboxGateway:
             "clearing": self._rules.clearing,
             "refund": self._rules.refund,
         }
+        self._merchant = MerchantRules(self._rules, self._builders)
+        self._operations.update(self._merchant.operations())
         self._payments: dict[int, Payment] = {}
         self._scripted: dict[int, collections.deque[Fault | None]] = {}
+        self._init_faults: collections.deque[Fault | None] = collections.deque()
         self._processing = Processing()
+        if isinstance(redelivery_attempts, bool) or not isinstance(redelivery_attempts, int):
+            raise TypeError("redelivery_attempts must be an int")
+        interval = _positive(redelivery_interval, "redelivery_interval")
+        self._buyer = Buyer(self.secret_key, self._rules, interval, max(redelivery_attempts, 0))
+        self._pages: dict[str, int] = {}  # page token -> payment id
+        self._orders: dict[str, int] = {}  # order id -> its payment's id
+        self._next_payment_id = PAYMENT_ID_START
 
     def __repr__(self) -> str:
         return (
@@ -224,10 +245,7 @@ class SandboxGateway:
         over :attr:`faults`; a request with nothing queued falls back to the plan.
         """
         pid = coerce_payment_id(payment_id)
-        for fault in faults:
-            if fault is not None and not isinstance(fault, Fault):
-                raise TypeError(f"inject() takes Fault members or None, got {fault!r}")
-        self._scripted.setdefault(pid, collections.deque()).extend(faults)
+        self._scripted.setdefault(pid, collections.deque()).extend(checked_faults(faults))
 
     @property
     def ledger(self) -> Mapping[int, LedgerEntry]:
@@ -235,31 +253,29 @@ class SandboxGateway:
         return LedgerView(self._payments)
 
     def stats(self) -> Mapping[str, int]:
-        """Totals: requests, payments held, cancelled and cleared, payments cancelled
+        """Totals: requests, payments held, cancelled, cleared, new (created by
+        init_payment, not paid) and failed, payments cancelled
         twice or cleared twice (always 0: the rules refuse it), cancel requests sent
         after an intact answer had told the client the payment was cancelled, and the
         money moved: ``clearings`` and ``refunds`` applied, over all payments."""
-        held = cancelled = cleared = 0
+        states: collections.Counter[str] = collections.Counter()
         cancelled_twice = cleared_twice = after_told = clearings = refunds = 0
         for payment in self._payments.values():
             after_told += payment.cancels_after_told
             clearings += payment.clearings
             refunds += len(payment.refunds)
-            if payment.state == HELD:
-                held += 1
-            elif payment.state == CLEARED:
-                cleared += 1
-            else:
-                cancelled += 1
+            states[payment.state] += 1
             cancelled_twice += payment.cancellations > 1
             cleared_twice += payment.clearings > 1
         return MappingProxyType(
             {
                 "requests_total": self.requests_total,
                 "payments": len(self._payments),
-                "held": held,
-                "cancelled": cancelled,
-                "cleared": cleared,
+                "held": states[HELD],
+                "cancelled": states[CANCELLED],
+                "cleared": states[CLEARED],
+                "new": states[NEW],
+                "failed": states[FAILED],
                 "cancelled_more_than_once": cancelled_twice,
                 "cleared_more_than_once": cleared_twice,
                 "cancels_after_told": after_told,
@@ -285,21 +301,22 @@ class SandboxGateway:
         n = payment.requests
         payment.requests = n + 1
         payment.arrived(self.clock(), script)
-        if script == "cancel":
+        kind = _KIND.get(script)
+        if kind == "cancel":
             payment.cancel_requests += 1
             payment.cancels_after_told += payment.told_cancelled
-        elif script == "clearing":
+        elif kind == "clearing":
             payment.clearing_requests += 1
-        elif script == "refund":
+        elif kind == "refund":
             payment.refund_requests += 1
         return n
 
     def _find(self, script: str, pid: int, fields: Tree) -> Payment | None:
         payment = self._payments.get(pid)
-        order = _top_level(fields, "pg_order_id")
-        if payment is not None and script == "status_v2" and order not in (None, ""):
-            payment = payment if order == f"order-{pid}" else None
-        if payment is None and self.auto_hold and script != "status_v2":
+        order = top_level(fields, "pg_order_id")
+        if payment is not None and script in _STATUS_SCRIPTS and order not in (None, ""):
+            payment = payment if order == order_of(pid, payment) else None
+        if payment is None and self.auto_hold and script not in _STATUS_SCRIPTS:
             payment = self._payments[pid] = Payment(created=gateway_date())
         return payment
 
@@ -316,76 +333,41 @@ class SandboxGateway:
         replies = self._builders[script]
 
         async def handle(request: web.Request) -> web.Response:
-            self.requests_total += 1
-            self.requests_by_operation[script] += 1
-            fields = await _http.read_fields(request)
-            if fields is None:
-                return web.Response(status=400, text="malformed form body")
-            if _digits(_top_level(fields, "pg_merchant_id")) != self.merchant_id:
-                return _http.xml_response(replies.error(UNKNOWN_MERCHANT, signed=False))
-            signature = _top_level(fields, "pg_sig")
-            if signature is None or not replies.verify(fields, signature):
-                return _http.xml_response(replies.error(BAD_SIGNATURE))
-            pid = _digits(_top_level(fields, "pg_payment_id"))
+            fields = await self._signed_fields(script, request)
+            if isinstance(fields, web.Response):
+                return fields
+            pid = digits(top_level(fields, "pg_payment_id"))
             if pid is None or pid == 0:
                 return _http.xml_response(replies.error(BAD_PARAMETER))
             payment = self._find(script, pid, fields)
             if payment is None:
                 return _http.xml_response(replies.error(NOT_FOUND, signed=False))
             fault = self._fault_for(pid, self._arrive(script, payment))
+            operation = self._operations[script]
             if fault is None:
-                reply = self._operations[script](pid, payment, fields)
+                reply = operation(pid, payment, fields)
                 self._told(script, pid, payment)
                 return _http.xml_response(reply)
-            return await self._faulty(request, fault, script, pid, payment, fields)
+            return await self._faulty(
+                request,
+                fault,
+                script,
+                lambda: operation(pid, payment, fields),
+                lambda: self._told(script, pid, payment),
+                lambda reply: self._forged(script, pid, payment, reply),
+            )
 
         return handle
 
-    async def _faulty(
-        self,
-        request: web.Request,
-        fault: Fault,
-        script: str,
-        pid: int,
-        payment: Payment,
-        fields: Tree,
-    ) -> web.Response:
-        plan = self.faults or _DEFAULT_PLAN
-        if fault in _NO_FAULT_BEFORE:
-            if fault is Fault.RESET_BEFORE:
-                return _http.abort(request)
-            if fault is Fault.HTTP_503:
-                return _http.http_503()
-            if fault is Fault.HTTP_429:
-                return _http.http_429(plan.retry_after)
-            return _http.xml_response(self._builders[script].error(SYSTEM_ERROR))
-        operation = self._operations[script]
-        if fault is Fault.SLOW_PROCESSING:
-            # Applied even if the client goes away meanwhile; told only if it stayed.
-            reply = await self._processing.later(
-                plan.processing_delay, lambda: operation(pid, payment, fields)
-            )
-            self._told(script, pid, payment)
-            return _http.xml_response(reply)
-        reply = operation(pid, payment, fields)
-        if fault is Fault.LOST_REPLY:
-            await self._processing.hold(max(4 * plan.processing_delay, _LOST_REPLY_HOLD))
-            return _http.abort(request)
-        if fault is Fault.RESET_AFTER:
-            return _http.abort(request)
-        if fault is Fault.GARBAGE:
-            return _http.garbage_response()
-        if fault is Fault.FORGED:
-            if (
-                script == "cancel"
-                and payment.revoke_id is not None
-                and _top_level(reply, "pg_status") != "ok"
-            ):
-                # Already cancelled earlier: forge the "ok" the client would love to see.
-                reply = self._replies.cancelled(pid, payment.revoke_id, "success")
-            return _http.xml_response(self._replies.forge(reply))
-        await asyncio.sleep(plan.slow_delay)  # Fault.SLOW
-        return _http.xml_response(reply)
+    def _forged(self, script: str, pid: int, payment: Payment, reply: Fields) -> Fields:
+        if (
+            script == "cancel"
+            and payment.revoke_id is not None
+            and (top_level(reply, "pg_status") != "ok")
+        ):
+            # Already cancelled earlier: forge the "ok" the client would love to see.
+            reply = self._replies.cancelled(pid, payment.revoke_id, "success")
+        return self._replies.forge(reply)
 
     async def _handle_healthcheck(self, _request: web.Request) -> web.Response:
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -395,6 +377,7 @@ class SandboxGateway:
         return web.json_response(dict(self.stats()))
 
     async def _on_shutdown(self, _app: web.Application) -> None:
+        await self._buyer.close()
         await self._processing.close()
 
     def app(self) -> web.Application:
@@ -413,6 +396,12 @@ class SandboxGateway:
         app.on_shutdown.append(self._on_shutdown)
         for path in _PATHS:
             app.router.add_post(path, self._handler(script_name(path)))
+        for script in self._merchant.operations():
+            app.router.add_post(f"/{script}", self._handler(script))
+        app.router.add_post("/init_payment.php", self._handle_init)
+        app.router.add_post("/get_status2.php", self._handle_status2)
+        app.router.add_get(PAGE_PATH, self._handle_page)
+        app.router.add_post(PAGE_PATH, self._handle_page_post)
         app.router.add_get("/status/healthcheck", self._handle_healthcheck)
         app.router.add_get("/sandbox/stats", self._handle_stats)
         return app
@@ -439,101 +428,3 @@ class SandboxGateway:
             yield f"http://{shown}:{bound_port}"
         finally:
             await runner.cleanup()
-
-    # -- callbacks to the merchant ----------------------------------------------------------
-
-    async def send_redirect(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        success: bool = True,
-        params: Mapping[str, str] | None = None,
-        method: str = "POST",
-        signed: bool = True,
-        error_code: int | None = None,
-        error_description: str | None = None,
-        tamper: Tamper | None = None,
-    ) -> tuple[int, bytes]:
-        """Send the buyer's redirect back to ``success_url``/``failure_url`` (reference 4.3).
-
-        Fields: ``pg_order_id``, ``pg_payment_id``, the merchant ``params``, on failure
-        ``pg_error_code`` and ``pg_error_description``, then ``pg_salt`` and ``pg_sig``
-        (signed with ``script_name(url)``; both left out when ``signed`` is False).
-        ``method`` POST sends multipart; GET appends the fields to the URL's query (an
-        existing query is kept, and is not signed). ``tamper`` may rewrite the pairs
-        after signing. Returns ``(status, body)``.
-        """
-        pairs = redirect_fields(
-            payment_id=coerce_payment_id(payment_id),
-            order_id=order_id,
-            success=success,
-            params=params,
-            error_code=error_code,
-            error_description=error_description,
-        )
-        if signed:
-            pairs = sign_pairs(self.secret_key, url, pairs)
-        if tamper is not None:
-            pairs = tamper(list(pairs))
-        return await deliver(url, pairs, method)
-
-    async def _send_signed(
-        self, url: str, build: Callable[..., Pairs], payment_id: int, **fields: object
-    ) -> tuple[int, bytes]:
-        """Build a server-to-server callback with ``build``, sign it, POST it as multipart."""
-        pairs = build(payment_id=coerce_payment_id(payment_id), **fields)
-        return await deliver(url, sign_pairs(self.secret_key, url, pairs))
-
-    async def send_result_notify(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        amount: str = "100",
-        currency: str = "KZT",
-        result: int = 1,
-        can_reject: bool = True,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """POST the ``result_url`` notification (reference 4.2), signed, as multipart.
-
-        Returns ``(status, body)``; the body is the merchant's XML answer.
-        """
-        return await self._send_signed(
-            url,
-            result_fields,
-            payment_id,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            result=result,
-            can_reject=can_reject,
-            params=params,
-        )
-
-    async def send_check(
-        self,
-        url: str,
-        *,
-        payment_id: int,
-        order_id: str,
-        amount: str = "100",
-        currency: str = "KZT",
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """POST the ``check_url`` request (reference 4.1), signed, as multipart.
-
-        Returns ``(status, body)``; the body is the merchant's XML answer.
-        """
-        return await self._send_signed(
-            url,
-            check_fields,
-            payment_id,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            params=params,
-        )

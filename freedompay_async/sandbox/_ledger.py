@@ -1,4 +1,5 @@
-"""The sandbox's record of payments and what cancel, clearing and refund did to them."""
+"""The sandbox's record of payments and what init, the buyer, cancel, clearing and refund
+did to them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ __all__ = [
     "ARRIVALS_KEPT",
     "CANCELLED",
     "CLEARED",
+    "FAILED",
     "HELD",
+    "NEW",
     "LedgerEntry",
     "LedgerView",
     "Payment",
@@ -23,6 +26,10 @@ __all__ = [
 HELD = "held"
 CANCELLED = "cancelled"
 CLEARED = "cleared"
+#: Created by init_payment, not paid yet.
+NEW = "new"
+#: The buyer's payment failed (or the merchant's check refused it).
+FAILED = "failed"
 
 #: The amount a payment is held for unless ``add_payments`` says otherwise.
 DEFAULT_AMOUNT = Decimal("1000.00")
@@ -35,7 +42,10 @@ _HELD_VIEW = StatusView(HELD)
 class LedgerEntry:
     """A snapshot of one payment in the sandbox ledger.
 
-    ``state`` is ``"held"``, ``"cancelled"`` or ``"cleared"``; ``revoke_id`` the
+    ``state`` is ``"held"``, ``"cancelled"`` or ``"cleared"``, and for a payment made
+    with ``init_payment`` also ``"new"`` (not paid yet) or ``"failed"``; ``order_id``
+    is the order id it was made for (None for payments added with ``add_payments``,
+    whose status names the order ``order-<id>``); ``revoke_id`` the
     ``pg_payment_revoke_id`` given when it was cancelled; ``requests`` counts requests
     about it (every operation) that passed the signature check, faulted ones included;
     ``cancellations`` counts held -> cancelled transitions and ``clearings`` held ->
@@ -76,6 +86,7 @@ class LedgerEntry:
     clearing_requests: int = 0
     refund_requests: int = 0
     arrivals: tuple[tuple[float, str], ...] = attrs.field(default=(), eq=False)
+    order_id: str | None = None
 
     @property
     def refund_amount(self) -> Decimal:
@@ -97,11 +108,13 @@ class Payment:
         "cancel_requests",
         "cancellations",
         "cancels_after_told",
+        "checkout",
         "clearing_amount",
         "clearing_requests",
         "clearings",
         "created",
         "currency",
+        "order_id",
         "refund_requests",
         "refunds",
         "requests",
@@ -113,9 +126,13 @@ class Payment:
     )
 
     def __init__(
-        self, amount: Decimal = DEFAULT_AMOUNT, currency: str = "KZT", created: str = ""
+        self,
+        amount: Decimal = DEFAULT_AMOUNT,
+        currency: str = "KZT",
+        created: str = "",
+        state: str = HELD,
     ) -> None:
-        self.state = HELD
+        self.state = state
         self.revoke_id: int | None = None
         self.requests = 0
         self.cancellations = 0
@@ -135,9 +152,13 @@ class Payment:
         self.created = created
         #: An intact answer has told the client this payment is cancelled.
         self.told_cancelled = False
-        #: What status_v2 shows, which may lag what the operations see (None: held,
-        #: nothing published yet; most payments of a large batch never need more).
+        #: What status_v2 shows, which may lag what the operations see (None: as it
+        #: is, nothing published yet; most payments of a large batch never need more).
         self.views: ViewQueue | None = None
+        #: The merchant's order id (init_payment), and what init_payment asked for
+        #: (a ``Checkout``; None for payments added with ``add_payments``).
+        self.order_id: str | None = None
+        self.checkout: object | None = None
 
     @property
     def refund_amount(self) -> Decimal:
@@ -157,14 +178,15 @@ class Payment:
         return StatusView(self.state, self.revoke_id, self.clearing_amount, tuple(self.refunds))
 
     def publish(self, at: float, now: float) -> None:
-        """Let status_v2 show the payment as it is now, from ``at`` on."""
+        """Let status_v2 show the payment as it is now, from ``at`` on (a payment with
+        nothing published yet showed as held: init's payments publish at once)."""
         if self.views is None:
             self.views = ViewQueue(_HELD_VIEW)
         self.views.publish(self.view(), at, now)
 
     def shown(self, now: float) -> StatusView:
         """What status_v2 shows of the payment at ``now``."""
-        return _HELD_VIEW if self.views is None else self.views.shown(now)
+        return self.view() if self.views is None else self.views.shown(now)
 
     def snapshot(self, payment_id: int) -> LedgerEntry:
         """A frozen copy of this record."""
@@ -185,6 +207,7 @@ class Payment:
             self.clearing_requests,
             self.refund_requests,
             tuple(self.arrivals or ()),
+            self.order_id,
         )
 
 

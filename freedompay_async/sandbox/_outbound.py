@@ -38,6 +38,7 @@ __all__ = [
     "redirect_fields",
     "result_fields",
     "sign_pairs",
+    "with_query",
 ]
 
 Pairs = list[tuple[str, str]]
@@ -143,12 +144,15 @@ def result_fields(
     result: int,
     can_reject: bool,
     params: Mapping[str, str] | None,
+    captured: bool = False,
+    description: str | None = None,
 ) -> Pairs:
     """result_url fields (reference 4.2), before salt and signature. No commission taken.
 
-    The documented fields (card PAN masked; ``pg_captured`` 0: sandbox payments are
-    held), and those the gateway sends without documenting them: the payment system,
-    the buyer-notification flags and, for a paid one, the bank's auth code and RRN.
+    The documented fields (card PAN masked; ``pg_captured`` 1 for a one-step payment,
+    else 0: held), and those the gateway sends without documenting them: the payment
+    system, the buyer-notification flags and, for a paid one, the bank's auth code and
+    RRN. ``description`` defaults to ``Order <order id>``.
     """
     paid = int(result) == 1
     fields: Pairs = [
@@ -160,13 +164,13 @@ def result_fields(
         ("pg_ps_amount", amount),
         ("pg_ps_full_amount", amount),
         ("pg_ps_currency", currency),
-        ("pg_description", f"Order {order_id}"),
+        ("pg_description", f"Order {order_id}" if description is None else description),
         ("pg_result", str(int(result))),
         ("pg_payment_date", _payment_date()),
         ("pg_can_reject", "1" if can_reject else "0"),
         ("pg_testing_mode", "1"),
         ("pg_payment_method", "bankcard"),
-        ("pg_captured", "0"),
+        ("pg_captured", "1" if captured else "0"),
         ("pg_payment_system", _payment_system(currency)),
         *_buyer_fields(),
         *_card_fields(payment_id, paid),
@@ -200,6 +204,11 @@ def check_fields(
         *_buyer_fields(),
     ]
     return fields + merchant_params(params)
+
+
+def with_query(url: str, pairs: Pairs) -> URL:
+    """``url`` with ``pairs`` appended to its query (an existing query is kept)."""
+    return _with_query(url, pairs)
 
 
 def _with_query(url: str, pairs: Pairs) -> URL:

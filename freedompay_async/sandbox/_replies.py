@@ -18,6 +18,7 @@ __all__ = [
     "NOT_FOUND",
     "SYSTEM_ERROR",
     "UNKNOWN_MERCHANT",
+    "UNKNOWN_MERCHANT_PHP",
     "ReplyBuilder",
     "gateway_date",
     "utc_now",
@@ -27,6 +28,8 @@ Pairs = list[tuple[str, str]]
 
 # (pg_error_code, pg_error_description) of every error the sandbox answers.
 UNKNOWN_MERCHANT = (9998, "Некорректный идентификатор магазина")
+#: The Merchant API intro's code for the same (legacy numbering), unsigned as well.
+UNKNOWN_MERCHANT_PHP = (101, "Неверный номер магазина")
 BAD_SIGNATURE = (1100, "Некорректная подпись запроса")
 # No documented code for a missing or non-numeric pg_payment_id: the legacy PayBox table's
 # "missing / invalid parameter" is used. Clients see a final GatewayDeclinedError.

@@ -12,11 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .._wire.fields import FieldValue
-from ._ledger import CANCELLED, CLEARED, Payment
+from ._ledger import CANCELLED, CLEARED, FAILED, NEW, Payment
 from ._replies import utc_now
 from ._view import RefundRecord, StatusView
 
-__all__ = ["money", "refund_money", "status_tree"]
+__all__ = ["PAYMENT_STATUS", "money", "order_of", "refund_money", "status_tree"]
 
 Tree = list[tuple[str, FieldValue]]
 
@@ -32,6 +32,17 @@ def money(value: Decimal) -> str:
 def refund_money(value: Decimal) -> str:
     """A refunded amount as status_v2 writes it: negative, ``0.00`` for none."""
     return money(-value) if value else money(_ZERO)
+
+
+#: ``pg_payment_status`` of each ledger state: ``new`` then ``success`` or ``error`` as
+#: seen live; ``revoked`` for a cancelled payment (the sandbox's choice: no source
+#: shows what status_v2 says after a cancel).
+PAYMENT_STATUS = {NEW: "new", FAILED: "error", CANCELLED: "revoked"}
+
+
+def order_of(pid: int, payment: Payment) -> str:
+    """The order id status names: init_payment's, else ``order-<id>``."""
+    return payment.order_id or f"order-{pid}"
 
 
 def _reference(number: int) -> str:
@@ -84,13 +95,13 @@ def status_tree(pid: int, payment: Payment, view: StatusView) -> Tree:
     return [
         ("pg_status", "ok"),
         ("pg_payment_id", str(pid)),
-        ("pg_order_id", f"order-{pid}"),
+        ("pg_order_id", order_of(pid, payment)),
         ("pg_can_reject", "0" if cancelled else "1"),
         ("pg_payment_method", "bankcard"),
         ("pg_amount", money(payment.amount)),
         ("pg_net_amount", money(payment.amount)),
         ("pg_currency", payment.currency),
-        ("pg_payment_status", "revoked" if cancelled else "success"),
+        ("pg_payment_status", PAYMENT_STATUS.get(view.state, "success")),
         ("pg_clearing_amount", money(view.clearing_amount or _ZERO)),
         *_card(pid),
         *_lists(view),

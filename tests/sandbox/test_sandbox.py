@@ -418,6 +418,8 @@ async def test_other_routes(gateway: SandboxGateway, url: str) -> None:
         "held": 1999,
         "cancelled": 1,
         "cleared": 0,
+        "new": 0,
+        "failed": 0,
         "cancelled_more_than_once": 0,
         "cleared_more_than_once": 0,
         "cancels_after_told": 0,
