@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from .._exceptions import FreedomPayError, GatewayError
 from .._layers.retry import RetryPolicy
 from .._session.session import AsyncSession
+from ._exit import EXIT_USAGE
 from ._options import BatchJob
-from ._report import EXIT_USAGE
 from ._runner import BatchRun
 from ._text import describe
 from ._watch import REFUSED, credential_refusal

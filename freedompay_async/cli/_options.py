@@ -18,7 +18,7 @@ from .._layers.pacing import Pacing
 from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
 from .._settling.policy import SettlePolicy
-from ._report import PROG
+from ._exit import PROG
 from ._shard import Shard
 
 __all__ = [
