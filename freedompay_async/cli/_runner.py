@@ -38,6 +38,7 @@ from .._session.session import AsyncSession
 from .._transport.default import AiohttpTransport
 from ._console import Console
 from ._counting import CountingTransport
+from ._dryrun import dry_run
 from ._flow import Gate, UnsettledOut, check_output_path, same_file
 from ._input import why_no_ids
 from ._journal import Journal, JournalError, JournalHeader, JournalState
@@ -142,8 +143,6 @@ class BatchRun:
         await self.open()
         try:
             if self.job.dry_run:
-                from ._dryrun import dry_run  # the dry run builds on this class
-
                 await dry_run(self)
             else:
                 await self.send()
