@@ -16,15 +16,16 @@ intent without an outcome by status on rerun: each row moves money at most once.
 The subsystem, one job per module: ``_main`` (parser and dispatch), ``_args`` (the
 options, as data), ``_options`` (options read into one :class:`BatchJob`), ``_runner``
 (the run), ``_op_cancel``, ``_op_status`` and ``_op_money`` (the operations),
-``_outcome`` (what an operation tells the runner), ``_money_outcome`` (a money row's
-outcome and journal lines), ``_refund_floor`` (a refund's baseline after the batch's
-earlier refunds), ``_source``, ``_select``, ``_fileids`` and ``_input`` (the id input),
-``_rows``, ``_rowkeys`` and ``_rowinput`` (the money input), ``_shard``, ``_journal``,
-``_header``, ``_codec``, ``_money_codec``, ``_money_journal``, ``_states`` and ``_scan``
-(the journal), ``_report`` and ``_summary`` (summary and exit-code policy), ``_watch``
-(fail fast and retry), ``_signals``, ``_progress``, ``_console``, ``_dryrun``,
-``_journal_tool`` and ``_journal_summary``, and ``_demo`` (which depends on the run,
-never on the parser).
+``_operation`` (what an operation is to the runner), ``_outcome`` (what it tells the
+runner of one item), ``_money_outcome`` (a money row's outcome and journal lines),
+``_refund_floor`` (a refund's baseline after the batch's earlier refunds), ``_source``,
+``_select``, ``_fileids`` and ``_input`` (the id input), ``_rows``, ``_rowkeys`` and
+``_rowinput`` (the money input), ``_shard``, ``_journal``, ``_header``, ``_codec``
+(composing ``_cancel_codec`` and ``_money_codec``), ``_money_journal``, ``_states`` and
+``_scan`` (the journal), ``_report`` and ``_summary`` (summary and exit-code policy),
+``_exit`` (the program's name and exit codes), ``_watch`` (fail fast and retry),
+``_signals``, ``_progress``, ``_console``, ``_dryrun``, ``_journal_tool`` and
+``_journal_summary``, and ``_demo`` (which depends on the run, never on the parser).
 """
 
 from ._main import build_parser, main

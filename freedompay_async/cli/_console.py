@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Protocol, TextIO
 
-from ._report import PROG
+from ._exit import PROG
 
 __all__ = ["Console", "Writer"]
 

@@ -25,16 +25,10 @@ from typing import Any, TextIO
 from .._config import Credentials, GatewayURL
 from .._layers.retry import RetryPolicy
 from .._session.batch import OutcomeState
+from ._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RERUN, PROG
 from ._options import CancelJob, settle_policy
 from ._records import decode_record
-from ._report import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_RERUN,
-    PROG,
-    BatchReport,
-)
+from ._report import BatchReport
 from ._run import run_batch
 from ._signals import Interrupt
 

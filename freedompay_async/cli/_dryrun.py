@@ -4,22 +4,49 @@ The input and the journal are read as for a real run (the journal without a lock
 without changing it), what would be sent is printed on stdout, one line per id or row
 (as the operation plans it), and one signed status query about one of the payments
 checks the credentials. No cancel, clearing or refund is sent.
+
+The runner (:class:`~._runner.BatchRun`) calls :func:`dry_run` in place of sending; what
+the dry run reads of it is :class:`RunToPlan`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Protocol, TextIO
 
 from .._exceptions import FreedomPayError, GatewayError
 from .._layers.retry import RetryPolicy
 from .._session.session import AsyncSession
+from ._exit import EXIT_USAGE
+from ._flow import Gate
+from ._journal import JournalState
+from ._operation import BatchOperation
 from ._options import BatchJob
-from ._report import EXIT_USAGE
-from ._runner import BatchRun
+from ._report import BatchReport
+from ._source import Input
 from ._text import describe
 from ._watch import REFUSED, credential_refusal
 
-__all__ = ["check_credentials", "dry_run"]
+__all__ = ["RunToPlan", "check_credentials", "dry_run"]
+
+
+class RunToPlan(Protocol):
+    """What a dry run reads of a run that has opened its input and journal."""
+
+    @property
+    def job(self) -> BatchJob: ...
+    @property
+    def input(self) -> Input | None: ...
+    @property
+    def state(self) -> JournalState: ...
+    @property
+    def gate(self) -> Gate: ...
+    @property
+    def out(self) -> TextIO: ...
+    @property
+    def operation(self) -> BatchOperation: ...
+    @property
+    def report(self) -> BatchReport: ...
 
 
 async def _each(ids: Iterator[int] | AsyncIterator[int]) -> AsyncIterator[int]:
@@ -31,7 +58,7 @@ async def _each(ids: Iterator[int] | AsyncIterator[int]) -> AsyncIterator[int]:
             yield pid
 
 
-async def dry_run(run: BatchRun) -> None:
+async def dry_run(run: RunToPlan) -> None:
     """Plan ``run`` without sending: the ids on stdout, the credentials checked."""
     assert run.input is not None
     report = run.report

@@ -16,6 +16,7 @@ import attrs
 
 from .._argtypes import positive_int, probability
 from ._args import add_batch_arguments
+from ._exit import EXIT_CODES_TEXT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 from ._input import InputError
 from ._journal import JournalError
 from ._loop import event_loop_factory
@@ -27,7 +28,6 @@ from ._options import (
     configure_logging,
     job_from_args,
 )
-from ._report import EXIT_CODES_TEXT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 from ._run import run_batch
 from ._signals import Interrupt
 

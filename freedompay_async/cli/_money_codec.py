@@ -4,7 +4,7 @@ A money record is keyed by its row (``row``: :mod:`._rowkeys`), not by its payme
 rows of one payment are two movements. Its compact form puts ``w`` first, so the block
 reader's fast frame (``{"p":...``, cancel lines) never matches it and such blocks are
 read line by line. Besides the keys a cancel record shares (``p s f a e x c d h t u``,
-see :mod:`._codec`):
+see :mod:`._cancel_codec`):
 
 =====  ======================  ==========================================================
 key    verbose name            value (omitted when it is the default, null)
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._codec import COMPACT_KEYS, ms_to_time, time_to_ms
+from ._cancel_codec import COMPACT_KEYS, ms_to_time, time_to_ms
 from ._states import SETTLED, STATE_CODES, STATE_OF_LETTER
 
 __all__ = ["MONEY_KEYS", "decode_money", "encode_money"]

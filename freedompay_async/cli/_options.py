@@ -19,7 +19,7 @@ from .._layers.retry import RetryPolicy
 from .._layers.spacing import DEFAULT_PAYMENT_INTERVAL
 from .._operations.families import Api
 from .._settling.policy import SettlePolicy
-from ._report import PROG
+from ._exit import PROG
 from ._shard import Shard
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""What one batch run did, how it is told (summary, JSON) and its exit code."""
+"""What one batch run did, how it is told (summary, JSON) and its exit code (the codes
+and their text are :mod:`._exit`'s, named here too)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Any
 
 import attrs
 
-from .._session.batch import (
-    CancelOutcome,
-    OutcomeState,
+from .._session.batch import OutcomeState
+from ._exit import (
+    EXIT_CODES_TEXT,
+    EXIT_FAILED,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RERUN,
+    EXIT_USAGE,
+    PROG,
 )
 from ._outcome import Outcome
+from ._summary import dry_run_lines, summary_lines
 from ._text import describe
 
 __all__ = [
@@ -27,38 +36,10 @@ __all__ = [
     "BatchReport",
 ]
 
-PROG = "freedompay-async"
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INCOMPLETE = EXIT_FAILED  # the name other commands use for "did not succeed"
-EXIT_USAGE = 2
-EXIT_RERUN = 3
-EXIT_INTERRUPTED = 130
-
 _CANCEL_STATES = tuple(state.value for state in OutcomeState)
 _SETTLED_STATES = OutcomeState.settled_values()
 _FAILED = OutcomeState.FAILED.value
 _EXAMPLE_LENGTH = 160
-
-EXIT_CODES_TEXT = """\
-exit codes:
-  0    every input id is cancelled or already cancelled, and every input line
-       was an id (or blank, or a comment)
-  1    some input could not be cancelled for good, and a rerun will not change
-       that: the gateway refused ids (such as "payment not found"), or input lines
-       were malformed (skipped; fix them, or pass --allow-malformed). An unsigned
-       refusal (it could be forged) stays non-final in the journal, so a rerun asks
-       about it again, but the answer is not expected to change
-  2    usage or environment error: bad option or input, no ids in the input,
-       missing credentials, journal in use or of another gateway/merchant, journal
-       not writable (disk full), the gateway refused the credentials, or the
-       gateway is plainly wrong (--fail-fast-after): fix it and rerun
-  3    some ids remain to rerun (unknown, pending, transient failure, not reached):
-       rerun with the same --journal
-  130  interrupted (Ctrl-C / SIGTERM / SIGHUP): the replies in flight were waited
-       for (--grace) and journaled; rerun with the same --journal to resume
-"""
 
 
 def running_loop_name() -> str:
@@ -155,13 +136,8 @@ class BatchReport:
         """Current state of every input id reached so far, by state."""
         return self.prior + self.outcomes
 
-    def record(self, outcome: Outcome | CancelOutcome, *, final: bool | None = None) -> None:
-        """Count one outcome of this run (a cancel's ``CancelOutcome`` is classified as
-        :mod:`._op_cancel` does, ``final`` as journaled)."""
-        if isinstance(outcome, CancelOutcome):
-            from ._op_cancel import cancel_outcome  # imported here: it imports this module
-
-            outcome = cancel_outcome(outcome, run=self.run, final=final)
+    def record(self, outcome: Outcome) -> None:
+        """Count one outcome of this run, as its operation classified it."""
         self.outcomes[outcome.state] += 1
         self.attempts += outcome.attempts
         self.unsettled += not outcome.final
@@ -246,8 +222,6 @@ class BatchReport:
     def render(self, *, exit_line: bool = True) -> str:
         """The human summary printed at the end of a run (``exit_line``: end with the
         exit code)."""
-        from ._summary import dry_run_lines, summary_lines
-
         lines = dry_run_lines(self) if self.dry_run else summary_lines(self)
         if exit_line:
             lines.append(f"  exit code   {self.exit_code}")

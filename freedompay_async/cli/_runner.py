@@ -13,7 +13,7 @@ first signal arrives; the ids in flight then finish and are journaled. Ids aband
 in flight (a second signal, the grace period over) are journaled as the operation's
 "abandoned" outcome: sent, outcome not known.
 
-What one item does is the operation's (:class:`~._outcome.BatchOperation`):
+What one item does is the operation's (:class:`~._operation.BatchOperation`):
 ``cancel`` and ``status`` hand out payment ids; ``clear`` and ``refund`` the keys of
 the rows of a CSV (:mod:`._op_money`), each journaled as an intent before it is sent.
 """
@@ -38,14 +38,16 @@ from .._session.session import AsyncSession
 from .._transport.default import AiohttpTransport
 from ._console import Console
 from ._counting import CountingTransport
+from ._dryrun import dry_run
 from ._flow import Gate, UnsettledOut, check_output_path, same_file
 from ._input import why_no_ids
 from ._journal import Journal, JournalError, JournalHeader, JournalState
 from ._op_cancel import CancelOperation
 from ._op_money import MONEY_OPERATIONS, MoneyOperation
 from ._op_status import StatusOperation
+from ._operation import BatchOperation
 from ._options import BatchJob, UsageError
-from ._outcome import BatchOperation, Outcome
+from ._outcome import Outcome
 from ._progress import Progress, make_progress
 from ._report import EXIT_USAGE, BatchReport
 from ._select import Selector
@@ -142,8 +144,6 @@ class BatchRun:
         await self.open()
         try:
             if self.job.dry_run:
-                from ._dryrun import dry_run  # the dry run builds on this class
-
                 await dry_run(self)
             else:
                 await self.send()

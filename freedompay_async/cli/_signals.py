@@ -14,8 +14,8 @@ import signal
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ._exit import EXIT_INTERRUPTED, PROG
 from ._journal import Journal, JournalError
-from ._report import EXIT_INTERRUPTED, PROG
 
 __all__ = ["DEFAULT_GRACE", "Interrupt"]
 

@@ -1,26 +1,84 @@
 """The human summary of a run, as lines: what came in, what was sent, the state of
-every input id, and what is left to do."""
+every input id, and what is left to do.
+
+It reads the run's facts (:class:`RunFacts`: what :class:`~._report.BatchReport`
+holds) and knows nothing else of the report, which renders itself with these lines.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import collections
+from typing import Protocol
 
-if TYPE_CHECKING:  # the report imports this module when it renders
-    from ._report import BatchReport
+__all__ = ["RunFacts", "dry_run_lines", "summary_lines"]
 
-__all__ = ["dry_run_lines", "summary_lines"]
+
+class RunFacts(Protocol):
+    """What the summary reads of a run (see :class:`~._report.BatchReport`)."""
+
+    operation: str
+    unit: str
+    verb: str
+    journaled: bool
+    journal: str | None
+    journal_records: int
+    gateway: str
+    merchant_id: int | None
+    shard: str | None
+    other_shard_ids: int
+    input_ids: int
+    duplicates: int
+    malformed: int
+    allow_malformed: bool
+    skipped: int
+    attempts: int
+    confirmed_on_retry: int
+    elapsed: float
+    event_loop: str
+    errors: collections.Counter[str]
+    error_examples: dict[str, str]
+    state_order: tuple[str, ...]
+    rerun_as: collections.Counter[str]
+    abandoned: int
+    refused_unsigned: int
+    interrupted: bool
+    aborted: str | None
+    unsettled_out: str | None
+    unsettled_listed: int
+    input_not_listed: bool
+    planned: int
+    credentials: str
+
+    @property
+    def sent(self) -> int:
+        """How many items this run tried."""
+
+    @property
+    def not_reached(self) -> int:
+        """Input items neither settled before nor tried."""
+
+    @property
+    def to_rerun(self) -> int:
+        """Input items whose outcome a rerun can still change."""
+
+    @property
+    def permanent(self) -> int:
+        """Input items the gateway refused for good."""
+
+    def states(self) -> collections.Counter[str]:
+        """The current state of every input item reached so far, by state."""
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _items(report: BatchReport, n: int) -> str:
+def _items(report: RunFacts, n: int) -> str:
     """``n`` of the report's input items: "3 ids", "1 row"."""
     return _count(n, report.unit)
 
 
-def summary_lines(report: BatchReport) -> list[str]:
+def summary_lines(report: RunFacts) -> list[str]:
     """Every line of the summary but the exit code."""
     return [
         "summary:",
@@ -32,7 +90,7 @@ def summary_lines(report: BatchReport) -> list[str]:
     ]
 
 
-def dry_run_lines(report: BatchReport) -> list[str]:
+def dry_run_lines(report: RunFacts) -> list[str]:
     """The summary of a ``--dry-run``: what would be sent, and the credentials."""
     lines = ["dry run: nothing was sent but one status query", *_input_lines(report)]
     planned = _items(report, report.planned)
@@ -44,7 +102,7 @@ def dry_run_lines(report: BatchReport) -> list[str]:
     return lines
 
 
-def _input_lines(report: BatchReport) -> list[str]:
+def _input_lines(report: RunFacts) -> list[str]:
     notes = []
     if report.duplicates:
         notes.append(f"{_count(report.duplicates, 'duplicate id')} ignored")
@@ -68,7 +126,7 @@ def _input_lines(report: BatchReport) -> list[str]:
     return lines
 
 
-def _run_lines(report: BatchReport) -> list[str]:
+def _run_lines(report: RunFacts) -> list[str]:
     sent, elapsed = report.sent, report.elapsed
     rate = f", {sent / elapsed:.1f}/s" if elapsed > 0 and sent else ""
     confirmed = report.confirmed_on_retry
@@ -81,7 +139,7 @@ def _run_lines(report: BatchReport) -> list[str]:
     ]
 
 
-def _error_lines(report: BatchReport) -> list[str]:
+def _error_lines(report: RunFacts) -> list[str]:
     lines = []
     for index, (name, count) in enumerate(report.errors.most_common(8)):
         label = "errors" if index == 0 else ""
@@ -90,7 +148,7 @@ def _error_lines(report: BatchReport) -> list[str]:
     return lines
 
 
-def _state_lines(report: BatchReport) -> list[str]:
+def _state_lines(report: RunFacts) -> list[str]:
     states = report.states()
     lines = [f"  state of every input {report.unit}:"]
     lines += [f"    {state:<18}{states[state]:>9}" for state in report.state_order]
@@ -102,14 +160,14 @@ def _state_lines(report: BatchReport) -> list[str]:
 _RERUN_ORDER = ("unknown", "pending", "held back", "transient failure")
 
 
-def _waiting(report: BatchReport) -> list[tuple[str, int]]:
+def _waiting(report: RunFacts) -> list[tuple[str, int]]:
     """What the ids to rerun wait for, in a fixed order, ids not reached last."""
     kinds = [kind for kind in _RERUN_ORDER if kind in report.rerun_as]
     kinds += sorted(kind for kind in report.rerun_as if kind not in _RERUN_ORDER)
     return [*((kind, report.rerun_as[kind]) for kind in kinds), ("not reached", report.not_reached)]
 
 
-def _left_lines(report: BatchReport) -> list[str]:
+def _left_lines(report: RunFacts) -> list[str]:
     lines = []
     if report.abandoned:
         journaled = " (journaled as unknown)" if report.journaled else ""
@@ -135,7 +193,7 @@ def _left_lines(report: BatchReport) -> list[str]:
     return lines + _failed_lines(report)
 
 
-def _failed_lines(report: BatchReport) -> list[str]:
+def _failed_lines(report: RunFacts) -> list[str]:
     lines = []
     if report.permanent:
         unsigned = (

@@ -15,6 +15,7 @@ from freedompay_async._session.batch import (
     OutcomeState,
 )
 from freedompay_async.cli._header import JournalHeader, normalise_base_url
+from freedompay_async.cli._op_cancel import cancel_outcome
 from freedompay_async.cli._report import EXIT_CODES_TEXT, EXIT_FAILED, BatchReport
 from freedompay_async.sandbox import SandboxGateway
 
@@ -153,7 +154,8 @@ def test_unsigned_refusals_are_exit_1_and_both_texts_say_a_rerun_asks_again() ->
     report = BatchReport(journal="j", run="r")
     report.input_ids = 1
     unsigned = PaymentNotFoundError(11068, "Payment not found")
-    report.record(CancelOutcome(7, 7, OutcomeState.FAILED, 1, 0.01, error=unsigned), final=False)
+    outcome = CancelOutcome(7, 7, OutcomeState.FAILED, 1, 0.01, error=unsigned)
+    report.record(cancel_outcome(outcome, run=report.run, final=False))
     assert report.exit_code == EXIT_FAILED
     text = " ".join(report.render().split())
     assert "1 of them unsigned refusals: kept non-final in the journal" in text

@@ -32,6 +32,7 @@ from freedompay_async._session.batch import (
 from freedompay_async._wire.messages import GatewayReply
 from freedompay_async.cli._input import parse_csv, parse_plain, read_lines, why_no_ids
 from freedompay_async.cli._journal import Journal, JournalHeader
+from freedompay_async.cli._op_cancel import cancel_outcome
 from freedompay_async.cli._progress import PlainProgress
 from freedompay_async.cli._report import EXIT_FAILED, EXIT_OK, EXIT_RERUN, BatchReport
 from freedompay_async.cli._signals import _SIGNALS
@@ -206,10 +207,15 @@ def _outcome(pid: int, state: OutcomeState, error: FreedomPayError | None = None
     return CancelOutcome(pid, pid, state, 1, 0.01, error=error)
 
 
+def _count(report: BatchReport, outcome: CancelOutcome, *, final: bool) -> None:
+    """Count a cancel's outcome as the runner does: classified by the operation first."""
+    report.record(cancel_outcome(outcome, run=report.run, final=final))
+
+
 def test_the_not_settled_line_lists_what_is_left_and_never_ends_in_a_colon() -> None:
     report = BatchReport(journal="j", run="r", gateway="http://gw", merchant_id=1)
     report.input_ids = 126
-    report.record(_outcome(1, OutcomeState.UNKNOWN, ResponseTimeoutError("slow")), final=False)
+    _count(report, _outcome(1, OutcomeState.UNKNOWN, ResponseTimeoutError("slow")), final=False)
     text = report.render()
     assert not any(
         line.rstrip().endswith(":") and "not settled" in line for line in text.split("\n")
@@ -224,9 +230,9 @@ def test_permanent_failures_are_not_told_to_rerun() -> None:
     report = BatchReport(journal="j", run="r")
     report.input_ids = 2
     signed = PaymentNotFoundError(11068, "Payment not found", signed=True)
-    report.record(_outcome(1, OutcomeState.FAILED, signed), final=True)
+    _count(report, _outcome(1, OutcomeState.FAILED, signed), final=True)
     unsigned = PaymentNotFoundError(11068, "Payment not found")
-    report.record(_outcome(2, OutcomeState.FAILED, unsigned), final=False)
+    _count(report, _outcome(2, OutcomeState.FAILED, unsigned), final=False)
     text = report.render()
     assert "rerun with the same --journal" not in text
     assert "to rerun" not in text
@@ -238,13 +244,13 @@ def test_permanent_failures_are_not_told_to_rerun() -> None:
 def test_all_cancelled_is_exit_0_and_transient_failures_are_to_rerun() -> None:
     report = BatchReport(journal="j", run="r")
     report.input_ids = 1
-    report.record(_outcome(1, OutcomeState.CANCELLED), final=True)
+    _count(report, _outcome(1, OutcomeState.CANCELLED), final=True)
     assert report.exit_code == EXIT_OK
     assert "exit code   0" in report.render()
     assert "exit code" not in report.render(exit_line=False)
     report.input_ids = 2
     busy = TransientGatewayError(9999, "busy", signed=True)
-    report.record(_outcome(2, OutcomeState.FAILED, busy), final=False)
+    _count(report, _outcome(2, OutcomeState.FAILED, busy), final=False)
     assert report.exit_code == EXIT_RERUN
     assert "(1 transient failure)" in report.render()
 
