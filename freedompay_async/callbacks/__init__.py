@@ -64,14 +64,16 @@ from ._messages import CheckRequest, RedirectBack, ResultNotify, SignedMessage
 from ._receive import CallbackFields, callback_script_name
 from ._verify import verify_check_request, verify_redirect, verify_result_notify
 from ._web import (
-    DEFAULT_MAX_BODY_BYTES,
     QueryFreeAccessLogger,
     check_request_handler,
+    redirect_handler,
+    result_notify_handler,
+)
+from ._web_read import (
+    DEFAULT_MAX_BODY_BYTES,
     read_check_request,
     read_redirect,
     read_result_notify,
-    redirect_handler,
-    result_notify_handler,
 )
 
 __all__ = [
