@@ -8,12 +8,15 @@ loopback through the proxy of ``mitm.py``. A finding still open is
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from aiohttp import web
 
 import freedompay_async as fp
 from freedompay_async.sandbox import SandboxGateway
 
-from ..helpers import MERCHANT, SECRET
+from ..helpers import MERCHANT, SECRET, SIGNER, serve
 from .mitm import Forward, Mitm, Reply
 
 SHORT = fp.SettlePolicy(window=0.4, poll_initial=0.05, poll_max=0.1)
@@ -134,3 +137,41 @@ async def test_a_replayed_init_reply_is_not_the_page_of_a_new_order() -> None:
     assert not (isinstance(page, fp.PaymentPage) and page.payment_id == other.payment_id), (
         f"the replayed page of A-1 was returned for B-1: {page!r}"
     )
+
+
+# -- 4. one notification at two workers sharing the documented database store --------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="two workers sharing one AnswerStore (the documented several-process set-up) "
+    "both miss on get() and both call on_result: the app sees one notification twice",
+)
+async def test_one_notification_at_two_workers_sharing_a_store_reaches_the_app_once() -> None:
+    shared = fp.MemoryAnswerStore()  # stands for the database store both workers use
+    calls: list[int] = []
+
+    async def on_result(notify: fp.ResultNotify) -> fp.CallbackAnswer:
+        calls.append(notify.payment_id)
+        await asyncio.sleep(0.1)  # the shop's own work: ship the goods
+        return "ok"
+
+    def worker() -> web.Application:
+        app = web.Application()
+        handler = fp.result_notify_handler(SIGNER, on_result, answers=shared)
+        app.router.add_post("/pay/result", handler)
+        return app
+
+    gateway = SandboxGateway(MERCHANT, SECRET)
+    async with serve(worker()) as one, serve(worker()) as two:
+        # A delivery timed out at the shop's balancer and came again to the other worker.
+        answers = await asyncio.gather(
+            *(
+                gateway.send_result_notify(
+                    f"{base}/pay/result", payment_id=77, order_id="A-1", amount="150"
+                )
+                for base in (one, two)
+            )
+        )
+    assert [status for status, _ in answers] == [200, 200]
+    assert calls == [77], f"on_result ran {len(calls)} times for one notification"
