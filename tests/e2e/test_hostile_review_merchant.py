@@ -9,6 +9,7 @@ loopback through the proxy of ``mitm.py``. A finding still open is
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 from aiohttp import web
@@ -30,6 +31,7 @@ def session(url: str) -> fp.AsyncSession:
         api="merchant",
         settle=SHORT,
         retry=fp.RetryPolicy(attempt_timeout=0.5, wait_initial=0.01, wait_max=0.02),
+        spacing=fp.PaymentSpacing(0.01),
     )
 
 
@@ -175,3 +177,27 @@ async def test_one_notification_at_two_workers_sharing_a_store_reaches_the_app_o
         )
     assert [status for status, _ in answers] == [200, 200]
     assert calls == [77], f"on_result ran {len(calls)} times for one notification"
+
+
+# -- held: a merchant "ok" names no payment, so a replayed one is never a result -----------
+
+
+async def test_a_replayed_merchant_ok_of_another_payment_is_never_a_clearing_or_refund() -> None:
+    gateway = SandboxGateway(MERCHANT, SECRET, status_lag=0)
+    gateway.add_payments(range(1, 3), amount="100")
+    async with gateway.serve() as url:
+        mitm = Mitm(url)
+        async with mitm.serve():
+            async with session(mitm.url) as s:
+                await s.clear(1)
+                await s.refund(1, "10")
+                # Never forwarded: the genuine "ok"s of payment 1, replayed.
+                mitm.rules["do_capture.php"] = always(upstream_of(mitm, "do_capture.php"))
+                mitm.rules["revoke.php"] = always(upstream_of(mitm, "revoke.php"))
+                with pytest.raises(fp.FreedomPayError) as cleared:
+                    await s.clear(2)
+                with pytest.raises(fp.FreedomPayError) as refunded:
+                    await s.refund(1, "10")
+    assert cleared.value.outcome_unknown and refunded.value.outcome_unknown
+    assert gateway.ledger[2].clearings == 0
+    assert gateway.ledger[1].refunds == ((gateway.ledger[1].refunds[0][0], Decimal(10)),)
