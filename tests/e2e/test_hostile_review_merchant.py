@@ -201,3 +201,29 @@ async def test_a_replayed_merchant_ok_of_another_payment_is_never_a_clearing_or_
     assert cleared.value.outcome_unknown and refunded.value.outcome_unknown
     assert gateway.ledger[2].clearings == 0
     assert gateway.ledger[1].refunds == ((gateway.ledger[1].refunds[0][0], Decimal(10)),)
+
+
+# -- 5. a get_status3 reply that names another order than the one asked about --------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="status(pid, order_id=...) checks the reply's payment id but not its "
+    "pg_order_id: a replayed reply naming another order is returned as the answer",
+)
+async def test_a_status_reply_naming_another_order_than_asked_is_refused() -> None:
+    gateway = SandboxGateway(MERCHANT, SECRET)
+    async with gateway.serve() as url:
+        mitm = Mitm(url)
+        async with mitm.serve(), session(mitm.url) as s:
+            page = await order(s, "A-1")
+            assert (await s.status(page.payment_id)).order_id == "A-1"
+            # Is this payment order B-1's? The gateway would say no such payment.
+            mitm.rules["get_status3.php"] = always(upstream_of(mitm, "get_status3.php"))
+            try:
+                seen: fp.StatusResult | fp.FreedomPayError = await s.status(
+                    page.payment_id, order_id="B-1"
+                )
+            except fp.FreedomPayError as exc:
+                seen = exc
+    assert not isinstance(seen, fp.StatusResult), f"asked for B-1, believed {seen!r}"
