@@ -8,7 +8,7 @@ from typing import Any
 from .._exceptions import FreedomPayError, ValidationError
 from .._operations.families import OperationSet
 from .._operations.initiation import InitPaymentRequest, PaymentPage
-from .._operations.status import OrderStatusRequest, StatusResult
+from .._operations.status import OrderStatusRequest, StatusRequest, StatusResult
 from .._settling.initiation import settle_init, unsettled_init
 from .._settling.policy import SettlePolicy
 from .._settling.rules import ambiguous
@@ -37,6 +37,10 @@ class PaymentCreation:
 
     async def _order_status_once(self, request: OrderStatusRequest) -> StatusResult:
         return await self._engine.call(self._ops.order_status, request)
+
+    async def _of_order(self, payment_id: int, order_id: str) -> StatusResult:
+        """A status query about ``payment_id`` and ``order_id``."""
+        return await self._engine.call(self._ops.status, StatusRequest(payment_id, order_id))
 
     async def init_payment(
         self, request: InitPaymentRequest | None = None, /, *, reconcile: bool = True,
@@ -75,5 +79,6 @@ class PaymentCreation:
                 raise
             if not reconcile or request.order_id is None:
                 unsettled_init(exc, request.order_id)
-            await settle_init(self._order_status_once, request.order_id, exc, self.settle)
-
+            await settle_init(
+                self._order_status_once, request.order_id, exc, self.settle, self._of_order
+            )

@@ -14,6 +14,7 @@ from .._coordination.base import Coordinator
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
+    MalformedReplyError,
     NotCancelledError,
     SessionClosedError,
     ValidationError,
@@ -284,7 +285,7 @@ class AsyncSession(PaymentCreation):
             request = payment
         else:
             request = StatusRequest(payment, order_id)
-        return await self._engine.call(self._ops.status, request)
+        return _of_order(await self._engine.call(self._ops.status, request), request.order_id)
 
     async def clear(
         self,
@@ -442,9 +443,7 @@ class AsyncSession(PaymentCreation):
         """
         self._engine.ensure_open()
         reconciler = self._settle_cancel if reconcile else None
-        return run_cancel_many(
-            self._cancel_once, items, concurrency=concurrency, settle=reconciler
-        )
+        return run_cancel_many(self._cancel_once, items, concurrency=concurrency, settle=reconciler)
 
 
 def _revoke_error(result: CancelResult) -> NotCancelledError:
@@ -457,3 +456,15 @@ def _revoke_error(result: CancelResult) -> NotCancelledError:
     )
     error.attempts = result.attempts
     return error
+
+
+def _of_order(seen: StatusResult, order_id: str | None) -> StatusResult:
+    """``seen``, unless it names another order than the one asked about: a reply about
+    another order's payment (replayed) is a MalformedReplyError, never believed."""
+    if order_id and seen.order_id and seen.order_id != order_id:
+        raise MalformedReplyError(
+            f"status reply names order {seen.order_id[:40]!r}, not the one asked about",
+            payment_id=seen.payment_id,
+            http_status=200,
+        )
+    return seen

@@ -7,7 +7,11 @@ could create a second payment for one order. Instead the payment is looked up by
 request's order id (``get_status2.php``, polled as the :class:`SettlePolicy` says):
 
 - found: a payment for the order exists; its page URL was only in the lost reply, so
-  :class:`PaymentExistsError` (outcome known: it exists) names it;
+  :class:`PaymentExistsError` (outcome known: it exists) names it. The lookup's reply
+  usually names no order, so a replayed lookup of another order would name another
+  order's payment: the payment is first confirmed by a status query about it and this
+  order (``confirm``), whose reply must name the order; otherwise the reading is no
+  evidence;
 - "no such payment" after a refusal (a signed error reply): the refusal stands, with
   its outcome known (nothing was created);
 - "no such payment" in every reading of a whole settle window: nothing was created;
@@ -38,6 +42,8 @@ from .policy import SettlePolicy
 __all__ = ["OrderLookup", "settle_init", "unsettled_init"]
 
 OrderLookup = Callable[[OrderStatusRequest], Awaitable[StatusResult]]
+#: A status query about a payment and an order id (its reply checked against the order).
+Confirm = Callable[[int, str], Awaitable[StatusResult]]
 
 
 def _refusal(error: FreedomPayError) -> GatewayError | None:
@@ -66,8 +72,23 @@ def unsettled_init(error: FreedomPayError, order_id: str | None) -> NoReturn:
     raise error
 
 
+async def _of_order(confirm: Confirm, found: StatusResult, order_id: str) -> bool:
+    """Whether a status query about ``found``'s payment names ``order_id``."""
+    try:
+        seen = await confirm(found.payment_id, order_id)
+    except SessionClosedError:
+        raise
+    except FreedomPayError:
+        return False
+    return seen.order_id == order_id
+
+
 async def settle_init(
-    lookup: OrderLookup, order_id: str, error: FreedomPayError, policy: SettlePolicy
+    lookup: OrderLookup,
+    order_id: str,
+    error: FreedomPayError,
+    policy: SettlePolicy,
+    confirm: Confirm,
 ) -> NoReturn:
     """Settle an ``init_payment`` of ``order_id`` whose ``error`` left its outcome open,
     by looking the order up (see the module docstring). Always raises."""
@@ -75,6 +96,7 @@ async def settle_init(
     refusal, queries, clean = _refusal(error), 0, True
     while True:
         queries += 1
+        found: StatusResult | None = None
         try:
             found = await lookup(query)
         except PaymentNotFoundError:
@@ -87,7 +109,10 @@ async def settle_init(
                 exc.retryable or isinstance(exc, SignatureVerificationError)
             ):
                 break  # the caller closed the session, or the lookup is refused
-        else:
+        if found is not None and not await _of_order(confirm, found, order_id):
+            clean = False  # no evidence: a replayed lookup names another order's payment
+            found = None
+        if found is not None:
             raise PaymentExistsError(
                 f"init_payment's reply was lost and order {order_id!r} has payment "
                 f"{found.payment_id} ({found.state.value}): its page URL is unknown; "

@@ -68,7 +68,8 @@ async def order(s: fp.AsyncSession, order_id: str) -> fp.PaymentPage:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a replayed signed get_status2 'payment 0' (names no order) makes a lost "
+    reason="known limit (docs/reliability.md): a replayed signed get_status2 'payment 0' "
+    "(names no order) makes a lost "
     "init that DID create a payment read 'none was created', outcome known",
 )
 async def test_a_replayed_no_such_payment_never_settles_a_lost_init_as_not_created() -> None:
@@ -91,11 +92,6 @@ async def test_a_replayed_no_such_payment_never_settles_a_lost_init_as_not_creat
 # -- 2. a replayed get_status2 reply of another order names that order's payment -------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settling a lost init believes a replayed get_status2 reply of ANOTHER order "
-    "(the legacy reply names no order): PaymentExistsError names the wrong payment",
-)
 async def test_a_replayed_order_status_of_another_order_never_names_its_payment() -> None:
     gateway = SandboxGateway(MERCHANT, SECRET)
     async with gateway.serve() as url:
@@ -120,7 +116,8 @@ async def test_a_replayed_order_status_of_another_order_never_names_its_payment(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="init_payment believes a replayed signed init reply of another order (the "
+    reason="known limit (docs/reliability.md): init_payment believes a replayed signed "
+    "init reply of another order (the "
     "reply names no order and is not checked against status): the page of A-1 for B-1",
 )
 async def test_a_replayed_init_reply_is_not_the_page_of_a_new_order() -> None:
@@ -146,7 +143,8 @@ async def test_a_replayed_init_reply_is_not_the_page_of_a_new_order() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="two workers sharing one AnswerStore (the documented several-process set-up) "
+    reason="known limit (docs/callbacks.md): two workers sharing one AnswerStore "
+    "(the documented several-process set-up) "
     "both miss on get() and both call on_result: the app sees one notification twice",
 )
 async def test_one_notification_at_two_workers_sharing_a_store_reaches_the_app_once() -> None:
@@ -206,11 +204,6 @@ async def test_a_replayed_merchant_ok_of_another_payment_is_never_a_clearing_or_
 # -- 5. a get_status3 reply that names another order than the one asked about --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status(pid, order_id=...) checks the reply's payment id but not its "
-    "pg_order_id: a replayed reply naming another order is returned as the answer",
-)
 async def test_a_status_reply_naming_another_order_than_asked_is_refused() -> None:
     gateway = SandboxGateway(MERCHANT, SECRET)
     async with gateway.serve() as url:
