@@ -139,9 +139,7 @@ class PaymentState(enum.Enum):
 #: The states of a paid payment whose money is with the merchant now: held, captured,
 #: or captured and refunded in part. A hold released (REVOKED) or a refund in full
 #: (REFUNDED) sent the money back; they are not in this set.
-PAID_STATES = frozenset(
-    {PaymentState.HELD, PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED}
-)
+PAID_STATES = frozenset({PaymentState.HELD, PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED})
 
 
 @attrs.frozen
@@ -234,9 +232,7 @@ def _private(name: str) -> bool:
 
 
 def _extra(known: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(
-        {k: v for k, v in known.items() if k not in _KNOWN and not _private(k)}
-    )
+    return MappingProxyType({k: v for k, v in known.items() if k not in _KNOWN and not _private(k)})
 
 
 @attrs.frozen
@@ -385,7 +381,7 @@ class StatusResult:
         replied = reply_int(known, "pg_payment_id", "get_status2", required=True)
         if not replied:
             message = "status by order id: no such payment"
-            raise PaymentNotFoundError(0, message, signed=reply.signed)
+            raise PaymentNotFoundError(0, message, signed=reply.signed, reply_fields=reply.fields)
         named = known.get("pg_order_id")
         if named and order_id is not None and named != order_id:
             raise MalformedReplyError(

@@ -72,6 +72,19 @@ def unsettled_init(error: FreedomPayError, order_id: str | None) -> NoReturn:
     raise error
 
 
+def _fresh(not_found: PaymentNotFoundError, seen: set[object]) -> bool:
+    """Whether a signed "no such payment" reading is one not received before in this
+    settling (a genuine reply has a fresh salt, so a repeated ``pg_sig`` is a replay).
+    An unsigned one has nothing to tell it by, and counts as fresh."""
+    signature = next((v for k, v in not_found.reply_fields if k == "pg_sig"), None)
+    if signature is None:
+        return True
+    if signature in seen:
+        return False
+    seen.add(signature)
+    return True
+
+
 async def _of_order(confirm: Confirm, found: StatusResult, order_id: str) -> bool:
     """Whether a status query about ``found``'s payment names ``order_id``."""
     try:
@@ -94,15 +107,18 @@ async def settle_init(
     by looking the order up (see the module docstring). Always raises."""
     start, delays, query = policy.clock(), policy.delays(), OrderStatusRequest(order_id)
     refusal, queries, clean = _refusal(error), 0, True
+    seen: set[object] = set()
     while True:
         queries += 1
         found: StatusResult | None = None
         try:
             found = await lookup(query)
-        except PaymentNotFoundError:
+        except PaymentNotFoundError as exc:
             if refusal is not None:
                 refusal.add_note(f"status by order id shows no payment for {order_id!r}")
                 raise _known(refusal) from None
+            if not _fresh(exc, seen):
+                clean = False  # the same signed reply twice: a replay, no new reading
         except (SessionClosedError, FreedomPayError) as exc:
             clean = False
             if isinstance(exc, SessionClosedError) or not (

@@ -66,12 +66,6 @@ async def order(s: fp.AsyncSession, order_id: str) -> fp.PaymentPage:
 # -- 1. a replayed "no such payment" settles a lost init as "none was created" ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/reliability.md): a replayed signed get_status2 'payment 0' "
-    "(names no order) makes a lost "
-    "init that DID create a payment read 'none was created', outcome known",
-)
 async def test_a_replayed_no_such_payment_never_settles_a_lost_init_as_not_created() -> None:
     gateway = SandboxGateway(MERCHANT, SECRET)
     async with gateway.serve() as url:
