@@ -14,7 +14,8 @@ request's order id (``get_status2.php``, polled as the :class:`SettlePolicy` say
   evidence;
 - "no such payment" after a refusal (a signed error reply): the refusal stands, with
   its outcome known (nothing was created);
-- "no such payment" in every reading of a whole settle window: nothing was created;
+- "no such payment" in every reading of a whole settle window, none of them a repeat of
+  another (the same ``pg_sig``: a replay): nothing was created;
   the attempt's error is raised with its outcome known, so the caller may send it again;
 - otherwise (lookups failing, the window cut short): the error stays outcome unknown.
 
