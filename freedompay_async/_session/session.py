@@ -14,8 +14,6 @@ from .._coordination.base import Coordinator
 from .._exceptions import (
     ConfigurationError,
     FreedomPayError,
-    MalformedReplyError,
-    NotCancelledError,
     SessionClosedError,
     ValidationError,
 )
@@ -49,6 +47,7 @@ from .engine import Engine, Layers, State
 from .initiation import PaymentCreation
 from .money import MoneyPath
 from .outcome import CancelOutcome
+from .verdicts import of_order, revoke_error
 
 __all__ = ["AsyncSession"]
 
@@ -244,14 +243,14 @@ class AsyncSession(PaymentCreation):
             if reconcile and ambiguous(result):
                 first = result
             elif status is RevokeStatus.ERROR:
-                raise _revoke_error(result)
+                raise revoke_error(result)
             else:
                 return result
         request = CancelRequest.of(payment)
         settled = await self._settle_cancel(request, first)
         result = settled.unwrap()
         if result.revoke_status is RevokeStatus.ERROR:
-            raise _revoke_error(result)
+            raise revoke_error(result)
         return result
 
     async def _settle_cancel(
@@ -285,7 +284,7 @@ class AsyncSession(PaymentCreation):
             request = payment
         else:
             request = StatusRequest(payment, order_id)
-        return _of_order(await self._engine.call(self._ops.status, request), request.order_id)
+        return of_order(await self._engine.call(self._ops.status, request), request.order_id)
 
     async def clear(
         self,
@@ -444,27 +443,3 @@ class AsyncSession(PaymentCreation):
         self._engine.ensure_open()
         reconciler = self._settle_cancel if reconcile else None
         return run_cancel_many(self._cancel_once, items, concurrency=concurrency, settle=reconciler)
-
-
-def _revoke_error(result: CancelResult) -> NotCancelledError:
-    """The error a verified revoke status ``error`` stands for: not cancelled."""
-    error = NotCancelledError(
-        f"the gateway answered pg_revoke_status {result.revoke_status_raw!r}: not cancelled",
-        payment_id=result.payment_id,
-        state="error",
-        payment_status_raw=result.revoke_status_raw,
-    )
-    error.attempts = result.attempts
-    return error
-
-
-def _of_order(seen: StatusResult, order_id: str | None) -> StatusResult:
-    """``seen``, unless it names another order than the one asked about: a reply about
-    another order's payment (replayed) is a MalformedReplyError, never believed."""
-    if order_id and seen.order_id and seen.order_id != order_id:
-        raise MalformedReplyError(
-            f"status reply names order {seen.order_id[:40]!r}, not the one asked about",
-            payment_id=seen.payment_id,
-            http_status=200,
-        )
-    return seen
