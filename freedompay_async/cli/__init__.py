@@ -20,7 +20,8 @@ options, as data), ``_options`` (options read into one :class:`BatchJob`), ``_ru
 runner of one item), ``_money_outcome`` (a money row's outcome and journal lines),
 ``_refund_floor`` (a refund's baseline after the batch's earlier refunds), ``_source``,
 ``_select``, ``_fileids`` and ``_input`` (the id input), ``_rows``, ``_rowkeys`` and
-``_rowinput`` (the money input), ``_shard``, ``_journal``, ``_header``, ``_codec``
+``_rowinput`` (the money input), ``_shard``, ``_journal``, ``_outcome_record`` (a
+cancel outcome as a journal line), ``_header``, ``_codec``
 (composing ``_cancel_codec`` and ``_money_codec``), ``_money_journal``, ``_states`` and
 ``_scan`` (the journal), ``_report`` and ``_summary`` (summary and exit-code policy),
 ``_exit`` (the program's name and exit codes), ``_watch`` (fail fast and retry),

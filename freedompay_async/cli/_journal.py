@@ -11,7 +11,7 @@ header saying which gateway, merchant and operation the journal belongs to
 A journal without one (written by an older version) is still read, and never given
 one. A first line that looks like a header but cannot be read is an error
 (:class:`JournalError`), unless it is the torn last line of a crash. Every other line
-is one outcome; :func:`outcome_record` builds it verbose::
+is one outcome; :func:`._outcome_record.outcome_record` builds it verbose::
 
     {"payment_id": 123, "state": "cancelled", "final": true, "attempts": 1,
      "elapsed": 0.0123, "revoke_id": 456, "revoke_status": "success",
@@ -24,7 +24,7 @@ and :meth:`Journal.append` writes it compact (only what is set, short keys: see
 Older journals hold verbose lines; readers decide by the keys of each line.
 ``state`` is an :class:`~freedompay_async.OutcomeState` value. ``final`` says whether a
 rerun may skip the id: the outcome could not change by trying again (see
-:func:`journal_final`). The journal is append-only; an id may appear several times
+:func:`._outcome_record.journal_final`). The journal is append-only; an id may appear several times
 (one line per run that tried it) and its *last* line is its current state.
 
 Durability: each line is handed to the kernel with one unbuffered ``os.write`` as
@@ -39,27 +39,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as _dt
 import json
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
 
-from .._exceptions import (
-    ConfigurationError,
-    FreedomPayError,
-    GatewayError,
-    InvalidRequestSignatureError,
-    ReplyError,
-    SessionClosedError,
-    UnknownMerchantError,
-)
-from .._session.batch import CancelOutcome
 from ._codec import encode_record
 from ._header import HEADER_MAGIC, JOURNAL_VERSION, JournalHeader
 from ._idset import IdMap
@@ -79,83 +68,17 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "CREDENTIAL_ERRORS",
     "HEADER_MAGIC",
     "JOURNAL_VERSION",
     "Journal",
     "JournalError",
     "JournalHeader",
     "JournalState",
-    "journal_final",
-    "outcome_record",
 ]
-
-#: Errors that say something about the run (credentials, URL), not about the payment:
-#: never final, whatever ``CancelOutcome.final`` says, so a rerun with a fixed
-#: configuration tries those ids again.
-CREDENTIAL_ERRORS: tuple[type[FreedomPayError], ...] = (
-    InvalidRequestSignatureError,
-    UnknownMerchantError,
-)
-_RUN_ERRORS: tuple[type[FreedomPayError], ...] = (
-    *CREDENTIAL_ERRORS,
-    ConfigurationError,
-    SessionClosedError,
-)
 
 
 class JournalError(Exception):
     """The journal cannot be opened, locked, read or written."""
-
-
-def journal_final(outcome: CancelOutcome) -> bool:
-    """Whether a rerun may skip this outcome's payment id.
-
-    :attr:`CancelOutcome.final` (cancelled, already cancelled, or a failure the retry
-    policy would not retry, such as "payment not found"), except failures caused by
-    the run's configuration (request signature refused, unknown merchant, bad URL):
-    those are retried by a rerun with fixed settings.
-    """
-    if outcome.error is not None and isinstance(outcome.error, _RUN_ERRORS):
-        return False
-    return outcome.final
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-def outcome_record(
-    outcome: CancelOutcome, *, run: str, now: Callable[[], str] = _now
-) -> dict[str, Any]:
-    """The journal line (as a dict) for one outcome. Never holds a secret or signature."""
-    result, error = outcome.result, outcome.error
-    record: dict[str, Any] = {
-        "payment_id": outcome.payment_id,
-        "state": outcome.state.value,
-        "final": journal_final(outcome),
-        "attempts": outcome.attempts,
-        "elapsed": round(outcome.elapsed, 4),
-        "revoke_id": result.revoke_id if result is not None else None,
-        # One vocabulary: the parsed revoke status; how it was learnt is settled_by.
-        "revoke_status": result.revoke_status.value if result is not None else None,
-        "confirmed_on_retry": result.confirmed_on_retry if result is not None else False,
-        "error_type": type(error).__name__ if error is not None else None,
-        "error_code": error.code if isinstance(error, GatewayError) else None,
-        "error_description": None,
-        "http_status": error.http_status if isinstance(error, ReplyError) else None,
-        "time": now(),
-        "run": run,
-    }
-    if outcome.settled_by not in (None, "reply"):
-        # How the outcome was learnt, when not from the cancel's own reply (absent:
-        # the reply said it, or the state is unknown); kept out of the common line.
-        record["settled_by"] = outcome.settled_by
-    if isinstance(error, GatewayError):
-        record["error_description"] = error.description
-    elif error is not None:
-        record["error_description"] = error.message
-    return record
 
 
 @attrs.define

@@ -35,8 +35,8 @@ from .._exceptions import (
     ValidationError,
 )
 from .._operations.money import ClearResult, RefundBaseline, RefundResult, RefundStatus
-from ._journal import CREDENTIAL_ERRORS
 from ._outcome import Outcome
+from ._outcome_record import CREDENTIAL_ERRORS
 from ._rowinput import PlannedRow
 from ._states import ALREADY_DONE, DONE, HELD, INTENT, SETTLED
 

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from .._exceptions import ConnectionLostError, GatewayError
 from .._session.batch import CancelOutcome, OutcomeState
 from .._session.session import AsyncSession
-from ._journal import Journal, JournalState, outcome_record
+from ._journal import Journal, JournalState
 from ._options import BatchJob
 from ._outcome import Ids, Outcome
+from ._outcome_record import outcome_record
 from ._report import BatchReport
 from ._select import Selector
 from ._source import Input, open_id_input

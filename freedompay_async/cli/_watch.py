@@ -45,7 +45,7 @@ from .._layers.retry import RetryMiddleware, RetryPolicy
 from .._operations.definitions import OPERATIONS, RetryRule, retry_predicate
 from .._wire.messages import GatewayReply, GatewayRequest
 from ._console import Console
-from ._journal import CREDENTIAL_ERRORS
+from ._outcome_record import CREDENTIAL_ERRORS
 from ._text import describe
 
 __all__ = [

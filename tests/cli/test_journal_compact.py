@@ -20,7 +20,8 @@ from freedompay_async import (
 )
 from freedompay_async.cli import _codec, _scan, main
 from freedompay_async.cli._input import parse_plain, read_lines
-from freedompay_async.cli._journal import Journal, JournalHeader, outcome_record, read_state
+from freedompay_async.cli._journal import Journal, JournalHeader, read_state
+from freedompay_async.cli._outcome_record import outcome_record
 from freedompay_async.cli._plain import plain_blocks
 from freedompay_async.cli._records import decode_record, encode_record
 from freedompay_async.sandbox import SandboxGateway

@@ -19,10 +19,9 @@ from freedompay_async.cli._journal import (
     Journal,
     JournalError,
     JournalHeader,
-    journal_final,
-    outcome_record,
     read_state,
 )
+from freedompay_async.cli._outcome_record import journal_final, outcome_record
 
 NOW = "2026-01-02T03:04:05.678+00:00"
 

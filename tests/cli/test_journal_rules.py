@@ -17,7 +17,8 @@ import pytest
 
 import freedompay_async as fp
 from freedompay_async import CancelOutcome, OutcomeState
-from freedompay_async.cli._journal import Journal, outcome_record, read_state
+from freedompay_async.cli._journal import Journal, read_state
+from freedompay_async.cli._outcome_record import outcome_record
 
 
 class FsyncSpy:
