@@ -112,12 +112,10 @@ from ._operations.status import (
     PAID_STATES,
     OrderStatusRequest,
     PaymentState,
-    PaymentStatus,
-    RefundPayment,
-    RevokedPayment,
     StatusRequest,
     StatusResult,
 )
+from ._operations.status_entries import PaymentStatus, RefundPayment, RevokedPayment
 from ._session.outcome import (
     CancelOutcome,
     OutcomeState,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -12,9 +12,16 @@ import attrs
 from .._exceptions import MalformedReplyError, PaymentNotFoundError
 from .._wire.fields import FieldValue
 from .._wire.messages import GatewayReply
+from .status_entries import (
+    PaymentStatus,
+    RefundPayment,
+    RevokedPayment,
+    magnitude,
+    refunds,
+    revoked,
+)
 from .values import (
     coerce_payment_id,
-    open_enum_parse,
     order_id_value,
     reply_bool,
     reply_decimal,
@@ -26,9 +33,6 @@ __all__ = [
     "PAID_STATES",
     "OrderStatusRequest",
     "PaymentState",
-    "PaymentStatus",
-    "RefundPayment",
-    "RevokedPayment",
     "StatusRequest",
     "StatusResult",
 ]
@@ -89,39 +93,6 @@ class OrderStatusRequest:
         ]
 
 
-class PaymentStatus(enum.Enum):
-    """``pg_payment_status``, an open enum: unknown values parse as UNKNOWN (raw kept).
-
-    The docs show only ``success``. ``new`` is seen live on status_v2 (a payment created
-    but not paid yet, then ``success`` or ``error``); the official Android SDK also knows
-    ``waiting`` and ``processing``. The legacy ``pg_transaction_status`` of
-    ``get_status2.php`` (``partial`` = created, not paid; ``pending``; ``ok``;
-    ``failed``; ``incomplete`` = lifetime expired; older ``revoked``, ``refunded``) is
-    read into the same enum when a reply has no ``pg_payment_status``. A reply with
-    neither reads as UNKNOWN with an empty raw text.
-    """
-
-    SUCCESS = "success"
-    NEW = "new"
-    WAITING = "waiting"
-    PROCESSING = "processing"
-    PENDING = "pending"
-    PROCESS = "process"
-    OK = "ok"
-    ERROR = "error"
-    FAILED = "failed"
-    INCOMPLETE = "incomplete"
-    REVOKED = "revoked"
-    REFUNDED = "refunded"
-    PARTIAL = "partial"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, value: str | None) -> PaymentStatus:
-        """The member for ``value``, UNKNOWN when unrecognised."""
-        return open_enum_parse(cls, value, cls.UNKNOWN)
-
-
 class PaymentState(enum.Enum):
     """The derived answer of :attr:`StatusResult.state` (see its docstring)."""
 
@@ -140,57 +111,6 @@ class PaymentState(enum.Enum):
 #: or captured and refunded in part. A hold released (REVOKED) or a refund in full
 #: (REFUNDED) sent the money back; they are not in this set.
 PAID_STATES = frozenset({PaymentState.HELD, PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED})
-
-
-@attrs.frozen
-class RevokedPayment:
-    """One entry of ``pg_revoked_payments``: the cancel's payment id and status."""
-
-    payment_id: int | None
-    payment_status: PaymentStatus
-    payment_status_raw: str
-
-
-@attrs.frozen
-class RefundPayment:
-    """One entry of ``pg_refund_payments``: a refund of this payment.
-
-    ``amount`` is the refund's size, always positive: the gateway writes refunds as
-    negative amounts (``<pg_amount>-10</pg_amount>``), and either sign reads the same.
-    """
-
-    payment_id: int | None
-    payment_status: PaymentStatus
-    payment_status_raw: str
-    amount: Decimal | None
-    payment_date: str | None
-    reference: str | None = None
-    failure_code: str | None = None
-    failure_description: str | None = None
-
-
-def _entries(fields: Iterable[tuple[str, FieldValue]], name: str) -> list[dict[str, str]]:
-    """The entries of a list field, whichever documented nesting it comes in.
-
-    ``<pg_refund_payments><pg_refund_payment>...</pg_refund_payment>...`` (the Merchant
-    API shape), the entries' fields directly under ``<pg_refund_payments>`` (one entry),
-    and the element repeated at top level are all read.
-    """
-    out: list[dict[str, str]] = []
-    for key, value in fields:
-        if key != name or isinstance(value, str):
-            continue
-        groups = [child for _, child in value if not isinstance(child, str)]
-        if groups:
-            out.extend(scalars(group) for group in groups)
-        elif value:
-            out.append(scalars(value))
-    return out
-
-
-def _magnitude(value: Decimal | None) -> Decimal | None:
-    """A refunded amount as a size: the gateway writes refunds negative."""
-    return None if value is None else abs(value)
 
 
 _SUCCESSFUL = frozenset({PaymentStatus.SUCCESS, PaymentStatus.OK})
@@ -396,7 +316,7 @@ class StatusResult:
             raw_status = known.get("pg_transaction_status", "")
         # The docs' schema and the official Android SDK name the amount cancelled
         # differently: both are read, the docs' first.
-        revoked = "pg_revoke_amount" if "pg_revoke_amount" in known else "pg_revoked_amount"
+        cancelled = "pg_revoke_amount" if "pg_revoke_amount" in known else "pg_revoked_amount"
         return cls(
             payment_id=payment_id,
             order_id=known.get("pg_order_id") or None,
@@ -405,19 +325,19 @@ class StatusResult:
             payment_status_raw=raw_status,
             amount=reply_decimal(known, "pg_amount", _OP),
             clearing_amount=reply_decimal(known, "pg_clearing_amount", _OP),
-            refund_amount=_magnitude(reply_decimal(known, "pg_refund_amount", _OP)),
+            refund_amount=magnitude(reply_decimal(known, "pg_refund_amount", _OP)),
             currency=known.get("pg_currency") or None,
             captured=reply_bool(known, "pg_captured"),
             payment_date=known.get("pg_payment_date") or None,
-            revoked_payments=_revoked(reply.fields),
-            refund_payments=_refunds(reply.fields),
+            revoked_payments=revoked(reply.fields),
+            refund_payments=refunds(reply.fields),
             reference=known.get("pg_reference") or None,
             failure_code=known.get("pg_failure_code") or None,
             failure_description=known.get("pg_failure_description") or None,
             datetime=known.get("pg_datetime") or None,
             attempts=reply.attempts,
             extra=_extra(known),
-            revoked_amount=_magnitude(reply_decimal(known, revoked, _OP)),
+            revoked_amount=magnitude(reply_decimal(known, cancelled, _OP)),
             signature=known.get("pg_sig"),
         )
 
@@ -429,30 +349,3 @@ _STATE_BY_STATUS = {
     **dict.fromkeys(_WAITING, PaymentState.PENDING),
     **dict.fromkeys(_FAILED, PaymentState.FAILED),
 }
-
-
-def _revoked(fields: Iterable[tuple[str, FieldValue]]) -> tuple[RevokedPayment, ...]:
-    return tuple(
-        RevokedPayment(
-            reply_int(e, "pg_payment_id", _OP),
-            PaymentStatus.parse(e.get("pg_payment_status")),
-            e.get("pg_payment_status", ""),
-        )
-        for e in _entries(fields, "pg_revoked_payments")
-    )
-
-
-def _refunds(fields: Iterable[tuple[str, FieldValue]]) -> tuple[RefundPayment, ...]:
-    return tuple(
-        RefundPayment(
-            reply_int(e, "pg_payment_id", _OP),
-            PaymentStatus.parse(e.get("pg_payment_status")),
-            e.get("pg_payment_status", ""),
-            _magnitude(reply_decimal(e, "pg_amount", _OP)),
-            e.get("pg_payment_date"),
-            e.get("pg_reference"),
-            e.get("pg_failure_code"),
-            e.get("pg_failure_description"),
-        )
-        for e in _entries(fields, "pg_refund_payments")
-    )

@@ -90,9 +90,7 @@ async def _of_order(confirm: Confirm, found: StatusResult, order_id: str) -> boo
     """Whether a status query about ``found``'s payment names ``order_id``."""
     try:
         seen = await confirm(found.payment_id, order_id)
-    except SessionClosedError:
-        raise
-    except FreedomPayError:
+    except FreedomPayError:  # a closed session too: the next lookup ends the settling
         return False
     return seen.order_id == order_id
 

@@ -33,7 +33,8 @@ from .._operations.money import (
     RefundResult,
     RefundStatus,
 )
-from .._operations.status import PaymentState, PaymentStatus, StatusResult
+from .._operations.status import PaymentState, StatusResult
+from .._operations.status_entries import PaymentStatus
 
 __all__ = [
     "CANCEL_RULE",
@@ -228,9 +229,7 @@ class RefundRule:
 
     operation = "refund"
 
-    def __init__(
-        self, baseline: RefundBaseline, known: Sequence[tuple[int, Decimal]] = ()
-    ) -> None:
+    def __init__(self, baseline: RefundBaseline, known: Sequence[tuple[int, Decimal]] = ()) -> None:
         self.known = tuple(known)
         self.baseline = baseline.with_refunds(self.known)
 

@@ -21,10 +21,10 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._exit import EXIT_OK, EXIT_USAGE, PROG
 from ._header import JournalHeader
 from ._idset import IdMap
 from ._journal import JournalState, read_state
-from ._report import EXIT_OK, EXIT_USAGE, PROG
 from ._shard import shard_spec
 from ._states import FINAL, INTENT, MONEY_STATES, code_of, state_counts, states_of
 

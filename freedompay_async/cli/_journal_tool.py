@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._codec import decode_record
+from ._exit import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PROG
 from ._journal_summary import journal_summary
-from ._report import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PROG
 from ._scan import iter_records
 from ._states import record_code
 

@@ -11,30 +11,17 @@ import attrs
 
 from .._session.batch import OutcomeState
 from ._exit import (
-    EXIT_CODES_TEXT,
     EXIT_FAILED,
-    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RERUN,
     EXIT_USAGE,
-    PROG,
 )
 from ._outcome import Outcome
 from ._summary import dry_run_lines, summary_lines
 from ._text import describe
 
-__all__ = [
-    "EXIT_CODES_TEXT",
-    "EXIT_FAILED",
-    "EXIT_INCOMPLETE",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_RERUN",
-    "EXIT_USAGE",
-    "PROG",
-    "BatchReport",
-]
+__all__ = ["BatchReport"]
 
 _CANCEL_STATES = tuple(state.value for state in OutcomeState)
 _SETTLED_STATES = OutcomeState.settled_values()

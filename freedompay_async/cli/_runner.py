@@ -39,6 +39,7 @@ from .._transport.default import AiohttpTransport
 from ._console import Console
 from ._counting import CountingTransport
 from ._dryrun import dry_run
+from ._exit import EXIT_USAGE
 from ._flow import Gate, UnsettledOut, check_output_path, same_file
 from ._input import why_no_ids
 from ._journal import Journal, JournalError, JournalHeader, JournalState
@@ -49,7 +50,7 @@ from ._operation import BatchOperation
 from ._options import BatchJob, UsageError
 from ._outcome import Outcome
 from ._progress import Progress, make_progress
-from ._report import EXIT_USAGE, BatchReport
+from ._report import BatchReport
 from ._select import Selector
 from ._signals import Interrupt
 from ._source import Input, PipeInput

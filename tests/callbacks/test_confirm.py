@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 import freedompay_async as fp
-from freedompay_async._operations.status import PaymentState, PaymentStatus, StatusResult
+from freedompay_async._operations.status import PaymentState, StatusResult
+from freedompay_async._operations.status_entries import PaymentStatus
 from freedompay_async._wire.xml import parse_xml_fields, signed_response
 from freedompay_async.callbacks import (
     CallbackAnswer,

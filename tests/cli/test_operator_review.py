@@ -14,9 +14,10 @@ from freedompay_async._session.batch import (
     CancelOutcome,
     OutcomeState,
 )
+from freedompay_async.cli._exit import EXIT_CODES_TEXT, EXIT_FAILED
 from freedompay_async.cli._header import JournalHeader, normalise_base_url
 from freedompay_async.cli._op_cancel import cancel_outcome
-from freedompay_async.cli._report import EXIT_CODES_TEXT, EXIT_FAILED, BatchReport
+from freedompay_async.cli._report import BatchReport
 from freedompay_async.sandbox import SandboxGateway
 
 from .test_cli import cancel_args, cli, read_journal, write_ids

@@ -30,11 +30,12 @@ from freedompay_async._session.batch import (
     OutcomeState,
 )
 from freedompay_async._wire.messages import GatewayReply
+from freedompay_async.cli._exit import EXIT_FAILED, EXIT_OK, EXIT_RERUN
 from freedompay_async.cli._input import parse_csv, parse_plain, read_lines, why_no_ids
 from freedompay_async.cli._journal import Journal, JournalHeader
 from freedompay_async.cli._op_cancel import cancel_outcome
 from freedompay_async.cli._progress import PlainProgress
-from freedompay_async.cli._report import EXIT_FAILED, EXIT_OK, EXIT_RERUN, BatchReport
+from freedompay_async.cli._report import BatchReport
 from freedompay_async.cli._signals import _SIGNALS
 from freedompay_async.cli._watch import AttemptWatch, not_a_gateway
 
