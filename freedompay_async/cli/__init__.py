@@ -25,7 +25,8 @@ cancel outcome as a journal line), ``_header``, ``_codec``
 (composing ``_cancel_codec`` and ``_money_codec``), ``_money_journal``, ``_states`` and
 ``_scan`` (the journal), ``_report`` and ``_summary`` (summary and exit-code policy),
 ``_exit`` (the program's name and exit codes), ``_watch`` (fail fast and retry),
-``_signals``, ``_progress``, ``_console``, ``_dryrun``, ``_journal_tool`` and
+``_signals``, ``_stdio`` (a command's streams and environment), ``_progress``,
+``_console``, ``_dryrun``, ``_journal_tool`` and
 ``_journal_summary``, and ``_demo`` (which depends on the run, never on the parser).
 """
 

@@ -181,9 +181,15 @@ def _intro(args: argparse.Namespace, n: int, url: str, journal: Path) -> list[st
 
 
 async def _passes(
-    job: CancelJob, url: str, interrupt: Interrupt, say: Callable[[str], None], err: TextIO
+    job: CancelJob,
+    url: str,
+    interrupt: Interrupt,
+    say: Callable[[str], None],
+    streams: tuple[TextIO, TextIO],
 ) -> list[BatchReport]:
-    """The first pass and up to MAX_RERUNS reruns on the same journal, as a user would."""
+    """The first pass and up to MAX_RERUNS reruns on the same journal, as a user would
+    (``streams``: the demo's stdout and stderr)."""
+    out, err = streams
     reports: list[BatchReport] = []
     journal = Path(job.journal or "")
     for run in range(1 + MAX_RERUNS):
@@ -200,7 +206,7 @@ async def _passes(
             unsettled += reports[-1].not_reached
             say(f"# {unsettled} ids not settled: rerun with the same journal")
             say(f"$ {PROG} cancel ... --journal {journal.name}   (rerun {run})")
-        report = await run_batch(job, interrupt=interrupt, err=err)
+        report = await run_batch(job, interrupt=interrupt, err=err, out=out)
         reports.append(report)
         # No "exit code" line mid-demo: a first pass that leaves ids to rerun is
         # expected here, and the demo's own verdict comes at the end.
@@ -239,7 +245,7 @@ async def _demo(
             summary_json=workdir / "summary.json",
         )
         start = time.monotonic()
-        reports = await _passes(job, url, interrupt, say, err)
+        reports = await _passes(job, url, interrupt, say, (out, err))
         if reports[-1].interrupted:
             return EXIT_INTERRUPTED
         wall = time.monotonic() - start

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +22,7 @@ from ._exit import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PROG
 from ._journal_summary import journal_summary
 from ._scan import iter_records
 from ._states import record_code
+from ._stdio import Stdio
 
 __all__ = ["add_journal_arguments", "journal_show", "journal_summary"]
 
@@ -59,13 +59,13 @@ def journal_show(path: Path, ids: set[int] | None, out: TextIO, err: TextIO) -> 
     return EXIT_INCOMPLETE if bad else EXIT_OK
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
+def _cmd_show(args: argparse.Namespace, stdio: Stdio) -> int:
     ids = set(args.id) if args.id else None
-    return journal_show(Path(args.path), ids, sys.stdout, sys.stderr)
+    return journal_show(Path(args.path), ids, stdio.out, stdio.err)
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
-    return journal_summary([Path(path) for path in args.paths], sys.stdout, sys.stderr)
+def _cmd_summary(args: argparse.Namespace, stdio: Stdio) -> int:
+    return journal_summary([Path(path) for path in args.paths], stdio.out, stdio.err)
 
 
 def add_journal_arguments(parser: argparse.ArgumentParser) -> None:

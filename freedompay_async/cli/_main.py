@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
+import functools
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
@@ -25,13 +25,17 @@ from ._options import (
     ENV_SECRET_KEY,
     BatchJob,
     UsageError,
-    configure_logging,
     job_from_args,
+    library_log,
 )
 from ._run import run_batch
 from ._signals import Interrupt
+from ._stdio import Stdio
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+__all__ = ["build_parser", "main", "run_command"]
 
 
 async def _batch_main(job: BatchJob, out: TextIO, err: TextIO) -> int:
@@ -53,49 +57,69 @@ async def _batch_main(job: BatchJob, out: TextIO, err: TextIO) -> int:
     return report.exit_code
 
 
-def _cmd_batch(args: argparse.Namespace) -> int:
+def _cmd_batch(args: argparse.Namespace, stdio: Stdio) -> int:
     try:
-        job = job_from_args(args, os.environ)
+        job = job_from_args(args, stdio.environ, stdin=stdio.stdin, err=stdio.err)
     except UsageError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {exc}", file=stdio.err)
         return EXIT_USAGE
-    configure_logging(args.log_level)
     try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            return runner.run(_batch_main(job, sys.stdout, sys.stderr))
+        with (
+            library_log(args.log_level, stdio.err),
+            asyncio.Runner(loop_factory=event_loop_factory()) as runner,
+        ):
+            return runner.run(_batch_main(job, stdio.out, stdio.err))
     except asyncio.CancelledError:  # a signal in the last instant, after the summary
         return EXIT_INTERRUPTED
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
+def _cmd_sandbox(args: argparse.Namespace, stdio: Stdio) -> int:
     from .. import sandbox
 
     try:
-        asyncio.run(sandbox.run_from_args(args))
+        asyncio.run(sandbox.run_from_args(args, out=stdio.out))
     except KeyboardInterrupt:
         return EXIT_OK
     except OSError as exc:
         print(
             f"{PROG} sandbox: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
+            file=stdio.err,
         )
         return EXIT_INCOMPLETE
     return EXIT_OK
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace, stdio: Stdio) -> int:
     from ._demo import run_demo
 
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            return runner.run(run_demo(args, sys.stdout, sys.stderr))
+            return runner.run(run_demo(args, stdio.out, stdio.err))
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
 
 
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse that never echoes the values of unrecognised arguments (they might hold
-    a secret someone tried to pass on the command line)."""
+    a secret someone tried to pass on the command line), and prints its help, usage and
+    errors on the command's own streams (``stdio``) rather than on ``sys.stdout`` and
+    ``sys.stderr`` as they are."""
+
+    def __init__(self, *args: object, stdio: Stdio | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.stdio = stdio
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse names the stream it means as sys.stdout or sys.stderr; the command's
+        # own stand in for them.
+        if self.stdio is not None and message:
+            file = self.stdio.out if file is sys.stdout else self.stdio.err
+        super()._print_message(message, file)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        # A subcommand's parser prints on the same streams as its parent.
+        kwargs.setdefault("parser_class", functools.partial(type(self), stdio=self.stdio))
+        return super().add_subparsers(**kwargs)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -155,7 +179,7 @@ class _Command:
     help: str
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    handler: Callable[[argparse.Namespace], int] | None
+    handler: Callable[[argparse.Namespace, Stdio], int] | None
     epilog: str | None = None
 
 
@@ -272,11 +296,13 @@ _COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``freedompay-async`` argument parser."""
+def build_parser(stdio: Stdio | None = None) -> argparse.ArgumentParser:
+    """The ``freedompay-async`` argument parser; it prints its help and errors on
+    ``stdio``'s streams (default: ``sys.stdout`` and ``sys.stderr``)."""
     from .._version import __version__
 
     parser = _ArgumentParser(
+        stdio=stdio,
         prog=PROG,
         description="Freedom Pay gateway tools: batch cancels, status queries, clearings "
         "and refunds with fail-fast, journals and shards, a local sandbox gateway, and a "
@@ -304,17 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``freedompay-async`` / ``python -m freedompay_async``; returns the
     exit status."""
-    parser = build_parser()
+    return run_command(argv, Stdio.of_process())
+
+
+def run_command(argv: Sequence[str] | None, stdio: Stdio) -> int:
+    """Run one command line on ``stdio``'s streams and environment; returns the exit
+    status. Off the main thread a run installs no signal handlers."""
+    parser = build_parser(stdio)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    handler: Callable[[argparse.Namespace, Stdio], int] = args.handler
     try:
-        return handler(args)
+        return handler(args, stdio)
     except KeyboardInterrupt:  # pragma: no cover - a signal outside our handlers
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         with contextlib.suppress(OSError):
-            sys.stderr.close()
+            stdio.err.close()
         return EXIT_INCOMPLETE

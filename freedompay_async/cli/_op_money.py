@@ -93,7 +93,7 @@ class MoneyOperation:
         """The rows of the CSV ``--input`` (``amount`` required for a refund)."""
         return open_row_input(
             job.input_path, selector, report, amount_required=self.refund,
-            delimiter=job.csv_delimiter,
+            delimiter=job.csv_delimiter, stdin=job.stdin,
         )  # fmt: skip
 
     def bind(self, source: Input, journal: Journal | None, state: JournalState) -> None:

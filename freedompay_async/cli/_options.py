@@ -4,11 +4,14 @@ a key file, into one :class:`BatchJob` value."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TextIO
 
 import attrs
 
@@ -29,10 +32,10 @@ __all__ = [
     "BatchJob",
     "CancelJob",
     "UsageError",
-    "configure_logging",
     "credentials_from",
     "gateway_url",
     "job_from_args",
+    "library_log",
     "settle_policy",
 ]
 
@@ -65,6 +68,8 @@ class BatchJob:
     base_url: GatewayURL
     journal: Path | None
     input_path: str | None = None  # None or "-": standard input
+    #: The descriptor standard input is read from.
+    stdin: int = 0
     csv_column: str | None = None
     concurrency: int = 20
     retry: RetryPolicy = _DEFAULT_RETRY
@@ -101,17 +106,24 @@ CancelJob = BatchJob
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def configure_logging(level: str | None) -> None:
-    """Show the library's own log lines (the ``freedompay_async`` logger) on stderr."""
+@contextlib.contextmanager
+def library_log(level: str | None, err: TextIO) -> Iterator[None]:
+    """Show the library's own log lines (the ``freedompay_async`` logger) on ``err``
+    at ``level`` for the duration of the block; nothing when ``level`` is None."""
     if level is None:
+        yield
         return
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(err)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     library = logging.getLogger("freedompay_async")
+    before = library.level
     library.addHandler(handler)
     library.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(before)
 
 
 def _delimiter(text: str) -> str:
@@ -138,21 +150,24 @@ class _Environment:
         )
 
 
-def credentials_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Credentials:
-    """The merchant id and secret key: options first, then the environment.
+def credentials_from(
+    args: argparse.Namespace, environ: Mapping[str, str], *, err: TextIO | None = None
+) -> Credentials:
+    """The merchant id and secret key: options first, then the environment. A key
+    file that other users can read is warned about on ``err`` (default: stderr).
 
     Everything that can be refused is checked before the key is read or apart from
     it, and no frame on the way holds the environment itself, so that no frame of a
     raised :class:`UsageError` holds the key."""
     env = _Environment.of(environ)
     del environ
-    return _credentials(args, env)
+    return _credentials(args, env, sys.stderr if err is None else err)
 
 
-def _credentials(args: argparse.Namespace, env: _Environment) -> Credentials:
+def _credentials(args: argparse.Namespace, env: _Environment, err: TextIO) -> Credentials:
     merchant = _merchant_from(args.merchant_id or env.merchant_id)
     if args.secret_key_file is not None:
-        return Credentials(merchant, _secret_from_file(args.secret_key_file))
+        return Credentials(merchant, _secret_from_file(args.secret_key_file, err))
     if not env.secret_key:
         raise UsageError(
             f"no secret key: set {ENV_SECRET_KEY} or pass --secret-key-file PATH "
@@ -170,7 +185,7 @@ def _merchant_from(merchant: str | None) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _secret_from_file(path: str) -> str:
+def _secret_from_file(path: str, err: TextIO) -> str:
     """The key in ``path``, or UsageError (raised only while no key is a local here)."""
     read = _read_key_file(path)
     if isinstance(read, str):
@@ -183,7 +198,7 @@ def _secret_from_file(path: str) -> str:
         print(
             f"{PROG}: warning: the secret key file is readable by other users "
             f"(mode {stat.S_IMODE(mode):04o}); consider chmod 600",
-            file=sys.stderr,
+            file=err,
         )
     return secret
 
@@ -252,9 +267,17 @@ def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def job_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> BatchJob:
-    """The job a batch command's parsed options describe; :class:`UsageError` if they
-    cannot make one (no frame on the way holds the environment, and so the key)."""
+def job_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    stdin: int = 0,
+    err: TextIO | None = None,
+) -> BatchJob:
+    """The job a batch command's parsed options describe, reading standard input (when
+    the input is) from descriptor ``stdin`` and warning on ``err`` (default: stderr);
+    :class:`UsageError` if they cannot make one (no frame on the way holds the
+    environment, and so the key)."""
     env = _Environment.of(environ)
     del environ
     base = args.base_url or env.base_url
@@ -264,7 +287,7 @@ def job_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Batch
             f"or set {ENV_BASE_URL}"
         )
     url = gateway_url(base)
-    credentials = _credentials(args, env)
+    credentials = _credentials(args, env, sys.stderr if err is None else err)
     column: str | None = getattr(args, "csv_column", None)
     if column is not None and not column.strip():
         raise UsageError("--csv-column needs a column name")
@@ -277,6 +300,7 @@ def job_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Batch
         base_url=url,
         journal=_optional_path(getattr(args, "journal", None)),
         input_path=args.input,
+        stdin=stdin,
         csv_column=column.strip() if column else None,
         concurrency=args.concurrency,
         retry=retry,

@@ -101,11 +101,11 @@ class RowInput:
 
 def open_row_input(
     path: str | None, selector: Selector, report: BatchReport, *, amount_required: bool,
-    delimiter: str,
+    delimiter: str, stdin: int = 0,
 ) -> RowInput:  # fmt: skip
     """Read the money CSV at ``path``; :class:`~._input.InputError` if it is not a
     regular file, has no header or column, or no row at all is a movement."""
-    fd, regular = open_input(path)
+    fd, regular = open_input(path, stdin)
     if not regular:
         os.close(fd)
         raise InputError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TextIO
 
 from ._options import BatchJob
@@ -17,9 +16,9 @@ async def run_batch(
     job: BatchJob,
     *,
     interrupt: Interrupt,
-    err: TextIO = sys.stderr,
+    err: TextIO,
+    out: TextIO,
     label: str | None = None,
-    out: TextIO = sys.stdout,
 ) -> BatchReport:
     """Run one batch job to completion, interruption or abort; never raises for a
     per-id failure. Raises :class:`UsageError` for an unwritable output path,

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import secrets
-import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
@@ -119,8 +118,8 @@ class BatchRun:
         job: BatchJob,
         *,
         interrupt: Interrupt,
-        err: TextIO = sys.stderr,
-        out: TextIO = sys.stdout,
+        err: TextIO,
+        out: TextIO,
         label: str | None = None,
     ) -> None:
         self.job = job

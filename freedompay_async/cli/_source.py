@@ -4,7 +4,6 @@ total is known, and read again lazily to send) or a pipe (read once, as it comes
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncGenerator, Iterator
 from typing import Protocol
 
@@ -142,11 +141,17 @@ def _identity(fd: int) -> tuple[int, int]:
 
 
 def open_batch_input(
-    path: str | None, selector: Selector, report: BatchReport, column: str | None, delimiter: str
+    path: str | None,
+    selector: Selector,
+    report: BatchReport,
+    column: str | None,
+    delimiter: str,
+    stdin: int = 0,
 ) -> Input:
-    """Open the input. A regular file is read and counted now: one without any id is
-    an :class:`~._input.InputError` before a journal exists."""
-    fd, regular = open_input(path, sys.stdin.fileno() if sys.stdin else 0)
+    """Open the input (``path``, or descriptor ``stdin`` for None or "-"). A regular
+    file is read and counted now: one without any id is an
+    :class:`~._input.InputError` before a journal exists."""
+    fd, regular = open_input(path, stdin)
     if not regular:
         return PipeInput(fd, selector, column, delimiter)
     found = FileInput(fd, selector, report, column, delimiter)
@@ -158,4 +163,6 @@ def open_batch_input(
 
 def open_id_input(job: BatchJob, selector: Selector, report: BatchReport) -> Input:
     """The input of an operation on payment ids (``cancel``, ``status``)."""
-    return open_batch_input(job.input_path, selector, report, job.csv_column, job.csv_delimiter)
+    return open_batch_input(
+        job.input_path, selector, report, job.csv_column, job.csv_delimiter, job.stdin
+    )

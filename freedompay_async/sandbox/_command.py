@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from .._argtypes import non_negative_float, positive_int, probability
 from ._faults import Fault, FaultPlan
@@ -128,12 +130,14 @@ def gateway_from_args(args: argparse.Namespace) -> SandboxGateway:
     return gateway
 
 
-async def run_from_args(args: argparse.Namespace) -> None:
+async def run_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> None:
     """Serve the sandbox the options describe until cancelled (Ctrl-C) or sent SIGTERM.
 
-    Prints three lines on startup: ``url: ...``, ``merchant_id: ...`` and
-    ``secret_key: ...`` (the sandbox's throwaway key; printing it is the point).
+    Prints three lines on ``out`` (default: stdout) on startup: ``url: ...``,
+    ``merchant_id: ...`` and ``secret_key: ...`` (the sandbox's throwaway key; printing
+    it is the point).
     """
+    out = sys.stdout if out is None else out
     gateway = gateway_from_args(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -143,9 +147,9 @@ async def run_from_args(args: argparse.Namespace) -> None:
         handles_term = True
     try:
         async with gateway.serve(args.host, args.port) as url:
-            print(f"url: {url}", flush=True)
-            print(f"merchant_id: {gateway.merchant_id}", flush=True)
-            print(f"secret_key: {gateway.secret_key}", flush=True)
+            print(f"url: {url}", file=out, flush=True)
+            print(f"merchant_id: {gateway.merchant_id}", file=out, flush=True)
+            print(f"secret_key: {gateway.secret_key}", file=out, flush=True)
             await stop.wait()
     finally:
         if handles_term:

@@ -1,6 +1,8 @@
-"""The command line, run as a real subprocess against a sandbox served by this process.
+"""The command line, run against a sandbox served by this process: in this process on a
+thread of its own (``cli``), or as a real ``python -m freedompay_async`` process where
+a test needs one (``start``: signals, SIGKILL).
 
-``python -m freedompay_async cancel`` talks to a :class:`SandboxGateway` on loopback,
+``freedompay-async cancel`` talks to a :class:`SandboxGateway` on loopback,
 so every check compares what the CLI journaled with what the gateway's ledger saw:
 crashes (SIGKILL), interrupts (SIGINT), resumes, bad input, secrets.
 """
@@ -25,6 +27,7 @@ from freedompay_async.cli._records import decode_record
 from freedompay_async.sandbox import Fault, SandboxGateway
 
 from ..helpers import MERCHANT, SECRET
+from .inprocess import on_thread
 
 SETTLED = {"cancelled", "already_cancelled"}
 
@@ -65,6 +68,14 @@ async def finish(proc: asyncio.subprocess.Process, stdin: bytes | None = None) -
 
 
 async def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Run:
+    """Run a command line to its end, in this process (see :mod:`.inprocess`)."""
+    return Run(*await on_thread(args, env if env is not None else cli_env(), stdin))
+
+
+async def cli_process(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> Run:
+    """Run a command line to its end as a real ``python -m freedompay_async`` process."""
     return await finish(await start(*args, env=env, stdin=stdin is not None), stdin)
 
 
@@ -326,6 +337,7 @@ async def test_csv_column_input(served: tuple[SandboxGateway, str], tmp_path: Pa
 async def test_the_secret_never_appears_in_output_or_journal(
     served: tuple[SandboxGateway, str], tmp_path: Path
 ) -> None:
+    # Real processes: whatever any part of the program writes, to any stream, is seen.
     gw, url = served
     gw.add_payments(range(6_000_001, 6_000_021))
     src = write_ids(tmp_path / "ids.txt", range(6_000_001, 6_000_021))
@@ -337,25 +349,31 @@ async def test_the_secret_never_appears_in_output_or_journal(
     del env_without_key["FREEDOMPAY_SECRET_KEY"]
 
     runs = [
-        await cli(
+        await cli_process(
             *cancel_args(url, tmp_path / "j1", "-i", str(src), "--summary-json", str(summary))
         ),
-        await cli(
+        await cli_process(
             *cancel_args(url, tmp_path / "j2", "-i", str(src), "--secret-key-file", str(key_file)),
             env=env_without_key,
         ),
     ]
     assert [r.rc for r in runs] == [0, 0]
     refused = [
-        await cli(*cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret-key", SECRET)),
-        await cli(*cancel_args(url, tmp_path / "j3", "-i", str(src), f"--secret-key={SECRET}")),
-        await cli(*cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret", SECRET)),
-        await cli(*cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret-key-file", SECRET)),
+        await cli_process(
+            *cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret-key", SECRET)
+        ),
+        await cli_process(
+            *cancel_args(url, tmp_path / "j3", "-i", str(src), f"--secret-key={SECRET}")
+        ),
+        await cli_process(*cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret", SECRET)),
+        await cli_process(
+            *cancel_args(url, tmp_path / "j3", "-i", str(src), "--secret-key-file", SECRET)
+        ),
     ]
     assert [r.rc for r in refused] == [2, 2, 2, 2]
     assert "is not accepted" in refused[0].err
     assert not (tmp_path / "j3").exists()
-    wrong = await cli(
+    wrong = await cli_process(
         *cancel_args(url, tmp_path / "j4", "-i", str(src)),
         env=cli_env(FREEDOMPAY_SECRET_KEY="not-" + SECRET),
     )
@@ -403,7 +421,7 @@ def test_help_for_every_command_exits_0(
 
 
 async def test_help_through_python_dash_m() -> None:
-    run = await cli("cancel", "--help")
+    run = await cli_process("cancel", "--help")
     assert run.rc == 0
     assert "exit codes:" in run.out
     assert "--secret-key-file" in run.out
