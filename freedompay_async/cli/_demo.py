@@ -39,12 +39,15 @@ FIRST_ID = 700_000_001
 #: Reruns on the same journal after the first pass, at most.
 MAX_RERUNS = 3
 #: Real retry logic, with waits scaled down so the demo takes seconds, not minutes.
-#: A slow reply (0.5 s) outlasts the attempt timeout, so some attempts time out after
-#: the sandbox has cancelled: the retry then learns "already cancelled".
+#: A slow reply (2.5 s) outlasts the attempt timeout, so some attempts time out after
+#: the sandbox has cancelled: the retry then learns "already cancelled". The timeout
+#: leaves room for a busy machine: a loop held up for longer than it lets an intact
+#: answer wait unread until the attempt times out, and the ledger check then counts
+#: the retry as a cancel asked again after the outcome was told.
 DEMO_RETRY = RetryPolicy(
-    attempts=6, attempt_timeout=1.0, deadline=30.0, wait_initial=0.02, wait_max=0.5
+    attempts=6, attempt_timeout=2.0, deadline=30.0, wait_initial=0.02, wait_max=0.5
 )
-SLOW_DELAY = 1.2
+SLOW_DELAY = 2.5
 RETRY_AFTER = 1
 #: The settle window for the in-process sandbox: its status answers at once (cancels
 #: show no lag), so a few seconds of watching settle any open outcome; the gateway's
