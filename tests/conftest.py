@@ -25,19 +25,16 @@ from .helpers import MERCHANT, SECRET, FakeClock
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 #: Where the slow tests live: those that start processes (the command line, fleets of
-#: workers, the docs' examples) or wait real seconds on purpose (settle windows, status
-#: lag, retries over real sockets). ``-m "not slow"`` is the daily loop; CI runs all.
+#: workers, the docs' examples, the sandbox's), storm a sandbox, or wait real seconds on
+#: purpose (a sandbox that processes in real time). Settle windows, status lag and
+#: spacing elsewhere wait on virtual clocks. ``-m "not slow"`` is the daily loop; CI runs all.
 SLOW = (
     "cli/",
     "fleet/",
     "e2e/test_docs_examples.py",
     "e2e/test_reconcile.py",
-    "e2e/test_settlement.py",
     "e2e/test_outcome_truth.py",
-    "e2e/test_hostile_review.py",
     "e2e/test_storm.py",
-    "client/test_retry.py",
-    "client/test_transport.py",
     "sandbox/test_sandbox.py",
     "otel/test_otel_optional.py",
 )
