@@ -8,7 +8,7 @@ over loopback sockets).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from freedompay_async import Credentials
 from freedompay_async.sandbox import FaultPlan, SandboxGateway
 
-from .helpers import MERCHANT, SECRET
+from .helpers import MERCHANT, SECRET, FakeClock
 
 # The processes tests start (the command line, fleet workers, the docs' examples) each
 # import the package afresh: let them keep its compiled modules rather than compile all
@@ -25,19 +25,16 @@ from .helpers import MERCHANT, SECRET
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 #: Where the slow tests live: those that start processes (the command line, fleets of
-#: workers, the docs' examples) or wait real seconds on purpose (settle windows, status
-#: lag, retries over real sockets). ``-m "not slow"`` is the daily loop; CI runs all.
+#: workers, the docs' examples, the sandbox's), storm a sandbox, or wait real seconds on
+#: purpose (a sandbox that processes in real time). Settle windows, status lag and
+#: spacing elsewhere wait on virtual clocks. ``-m "not slow"`` is the daily loop; CI runs all.
 SLOW = (
     "cli/",
     "fleet/",
     "e2e/test_docs_examples.py",
     "e2e/test_reconcile.py",
-    "e2e/test_settlement.py",
     "e2e/test_outcome_truth.py",
-    "e2e/test_hostile_review.py",
     "e2e/test_storm.py",
-    "client/test_retry.py",
-    "client/test_transport.py",
     "sandbox/test_sandbox.py",
     "otel/test_otel_optional.py",
 )
@@ -63,13 +60,27 @@ def credentials() -> Credentials:
 
 
 @pytest.fixture
-def gateway() -> SandboxGateway:
+def clock() -> FakeClock:
+    """A virtual clock for a test's waits (settling, spacing, the sandbox's status lag)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def gateway_clock() -> Callable[[], float] | None:
+    """The clock of the shared sandbox's status lag and ledger times: None, the running
+    loop's. A module that settles in virtual time overrides it with its ``clock``, so a
+    lag passes as its status queries wait, with no real wait."""
+    return None
+
+
+@pytest.fixture
+def gateway(gateway_clock: Callable[[], float] | None) -> SandboxGateway:
     """A sandbox for the test merchant holding ids 1..2000, no random faults.
 
     Its fault plan (rate 0) sets a 2 s slow delay, so an injected ``Fault.SLOW`` outlasts
     a short attempt timeout.
     """
-    gw = SandboxGateway(MERCHANT, SECRET, faults=FaultPlan(slow_delay=2.0))
+    gw = SandboxGateway(MERCHANT, SECRET, faults=FaultPlan(slow_delay=2.0), clock=gateway_clock)
     gw.add_payments(HELD_IDS)
     return gw
 

@@ -12,9 +12,10 @@ import selectors
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+import attrs
 from aiohttp import web
 
-from freedompay_async import Fields, Md5Signer
+from freedompay_async import Fields, Md5Signer, PaymentSpacing, SettlePolicy
 from freedompay_async._wire.xml import (
     render_response,
     sign_response_fields,
@@ -74,6 +75,24 @@ class FakeClock:
         wake = self.now + seconds
         await asyncio.sleep(0)  # let other tasks run, as a real sleep would
         self.now = max(self.now, wake)
+
+
+#: A policy whose waits are injectable (``clock`` and ``sleep``).
+Waits = TypeVar("Waits", PaymentSpacing, SettlePolicy)
+
+
+def on_clock(policy: Waits, clock: FakeClock) -> Waits:
+    """``policy`` waiting on the virtual ``clock``: it reads the time there, and its
+    sleeps move that time on at once instead of waiting for real."""
+    return attrs.evolve(policy, clock=clock, sleep=clock.sleep)
+
+
+def virtual_spacing(clock: FakeClock | None = None) -> PaymentSpacing:
+    """The default per-payment spacing (1.5 s), waited on ``clock`` (a FakeClock of its
+    own unless given) instead of real time: a test whose attempts about one payment are
+    spaced costs no real seconds. Give it its own clock where a test asserts the exact
+    sleeps of another one (the retry policy's)."""
+    return on_clock(PaymentSpacing(), FakeClock() if clock is None else clock)
 
 
 T = TypeVar("T")

@@ -25,6 +25,7 @@ from ..helpers import (
     ok_fields,
     serve,
     signed,
+    virtual_spacing,
     xml_reply,
 )
 
@@ -42,6 +43,7 @@ async def cancel_against(
     handler: web.Handler, payment: int = 7, **options: object
 ) -> fp.CancelResult:
     options.setdefault("retry", NO_RETRY)
+    options.setdefault("spacing", virtual_spacing())  # a retry's spacing costs no real time
     async with (
         serve(app_answering(handler)) as url,
         fp.AsyncSession(CREDS, base_url=url, **options) as session,  # type: ignore[arg-type]
@@ -371,7 +373,7 @@ async def test_a_signed_id_of_thousands_of_digits_is_a_malformed_reply(field: st
 
     async with (
         serve(app_answering(answer)) as url,
-        fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY) as session,
+        fp.AsyncSession(CREDS, base_url=url, retry=NO_RETRY, spacing=virtual_spacing()) as session,
     ):
         first = await session.cancel(7, reconcile=False)
         with pytest.raises(fp.FreedomPayError) as info:

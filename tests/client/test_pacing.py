@@ -10,7 +10,7 @@ import pytest
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
 
-from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed, virtual_spacing
 
 
 async def test_spacing_is_never_below_the_interval_under_concurrency() -> None:
@@ -59,6 +59,7 @@ async def test_retries_take_paced_slots_too() -> None:
         transport=MockTransport(respond),
         pacing=pacing,
         retry=retry,
+        spacing=virtual_spacing(),  # its own clock: the gap measured is the pacing's alone
     ) as s:
         await s.cancel(7)
     assert sent_at[1] - sent_at[0] >= 2.0

@@ -11,7 +11,7 @@ import pytest
 import freedompay_async as fp
 from freedompay_async import HttpResponse, MockTransport
 
-from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, error_fields, ok_fields, signed, virtual_spacing
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 OK = object()
@@ -49,7 +49,11 @@ async def cancel_with(
 ) -> tuple[fp.CancelResult, MockTransport]:
     transport = scripted(steps)
     async with fp.AsyncSession(
-        CREDS, base_url="http://gw", transport=transport, retry=policy(clock, **kw)
+        CREDS,
+        base_url="http://gw",
+        transport=transport,
+        retry=policy(clock, **kw),
+        spacing=virtual_spacing(),  # its own clock: ``clock.sleeps`` holds the retry's only
     ) as s:
         return await s.cancel(7, reconcile=False), transport  # the chain's own answer
 
@@ -221,7 +225,12 @@ async def test_user_middleware_sees_parsed_errors_and_every_call_outermost() -> 
 
     transport = scripted([err(9999), OK, err(11068)])
     async with fp.AsyncSession(
-        CREDS, base_url="http://gw", transport=transport, retry=policy(clock), middlewares=[Audit()]
+        CREDS,
+        base_url="http://gw",
+        transport=transport,
+        retry=policy(clock),
+        middlewares=[Audit()],
+        spacing=virtual_spacing(),
     ) as s:
         await s.cancel(7, reconcile=False)
         with pytest.raises(fp.PaymentNotFoundError):

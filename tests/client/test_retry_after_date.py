@@ -14,7 +14,7 @@ from aiohttp import web
 
 import freedompay_async as fp
 
-from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, serve, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, serve, signed, virtual_spacing
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 SERVER_NOW = 978_307_200.0  # 2001-01-01T00:00:00Z: the server's skewed clock
@@ -49,7 +49,11 @@ async def test_retry_after_date_is_measured_against_the_reply_date(status: int) 
     policy = fp.RetryPolicy(
         attempts=2, deadline=None, clock=clock, sleep=clock.sleep, random=lambda: 0.0
     )
-    async with serve(app) as url, fp.AsyncSession(CREDS, base_url=url, retry=policy) as s:
+    spacing = virtual_spacing()  # its own clock: ``clock.sleeps`` holds the retry's only
+    async with (
+        serve(app) as url,
+        fp.AsyncSession(CREDS, base_url=url, retry=policy, spacing=spacing) as s,
+    ):
         result = await s.cancel(5, reconcile=False)
     assert len(hits) == 2 and result.attempts == 2
     assert clock.sleeps == [7.0]

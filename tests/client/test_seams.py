@@ -25,7 +25,7 @@ from freedompay_async._wire.xml import (
     render_response,
 )
 
-from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields
+from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields, virtual_spacing
 
 
 def test_the_seams_are_public() -> None:
@@ -53,7 +53,9 @@ async def test_mock_transport_takes_async_handlers_and_plays_failures() -> None:
     transport = MockTransport(answer)
     policy = fp.RetryPolicy(attempts=2, wait_initial=0)
     creds = fp.Credentials(MERCHANT, SECRET)
-    async with fp.AsyncSession(creds, transport=transport, retry=policy) as session:
+    async with fp.AsyncSession(
+        creds, transport=transport, retry=policy, spacing=virtual_spacing()
+    ) as session:
         with pytest.raises(ResponseTimeoutError) as info:
             await session.cancel(7, reconcile=False)
     assert info.value.outcome_unknown

@@ -14,7 +14,7 @@ from aiohttp import web
 import freedompay_async as fp
 from freedompay_async._wire.fields import from_form_pairs
 
-from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields, serve, signed
+from ..helpers import MERCHANT, SECRET, SIGNER, ok_fields, serve, signed, virtual_spacing
 
 CREDS = fp.Credentials(MERCHANT, SECRET)
 NO_RETRY = fp.RetryPolicy.none(attempt_timeout=5.0)
@@ -119,7 +119,7 @@ async def test_a_retry_resends_the_same_bytes() -> None:
     retry = fp.RetryPolicy(wait_initial=0.0, wait_max=0.0)
     async with (
         serve(app_with(handler)) as url,
-        fp.AsyncSession(CREDS, base_url=url, retry=retry) as s,
+        fp.AsyncSession(CREDS, base_url=url, retry=retry, spacing=virtual_spacing()) as s,
     ):
         result = await s.cancel(9, reconcile=False)
     assert result.attempts == 3 and len(set(bodies)) == 1
@@ -257,7 +257,7 @@ async def test_logs_never_hold_the_secret_or_a_signature(caplog: pytest.LogCaptu
     retry = fp.RetryPolicy(wait_initial=0.0)
     async with (
         serve(app_with(handler)) as url,
-        fp.AsyncSession(CREDS, base_url=url, retry=retry) as s,
+        fp.AsyncSession(CREDS, base_url=url, retry=retry, spacing=virtual_spacing()) as s,
     ):
         await s.cancel(77, reconcile=False)
     text = caplog.text

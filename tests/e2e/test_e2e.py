@@ -11,22 +11,36 @@ from aiohttp import web
 import freedompay_async as fp
 from freedompay_async.sandbox import Fault, SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, serve, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, ok_fields, on_clock, serve, signed
 
 #: Settling over loopback: status every 0.05-0.2 s, for at most 2 s after the last send.
 FAST_SETTLE = fp.SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
+#: For a session whose replies never verify: give up after 0.3 s.
+NEVER = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)
 
 
 def session(
-    gw: SandboxGateway, url: str, *, secret: str = SECRET, merchant: int | None = None, **kw: object
+    gw: SandboxGateway,
+    url: str,
+    *,
+    secret: str = SECRET,
+    merchant: int | None = None,
+    settle: fp.SettlePolicy = FAST_SETTLE,
+    **kw: object,
 ) -> fp.AsyncSession:
     """A session that settles fast, waits between retries in virtual time and spaces
-    requests about one payment 0.01 s apart."""
+    requests about one payment 0.01 s apart; spacing and settling wait in virtual time
+    too (a cancel shows in status at once: no lag to wait for in real time)."""
     creds = fp.Credentials(merchant or gw.merchant_id, secret)
-    kw.setdefault("settle", FAST_SETTLE)
+    clock = FakeClock()
     kw.setdefault("retry", instant_retry())
-    kw.setdefault("spacing", fp.PaymentSpacing(0.01))
-    return fp.AsyncSession(creds, base_url=url, **kw)  # type: ignore[arg-type]
+    return fp.AsyncSession(
+        creds,
+        base_url=url,
+        settle=on_clock(settle, clock),
+        spacing=on_clock(fp.PaymentSpacing(0.01), clock),
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def instant_retry(clock: FakeClock | None = None, **kw: object) -> fp.RetryPolicy:
@@ -83,8 +97,7 @@ async def test_a_wrong_secret_is_an_invalid_request_signature(
     served: tuple[SandboxGateway, str],
 ) -> None:
     gw, url = served
-    never = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)  # nothing verifies
-    async with session(gw, url, secret="not-the-key", settle=never) as s:
+    async with session(gw, url, secret="not-the-key", settle=NEVER) as s:
         with pytest.raises(fp.SignatureVerificationError) as info:
             await s.cancel(10)
     # The gateway signs its 1100 with the real key, which we cannot verify: the claim
@@ -234,8 +247,7 @@ async def test_the_secret_is_absent_from_reprs_errors_and_logs(
                 errors.append(exc)
         async for outcome in s.cancel_many([41, 42], concurrency=2):
             seen.append(outcome)
-    never = fp.SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1)  # nothing verifies
-    async with session(gw, url, secret="wrong-secret-xyz", settle=never) as s:
+    async with session(gw, url, secret="wrong-secret-xyz", settle=NEVER) as s:
         try:
             await s.cancel(43)
         except fp.FreedomPayError as exc:

@@ -20,23 +20,23 @@ from freedompay_async._wire.signing import flatten
 from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock, xml_reply
+from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock, on_clock, xml_reply
 from .mitm import Forward, Mitm, Reply
 
 #: Status every 0.05-0.2 s for 1 s after the last send.
 SETTLE = fp.SettlePolicy(window=1.0, poll_initial=0.05, poll_max=0.2)
 
 
-def session(url: str, *, attempt_timeout: float = 5.0, **kw: object) -> fp.AsyncSession:
-    """Retries without real waits, requests about one payment 0.01 s apart, fast settling."""
-    clock = FakeClock()
-    kw.setdefault("settle", SETTLE)
+def session(url: str, *, attempt_timeout: float = 5.0) -> fp.AsyncSession:
+    """Retries without real waits, requests about one payment 0.01 s apart, fast settling:
+    spacing and settling in virtual time (no status lag here to wait for in real time)."""
+    clock, retry_clock = FakeClock(), FakeClock()
     return fp.AsyncSession(
         fp.Credentials(MERCHANT, SECRET),
         base_url=url,
-        retry=fp.RetryPolicy(attempts=3, attempt_timeout=attempt_timeout, sleep=clock.sleep),
-        spacing=fp.PaymentSpacing(0.01),
-        **kw,  # type: ignore[arg-type]
+        retry=fp.RetryPolicy(attempts=3, attempt_timeout=attempt_timeout, sleep=retry_clock.sleep),
+        spacing=on_clock(fp.PaymentSpacing(0.01), clock),
+        settle=on_clock(SETTLE, clock),
     )
 
 
@@ -89,7 +89,7 @@ async def test_a_replayed_baseline_status_never_sends_a_refund_twice() -> None:
     gateway = money_gateway()
     async with gateway.serve() as url:
         mitm = Mitm(url)
-        async with mitm.serve(), session(mitm.url, settle=SETTLE) as s:
+        async with mitm.serve(), session(mitm.url) as s:
             await s.clear(2)
             # The refund's baseline: a genuine status reply, captured as it passes.
             stale: list[Reply] = []
@@ -154,7 +154,7 @@ async def test_unsigned_not_found_for_cancel_and_status_leaves_a_done_cancel_ope
 @pytest.mark.parametrize("stage", ["headers", "body"])
 async def test_a_trickling_reply_times_out_at_the_attempt_limit(stage: str) -> None:
     """A slowloris answer (a byte every 20 ms, never ending) is cut at the attempt's
-    timeout: no per-read timer is reset by each byte."""
+    timeout (0.2 s: ten bytes): no per-read timer is reset by each byte."""
 
     handlers: list[asyncio.Task[None]] = []
 
@@ -179,7 +179,7 @@ async def test_a_trickling_reply_times_out_at_the_attempt_limit(stage: str) -> N
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    policy = fp.RetryPolicy(attempts=1, attempt_timeout=0.4, deadline=None)
+    policy = fp.RetryPolicy(attempts=1, attempt_timeout=0.2, deadline=None)
     loop = asyncio.get_running_loop()
     try:
         async with fp.AsyncSession(

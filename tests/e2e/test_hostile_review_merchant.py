@@ -17,7 +17,7 @@ from aiohttp import web
 import freedompay_async as fp
 from freedompay_async.sandbox import SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, SIGNER, serve
+from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock, on_clock, serve
 from .mitm import Forward, Mitm, Reply
 
 SHORT = fp.SettlePolicy(window=0.4, poll_initial=0.05, poll_max=0.1)
@@ -25,13 +25,15 @@ INIT, STATUS2 = "init_payment.php", "get_status2.php"
 
 
 def session(url: str) -> fp.AsyncSession:
+    """Spacing and settling in virtual time: the settle windows cost no real time."""
+    clock = FakeClock()
     return fp.AsyncSession(
         fp.Credentials(MERCHANT, SECRET),
         base_url=url,
         api="merchant",
-        settle=SHORT,
+        settle=on_clock(SHORT, clock),
         retry=fp.RetryPolicy(attempt_timeout=0.5, wait_initial=0.01, wait_max=0.02),
-        spacing=fp.PaymentSpacing(0.01),
+        spacing=on_clock(fp.PaymentSpacing(0.01), clock),
     )
 
 

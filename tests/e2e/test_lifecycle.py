@@ -8,7 +8,6 @@ again, refuse a check, and read the sandbox's ledger after each step.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import types
 from collections.abc import AsyncIterator
@@ -22,6 +21,8 @@ from aiohttp import web
 
 import freedompay_async as fp
 from freedompay_async.sandbox import SandboxGateway
+
+from ..helpers import FakeClock, on_clock
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -43,10 +44,14 @@ SHOP = load_shop()
 class Running:
     """The sandbox, a session of one family, and the page's shop served on loopback."""
 
-    def __init__(self, gateway: SandboxGateway, session: fp.AsyncSession, shop: Any) -> None:
+    def __init__(
+        self, gateway: SandboxGateway, session: fp.AsyncSession, shop: Any, clock: FakeClock
+    ) -> None:
         self.gateway = gateway
         self.session = session
         self.shop = shop
+        #: The virtual clock of the sandbox's status lag and of the session's waits.
+        self.clock = clock
 
     async def checkout(self, order_id: str, amount: str = "150.00") -> int:
         """The buyer's checkout at the shop: the payment is created, the browser sent on."""
@@ -64,14 +69,21 @@ class Running:
 
 @pytest.fixture(params=["merchant", "gateway"])
 async def running(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Running]:
-    gateway = SandboxGateway(redelivery_interval=0.05, redelivery_attempts=4)
+    # The status lag, the settle loop and the spacing share a virtual clock: the lag
+    # passes as the session waits. Redeliveries wait real time, a short interval.
+    clock = FakeClock()
+    gateway = SandboxGateway(redelivery_interval=0.01, redelivery_attempts=4, clock=clock)
     gateway.status_lag = 0.05  # lagging all the same: the merchant family confirms by status
     answers = SHOP.SqliteAnswerStore(str(tmp_path / "answers.db"))
     credentials = fp.Credentials(gateway.merchant_id, gateway.secret_key)
     async with (
         gateway.serve() as base,
         fp.AsyncSession(
-            credentials, base_url=base, api=request.param, spacing=SPACING, settle=FAST_SETTLE
+            credentials,
+            base_url=base,
+            api=request.param,
+            spacing=on_clock(SPACING, clock),
+            settle=on_clock(FAST_SETTLE, clock),
         ) as s,
     ):
         shop = SHOP.Shop(s, "", answers)
@@ -80,7 +92,7 @@ async def running(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         try:
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             shop.public_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            yield Running(gateway, s, shop)
+            yield Running(gateway, s, shop, clock)
             await gateway.wait_deliveries()
         finally:
             await runner.cleanup()
@@ -110,7 +122,7 @@ async def test_paid_shipped_and_partly_returned(running: Running) -> None:
     await shop.take_back("A", Decimal("40.00"))
     assert gateway.ledger[pid].refund_amount == Decimal("40.00")
     assert gateway.ledger[pid].clearings == 1 and len(gateway.ledger[pid].refunds) == 1
-    await asyncio.sleep(2 * gateway.status_lag)  # status shows a refund that late
+    await running.clock.sleep(2 * gateway.status_lag)  # status shows a refund that late
     status = await running.session.status(pid)
     assert status.state is fp.PaymentState.PARTIALLY_REFUNDED
     assert status.refunded == Decimal("40.00")
@@ -124,7 +136,7 @@ async def test_not_shipped_in_time_releases_the_hold(running: Running) -> None:
     result = await shop.expire("B")
     assert result.revoke_status is fp.RevokeStatus.SUCCESS
     assert gateway.ledger[pid].state == "cancelled" and gateway.ledger[pid].cancellations == 1
-    await asyncio.sleep(2 * gateway.status_lag)
+    await running.clock.sleep(2 * gateway.status_lag)
     assert (await running.session.status(pid)).state is fp.PaymentState.REVOKED
 
 

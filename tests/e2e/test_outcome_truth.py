@@ -8,7 +8,6 @@ test asserts what the client reports *and* what the gateway's ledger shows.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ import freedompay_async as fp
 from freedompay_async._wire.xml import parse_xml_fields
 from freedompay_async.sandbox import Fault, FaultPlan, SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock
+from ..helpers import MERCHANT, SECRET, SIGNER, FakeClock, on_clock
 from .mitm import Forward, Mitm, Reply, append_before_close, garbage
 
 #: Status every 0.05-0.2 s, for 2 s after the last send: longer than any lag or
@@ -26,6 +25,8 @@ from .mitm import Forward, Mitm, Reply, append_before_close, garbage
 SETTLE = fp.SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
 #: For a reading that can never settle: give up after half a second.
 HOPELESS = fp.SettlePolicy(window=0.5, poll_initial=0.05, poll_max=0.1)
+#: Requests about one payment 0.01 s apart: spacing is not the subject here.
+SPACING = fp.PaymentSpacing(0.01)
 
 #: A signed-looking revoke entry under a nested pg_sig: the signature skips every
 #: pg_sig subtree, so the reply still verifies with it appended.
@@ -35,17 +36,30 @@ NESTED_REVOKE = (
 )
 
 
-def session(url: str, *, attempt_timeout: float = 10.0, **kw: object) -> fp.AsyncSession:
-    """Retries without real waits, requests about one payment 0.01 s apart, fast settling."""
-    clock = FakeClock()
-    kw.setdefault("settle", SETTLE)
+def session(
+    url: str,
+    clock: FakeClock | None,
+    *,
+    attempt_timeout: float = 10.0,
+    settle: fp.SettlePolicy = SETTLE,
+) -> fp.AsyncSession:
+    """Retries without real waits; spacing and settling in virtual time on ``clock`` (the
+    sandbox's too, so its status lag passes as the session waits), or in real time where
+    the sandbox takes real time (``None``)."""
+    retry_clock = FakeClock()
     return fp.AsyncSession(
         fp.Credentials(MERCHANT, SECRET),
         base_url=url,
-        retry=fp.RetryPolicy(attempts=3, attempt_timeout=attempt_timeout, sleep=clock.sleep),
-        spacing=fp.PaymentSpacing(0.01),
-        **kw,  # type: ignore[arg-type]
+        retry=fp.RetryPolicy(attempts=3, attempt_timeout=attempt_timeout, sleep=retry_clock.sleep),
+        spacing=SPACING if clock is None else on_clock(SPACING, clock),
+        settle=settle if clock is None else on_clock(settle, clock),
     )
+
+
+@pytest.fixture
+def gateway_clock(clock: FakeClock) -> FakeClock:
+    """The shared sandbox's status lag and ledger times on the settle loop's clock."""
+    return clock
 
 
 @pytest.fixture
@@ -61,11 +75,11 @@ async def mitm(served: tuple[SandboxGateway, str]) -> AsyncIterator[Mitm]:
 
 
 async def test_a_nested_pg_sig_still_verifies_but_is_never_read(
-    served: tuple[SandboxGateway, str], mitm: Mitm
+    served: tuple[SandboxGateway, str], mitm: Mitm, clock: FakeClock
 ) -> None:
     gateway, _url = served
     mitm.rules["status_v2"] = append_before_close(NESTED_REVOKE)
-    async with session(mitm.url) as s:
+    async with session(mitm.url, clock) as s:
         with pytest.raises(fp.MalformedReplyError) as info:
             await s.status(101)
     assert "pg_sig" in str(info.value)
@@ -79,12 +93,12 @@ async def test_a_nested_pg_sig_still_verifies_but_is_never_read(
 
 
 async def test_cancels_dropped_and_status_rewritten_never_report_a_cancel(
-    served: tuple[SandboxGateway, str], mitm: Mitm
+    served: tuple[SandboxGateway, str], mitm: Mitm, clock: FakeClock
 ) -> None:
     gateway, _url = served
     mitm.rules["cancel"] = garbage  # never forwarded
     mitm.rules["status_v2"] = append_before_close(NESTED_REVOKE)
-    async with session(mitm.url, settle=HOPELESS) as s:
+    async with session(mitm.url, clock, settle=HOPELESS) as s:
         (outcome,) = [o async for o in s.cancel_many([102], concurrency=1)]
     assert outcome.state is fp.OutcomeState.UNKNOWN and not outcome.final
     assert outcome.result is None and outcome.settled_by is None
@@ -98,10 +112,10 @@ async def test_cancels_dropped_and_status_rewritten_never_report_a_cancel(
 
 
 async def test_a_replayed_10033_never_settles_a_held_payment(
-    served: tuple[SandboxGateway, str], mitm: Mitm
+    served: tuple[SandboxGateway, str], mitm: Mitm, clock: FakeClock
 ) -> None:
     gateway, _url = served
-    async with session(mitm.url) as s:
+    async with session(mitm.url, clock) as s:
         await s.cancel(103)
         with pytest.raises(fp.UnconfirmedReplyError):
             await s.cancel(103, reconcile=False)
@@ -114,7 +128,7 @@ async def test_a_replayed_10033_never_settles_a_held_payment(
         return await forward()
 
     mitm.rules["cancel"] = replay_once
-    async with session(mitm.url) as s:
+    async with session(mitm.url, clock) as s:
         result = await s.cancel(104)
     # Not "already cancelled": status showed it held, so the cancel went out again.
     assert result.revoke_status is fp.RevokeStatus.SUCCESS and not result.confirmed_by_status
@@ -127,10 +141,10 @@ async def test_a_replayed_10033_never_settles_a_held_payment(
 
 
 async def test_a_replayed_10033_in_a_batch_is_a_cancel_not_already_cancelled(
-    served: tuple[SandboxGateway, str], mitm: Mitm
+    served: tuple[SandboxGateway, str], mitm: Mitm, clock: FakeClock
 ) -> None:
     gateway, _url = served
-    async with session(mitm.url) as s:
+    async with session(mitm.url, clock) as s:
         await s.cancel(105)
         with pytest.raises(fp.UnconfirmedReplyError):
             await s.cancel(105, reconcile=False)
@@ -144,7 +158,7 @@ async def test_a_replayed_10033_in_a_batch_is_a_cancel_not_already_cancelled(
         return await forward()
 
     mitm.rules["cancel"] = replay_once
-    async with session(mitm.url) as s:
+    async with session(mitm.url, clock) as s:
         outcomes = {o.payment_id: o async for o in s.cancel_many([106, 107], concurrency=2)}
     for pid in (106, 107):
         assert outcomes[pid].state is fp.OutcomeState.CANCELLED, outcomes[pid]
@@ -156,23 +170,28 @@ async def test_a_replayed_10033_in_a_batch_is_a_cancel_not_already_cancelled(
 # -- money that moves slowly or silently -------------------------------------------------------
 
 
-def money_gateway(*, processing_delay: float = 2.5, status_lag: float = 0.3) -> SandboxGateway:
+def money_gateway(
+    *, processing_delay: float = 2.5, status_lag: float = 0.3, clock: FakeClock | None = None
+) -> SandboxGateway:
     gateway = SandboxGateway(
         MERCHANT,
         SECRET,
         faults=FaultPlan(processing_delay=processing_delay),
         status_lag=status_lag,
+        clock=clock,
     )
     gateway.add_payments(range(1, 11))
     return gateway
 
 
 async def test_a_slow_refund_is_refunded_once_and_confirmed_by_status() -> None:
-    gateway = money_gateway(processing_delay=0.6)
-    async with gateway.serve() as url, session(url, attempt_timeout=0.3) as s:
+    # Real time throughout: the sandbox's processing delay is a real wait, which a
+    # settle window in virtual time would not outlast.
+    gateway = money_gateway(processing_delay=0.4, status_lag=0.1)
+    async with gateway.serve() as url, session(url, None, attempt_timeout=0.3) as s:
         await s.clear(1)
-        # the refund's baseline status, then the refund: applied 0.6 s later, after
-        # the attempt timed out
+        # the refund's baseline status, then the refund: applied 0.4 s after it arrived,
+        # after the attempt timed out (both timers run on the one event loop, in order)
         gateway.inject(1, None, Fault.SLOW_PROCESSING)
         result = await s.refund(1, "100.00")
     entry = gateway.ledger[1]
@@ -184,11 +203,11 @@ async def test_a_slow_refund_is_refunded_once_and_confirmed_by_status() -> None:
 
 @pytest.mark.parametrize("fault", [Fault.LOST_REPLY, Fault.RESET_AFTER])
 async def test_a_clearing_whose_reply_is_lost_while_status_lags_is_confirmed(
-    fault: Fault,
+    fault: Fault, clock: FakeClock
 ) -> None:
-    gateway = money_gateway(status_lag=0.5)
+    gateway = money_gateway(status_lag=0.5, clock=clock)
     gateway.inject(2, fault)
-    async with gateway.serve() as url, session(url, attempt_timeout=0.3) as s:
+    async with gateway.serve() as url, session(url, clock, attempt_timeout=0.3) as s:
         result = await s.clear(2, "400.00")  # never a final error
     entry = gateway.ledger[2]
     assert (entry.state, entry.clearings, entry.clearing_requests) == ("cleared", 1, 1)
@@ -196,9 +215,9 @@ async def test_a_clearing_whose_reply_is_lost_while_status_lags_is_confirmed(
     assert result.confirmed_by_status and result.clearing_amount == Decimal("400.00")
 
 
-async def test_refunds_read_as_sizes_partly_then_fully_refunded() -> None:
-    gateway = money_gateway(status_lag=0)
-    async with gateway.serve() as url, session(url) as s:
+async def test_refunds_read_as_sizes_partly_then_fully_refunded(clock: FakeClock) -> None:
+    gateway = money_gateway(status_lag=0, clock=clock)
+    async with gateway.serve() as url, session(url, clock) as s:
         await s.clear(3)
         await s.refund(3, "250.00")
         part = await s.status(3)
@@ -214,14 +233,16 @@ async def test_refunds_read_as_sizes_partly_then_fully_refunded() -> None:
 
 
 @pytest.mark.parametrize("fault", [Fault.LOST_REPLY, Fault.RESET_AFTER])
-async def test_a_refund_whose_reply_is_lost_is_confirmed_by_status(fault: Fault) -> None:
-    gateway = money_gateway(status_lag=0.3)
-    async with gateway.serve() as url, session(url, attempt_timeout=0.3) as s:
+async def test_a_refund_whose_reply_is_lost_is_confirmed_by_status(
+    fault: Fault, clock: FakeClock
+) -> None:
+    gateway = money_gateway(status_lag=0.3, clock=clock)
+    async with gateway.serve() as url, session(url, clock, attempt_timeout=0.3) as s:
         await s.clear(4)
         await s.refund(4, "100.00")
         # Let status show that refund before the next one reads its baseline (one read
         # within the lag is stale: see the last test).
-        await asyncio.sleep(gateway.status_lag)
+        await clock.sleep(gateway.status_lag)
         gateway.inject(4, None, fault)  # the next refund's baseline status, then its reply lost
         result = await s.refund(4, "300.00")
     entry = gateway.ledger[4]
@@ -234,11 +255,13 @@ async def test_a_refund_whose_reply_is_lost_is_confirmed_by_status(fault: Fault)
 # -- found while writing these: a refund baseline read within the status lag ------------------
 
 
-async def test_a_refund_right_after_an_equal_one_is_not_confirmed_by_the_first() -> None:
-    gateway = money_gateway(status_lag=0.3)
-    async with gateway.serve() as url, session(url) as s:
+async def test_a_refund_right_after_an_equal_one_is_not_confirmed_by_the_first(
+    clock: FakeClock,
+) -> None:
+    gateway = money_gateway(status_lag=0.3, clock=clock)
+    async with gateway.serve() as url, session(url, clock) as s:
         await s.clear(5)
-        await asyncio.sleep(gateway.status_lag)
+        await clock.sleep(gateway.status_lag)
         first = await s.refund(5, "200.00")
         # At once, within the lag: the baseline status (which does not show the first
         # refund yet), then the second refund's HTTP 503, which the gateway never acted on.

@@ -17,7 +17,7 @@ from freedompay_async._operations.money import (
 from freedompay_async._operations.status import PaymentState
 from freedompay_async.sandbox import Fault, SandboxGateway
 
-from ..helpers import MERCHANT, SECRET, FakeClock, serve
+from ..helpers import MERCHANT, SECRET, FakeClock, on_clock, serve
 
 #: Settling over loopback: status every 0.05-0.2 s for 2 s after the last send, which
 #: outlasts the sandbox's 1 s status lag.
@@ -27,20 +27,34 @@ FAST_SETTLE = fp.SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
 QUIET_SETTLE = fp.SettlePolicy(window=0.5, poll_initial=0.05, poll_max=0.1)
 
 
-def session(url: str, **kw: object) -> fp.AsyncSession:
-    clock = FakeClock()
-    kw.setdefault("retry", fp.RetryPolicy(sleep=clock.sleep, attempt_timeout=10.0))
-    kw.setdefault("spacing", PaymentSpacing(0.01))
-    kw.setdefault("settle", FAST_SETTLE)
-    return fp.AsyncSession(fp.Credentials(MERCHANT, SECRET), base_url=url, **kw)  # type: ignore[arg-type]
+@pytest.fixture
+def gateway_clock(clock: FakeClock) -> FakeClock:
+    """The shared sandbox's status lag and ledger times on the settle loop's clock."""
+    return clock
+
+
+def session(
+    url: str, clock: FakeClock, settle: fp.SettlePolicy = FAST_SETTLE, **kw: object
+) -> fp.AsyncSession:
+    """Spacing and settling in virtual time on ``clock`` (the sandbox's too: its status
+    lag passes as the session waits), retries without real waits on a clock of their own."""
+    retry_clock = FakeClock()
+    kw.setdefault("retry", fp.RetryPolicy(sleep=retry_clock.sleep, attempt_timeout=10.0))
+    kw.setdefault("spacing", on_clock(PaymentSpacing(0.01), clock))
+    return fp.AsyncSession(
+        fp.Credentials(MERCHANT, SECRET),
+        base_url=url,
+        settle=on_clock(settle, clock),
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 async def test_status_follows_the_ledger_through_the_life_cycle(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0  # the lag is not the subject: each status shows the ledger at once
-    async with session(url) as s:
+    async with session(url, clock) as s:
         held = await s.status(10)
         assert held.state is PaymentState.HELD and held.amount == Decimal("1000.00")
         assert held.currency == "KZT" and held.captured is False and held.order_id == "order-10"
@@ -73,13 +87,13 @@ async def test_status_follows_the_ledger_through_the_life_cycle(
 
 
 async def test_the_ledger_rules_come_back_as_typed_errors(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     # The refusals name no payment, so each is settled by status; the lag is not the
     # subject here (a baseline read within it would be stale).
     gw, url = served
     gw.status_lag = 0
-    async with session(url, settle=QUIET_SETTLE) as s:
+    async with session(url, clock, QUIET_SETTLE) as s:
         await s.cancel(20)
         with pytest.raises(fp.GatewayDeclinedError) as cancelled:
             await s.clear(20)
@@ -113,13 +127,13 @@ async def test_the_ledger_rules_come_back_as_typed_errors(
 
 
 async def test_forged_replies_are_refused_by_every_operation(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0
     gw.inject(30, Fault.FORGED)
     gw.inject(31, Fault.FORGED, None, Fault.FORGED)
-    async with session(url, retry=fp.RetryPolicy.none()) as s:
+    async with session(url, clock, retry=fp.RetryPolicy.none()) as s:
         with pytest.raises(fp.SignatureVerificationError):
             await s.status(30)
         with pytest.raises(fp.SignatureVerificationError):
@@ -130,22 +144,24 @@ async def test_forged_replies_are_refused_by_every_operation(
     assert gw.ledger[31].refund_amount == Decimal("5.00")  # applied, answer forged
 
 
-async def test_status_retries_lost_and_forged_answers(served: tuple[SandboxGateway, str]) -> None:
+async def test_status_retries_lost_and_forged_answers(
+    served: tuple[SandboxGateway, str], clock: FakeClock
+) -> None:
     gw, url = served
     gw.inject(40, Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE)
-    async with session(url) as s:
+    async with session(url, clock) as s:
         result = await s.status(40)
     assert result.held and result.attempts == 4
 
 
 @pytest.mark.parametrize("fault", [Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE])
 async def test_an_ambiguous_clearing_is_settled_by_status_not_resent(
-    served: tuple[SandboxGateway, str], fault: Fault
+    served: tuple[SandboxGateway, str], fault: Fault, clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0.3  # status lags the clearing; the settle window outlasts it
     gw.inject(50, fault)
-    async with session(url) as s:
+    async with session(url, clock) as s:
         result = await s.clear(50, "10.00")
     assert result.confirmed_by_status and result.clearing_amount == Decimal("10.00")
     entry = gw.ledger[50]
@@ -154,12 +170,12 @@ async def test_an_ambiguous_clearing_is_settled_by_status_not_resent(
 
 
 async def test_an_unprocessed_clearing_is_sent_again_after_status_says_held(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0  # so a quiet window of "held" is proof enough
     gw.inject(51, Fault.HTTP_503)  # may have followed processing; it did not
-    async with session(url, settle=QUIET_SETTLE) as s:
+    async with session(url, clock, QUIET_SETTLE) as s:
         result = await s.clear(51)
     assert not result.confirmed_by_status and result.completed
     entry = gw.ledger[51]
@@ -171,11 +187,11 @@ async def test_an_unprocessed_clearing_is_sent_again_after_status_says_held(
 
 
 async def test_an_ambiguous_clearing_without_reconcile_raises_and_is_not_resent(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.inject(52, Fault.RESET_AFTER)
-    async with session(url) as s:
+    async with session(url, clock) as s:
         with pytest.raises(fp.ConnectionLostError) as lost:
             await s.clear(52, reconcile=False)
     assert lost.value.outcome_unknown and lost.value.attempts == 1
@@ -184,16 +200,16 @@ async def test_an_ambiguous_clearing_without_reconcile_raises_and_is_not_resent(
 
 @pytest.mark.parametrize("fault", [Fault.RESET_AFTER, Fault.FORGED, Fault.GARBAGE])
 async def test_an_ambiguous_refund_is_settled_by_status_not_resent(
-    served: tuple[SandboxGateway, str], fault: Fault
+    served: tuple[SandboxGateway, str], fault: Fault, clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0.3  # status lags each refund; the settle window outlasts it
-    async with session(url) as s:
+    async with session(url, clock) as s:
         await s.clear(60)
         await s.refund(60, "1.00")
         # So the next refund's baseline shows the first one: a baseline read within the
         # lag is stale (a known bug, see test_outcome_truth.py).
-        await asyncio.sleep(gw.status_lag)
+        await clock.sleep(gw.status_lag)
         gw.inject(60, None, fault)  # the status read before the refund, then the refund
         result = await s.refund(60, "2.00")
     assert result.confirmed_by_status and result.refund_id == gw.ledger[60].refunds[-1][0]
@@ -202,11 +218,11 @@ async def test_an_ambiguous_refund_is_settled_by_status_not_resent(
 
 
 async def test_a_refund_that_did_not_happen_is_sent_again(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.status_lag = 0  # so a quiet window of "nothing refunded" is proof enough
-    async with session(url, settle=QUIET_SETTLE) as s:
+    async with session(url, clock, QUIET_SETTLE) as s:
         await s.clear(61)
         gw.inject(61, None, Fault.HTTP_503)
         result = await s.refund(61, "3.00")
@@ -216,13 +232,13 @@ async def test_a_refund_that_did_not_happen_is_sent_again(
 
 
 async def test_single_cancel_reconciles_by_default(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.inject(70, Fault.FORGED)  # applied, answer forged: status says revoked
     gw.inject(71, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503)  # not applied
     gw.inject(72, Fault.FORGED)
-    async with session(url) as s:
+    async with session(url, clock) as s:
         revoked = await s.cancel(70)
         held_then_sent = await s.cancel(71)
         with pytest.raises(fp.SignatureVerificationError):
@@ -233,20 +249,20 @@ async def test_single_cancel_reconciles_by_default(
     assert all(gw.ledger[p].cancellations == 1 for p in (70, 71, 72))
     assert gw.ledger[72].status_requests == 0
     with pytest.raises(fp.PaymentNotFoundError) as missing:
-        async with session(url) as s:
+        async with session(url, clock) as s:
             await s.cancel(5_000_000)
     # status does not know it either: the refusal stands, the cancel was not sent again
     assert not missing.value.outcome_unknown and missing.value.attempts == 2
 
 
 async def test_batch_reconcile_records_how_each_id_was_settled(
-    served: tuple[SandboxGateway, str],
+    served: tuple[SandboxGateway, str], clock: FakeClock
 ) -> None:
     gw, url = served
     gw.inject(80, Fault.RESET_AFTER, Fault.HTTP_503, Fault.HTTP_503, Fault.HTTP_503)
     gw.inject(81, Fault.HTTP_503, Fault.ERROR_9999, Fault.HTTP_429, Fault.HTTP_503)
     gw.inject(82, Fault.FORGED)
-    async with session(url) as s:
+    async with session(url, clock) as s:
         outcomes = {o.payment_id: o async for o in s.cancel_many([80, 81, 82, 83], concurrency=4)}
     assert outcomes[80].state is fp.OutcomeState.CANCELLED and outcomes[80].settled_by == "status"
     assert outcomes[81].state is fp.OutcomeState.CANCELLED and outcomes[81].settled_by == "resent"
@@ -255,13 +271,16 @@ async def test_batch_reconcile_records_how_each_id_was_settled(
     assert all(gw.ledger[p].cancellations == 1 for p in (80, 81, 82, 83))
 
 
-async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own() -> None:
+async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own(
+    clock: FakeClock,
+) -> None:
     """Two refunds of the same amount at once, the first one's request lost before the
     gateway saw it: the other's refund must not be taken as the lost one's. The session
     runs them one after the other, so each result is backed by its own ledger entry."""
-    gw = SandboxGateway(MERCHANT, SECRET, status_lag=0)  # a quiet window is proof enough
+    # no status lag: a quiet window is proof enough
+    gw = SandboxGateway(MERCHANT, SECRET, status_lag=0, clock=clock)
     gw.add_payments([60])
-    async with gw.serve() as url, session(url, settle=QUIET_SETTLE) as s:
+    async with gw.serve() as url, session(url, clock, QUIET_SETTLE) as s:
         await s.clear(60)
         # the next requests about payment 60: the first refund's baseline status, then
         # its refund, lost before the gateway saw it
@@ -276,7 +295,7 @@ async def test_two_concurrent_equal_refunds_of_one_payment_are_each_their_own() 
     assert not first.confirmed_by_status and not second.confirmed_by_status
 
 
-async def test_a_status_endpoint_that_answers_404_is_not_asked_again() -> None:
+async def test_a_status_endpoint_that_answers_404_is_not_asked_again(clock: FakeClock) -> None:
     asked: list[str] = []
 
     async def busy(_request: web.Request) -> web.Response:
@@ -291,7 +310,7 @@ async def test_a_status_endpoint_that_answers_404_is_not_asked_again() -> None:
     app.router.add_post("/g2g/status_v2", missing)
     async with (
         serve(app) as url,
-        session(url, retry=fp.RetryPolicy.none(), settle=QUIET_SETTLE) as s,
+        session(url, clock, QUIET_SETTLE, retry=fp.RetryPolicy.none()) as s,
     ):
         with pytest.raises(fp.MalformedReplyError) as info:
             await s.cancel(1)

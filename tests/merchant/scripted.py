@@ -12,7 +12,7 @@ import freedompay_async as fp
 from freedompay_async._wire.fields import Fields, from_form_pairs
 from freedompay_async._wire.multipart import multipart_boundary, parse_multipart
 
-from ..helpers import MERCHANT, SECRET, serve, signed
+from ..helpers import MERCHANT, SECRET, FakeClock, on_clock, serve, signed
 
 Reply = Callable[[Fields], bytes]
 
@@ -57,11 +57,13 @@ class Scripted:
 async def merchant_session(
     scripted: Scripted, **options: object
 ) -> AsyncIterator[fp.AsyncSession]:
-    """A Merchant API session against ``scripted`` (no spacing, a short settle window)."""
+    """A Merchant API session against ``scripted`` (no spacing, a short settle window
+    watched in virtual time)."""
+    settle = fp.SettlePolicy(window=0.6, poll_initial=0.05, poll_max=0.1)
     settings: dict[str, object] = {
         "api": "merchant",
         "spacing": None,
-        "settle": fp.SettlePolicy(window=0.6, poll_initial=0.05, poll_max=0.1),
+        "settle": on_clock(settle, FakeClock()),
     }
     settings.update(options)
     async with (

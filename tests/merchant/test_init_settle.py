@@ -11,18 +11,19 @@ import pytest
 import freedompay_async as fp
 from freedompay_async.sandbox import Fault, SandboxGateway
 
-from ..helpers import MERCHANT, SECRET
+from ..helpers import MERCHANT, SECRET, FakeClock, on_clock
 from .scripted import Scripted, merchant_session, reply
 
 SHORT = fp.SettlePolicy(window=0.6, poll_initial=0.05, poll_max=0.1)
 
 
 def session(url: str, api: str = "merchant") -> fp.AsyncSession:
+    """Settling in virtual time: a payment an init made shows in status at once."""
     return fp.AsyncSession(
         fp.Credentials(MERCHANT, SECRET),
         base_url=url,
         api=api,  # type: ignore[arg-type]
-        settle=SHORT,
+        settle=on_clock(SHORT, FakeClock()),
         retry=fp.RetryPolicy(attempt_timeout=0.5, wait_initial=0.01, wait_max=0.02),
     )
 

@@ -57,7 +57,7 @@ from freedompay_async.sandbox import (
     run_from_args,
 )
 
-from ..helpers import MERCHANT, SECRET
+from ..helpers import MERCHANT, SECRET, FakeClock, on_clock
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 
@@ -74,17 +74,28 @@ def url(gateway_url: str) -> str:
 
 #: Settling on loopback: status is asked every 0.05-0.2 s for at most 2 s, not 60 s.
 FAST_SETTLE = SettlePolicy(window=2.0, poll_initial=0.05, poll_max=0.2)
+#: Requests about one payment 0.01 s apart: spacing is not these tests' subject.
+SPACING = PaymentSpacing(0.01)
 
 
-def session(gw: SandboxGateway, base: str, retry: RetryPolicy | None = None) -> AsyncSession:
+def session(
+    gw: SandboxGateway,
+    base: str,
+    retry: RetryPolicy | None = None,
+    *,
+    credentials: Credentials | None = None,
+    settle: SettlePolicy = FAST_SETTLE,
+) -> AsyncSession:
     """A session without retries (unless given), settling fast, requests about one payment
-    0.01 s apart (spacing is not these tests' subject)."""
+    0.01 s apart; spacing and settling wait in virtual time (these sessions only cancel,
+    which status shows at once: no status lag to wait for in real time)."""
+    clock = FakeClock()
     return AsyncSession(
-        Credentials(gw.merchant_id, gw.secret_key),
+        credentials or Credentials(gw.merchant_id, gw.secret_key),
         base_url=base,
         retry=retry if retry is not None else RetryPolicy.none(),
-        spacing=PaymentSpacing(0.01),
-        settle=FAST_SETTLE,
+        spacing=on_clock(SPACING, clock),
+        settle=on_clock(settle, clock),
     )
 
 
@@ -257,13 +268,7 @@ async def test_unknown_merchant_is_unsigned_9998(
 
 
 async def test_unknown_merchant_through_the_session(gateway: SandboxGateway, url: str) -> None:
-    async with AsyncSession(
-        Credentials(MERCHANT + 1, SECRET),
-        base_url=url,
-        retry=RetryPolicy.none(),
-        spacing=PaymentSpacing(0.01),
-        settle=FAST_SETTLE,
-    ) as fp:
+    async with session(gateway, url, credentials=Credentials(MERCHANT + 1, SECRET)) as fp:
         with pytest.raises(UnknownMerchantError) as info:
             await fp.cancel(4)
     assert info.value.code == 9998
@@ -297,11 +302,10 @@ async def test_bad_signature_is_signed_1100(gateway: SandboxGateway, url: str, h
 async def test_wrong_client_key_gets_1100(gateway: SandboxGateway, url: str) -> None:
     # The 1100 reply is signed with the gateway's key, which this client does not hold:
     # it is a SignatureVerificationError that keeps the claimed code.
-    async with AsyncSession(
-        Credentials(MERCHANT, "not-the-key"),
-        base_url=url,
-        retry=RetryPolicy.none(),
-        spacing=PaymentSpacing(0.01),
+    async with session(
+        gateway,
+        url,
+        credentials=Credentials(MERCHANT, "not-the-key"),
         settle=SettlePolicy(window=0.3, poll_initial=0.05, poll_max=0.1),  # never settles
     ) as fp:
         with pytest.raises(SignatureVerificationError) as info:
@@ -510,8 +514,9 @@ async def test_each_fault_as_the_client_sees_it(
     gw = SandboxGateway(faults=FaultPlan(rate=0.0, slow_delay=5.0, retry_after=3))
     gw.add_payments([1, 2])
     gw.inject(1, fault)
-    # The slow reply waits 5 s; 1 s is ample for a busy machine to deliver the request.
-    retry = RetryPolicy.none(attempt_timeout=1.0 if fault is Fault.SLOW else 20.0)
+    # The slow reply waits 5 s; 0.5 s is ample for a busy machine to deliver the request
+    # over loopback (a few ms when idle).
+    retry = RetryPolicy.none(attempt_timeout=0.5 if fault is Fault.SLOW else 20.0)
     async with gw.serve() as base, session(gw, base, retry) as fp:
         with pytest.raises(Exception) as info:
             await fp.cancel(1, reconcile=False)  # what the reply alone says
