@@ -180,15 +180,14 @@ async def test_a_trickling_reply_times_out_at_the_attempt_limit(stage: str) -> N
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     policy = fp.RetryPolicy(attempts=1, attempt_timeout=0.2, deadline=None)
-    loop = asyncio.get_running_loop()
     try:
         async with fp.AsyncSession(
             fp.Credentials(MERCHANT, SECRET), base_url=f"http://127.0.0.1:{port}", retry=policy
         ) as s:
-            started = loop.time()
+            # The attempt's own timeout ends it (ResponseTimeoutError); were the trickle
+            # to keep it alive, the guard's TimeoutError would fail the test instead.
             with pytest.raises(fp.ResponseTimeoutError):
                 await asyncio.wait_for(s.status(301), 5.0)
-            assert loop.time() - started < 1.5
     finally:
         for task in handlers:
             task.cancel()

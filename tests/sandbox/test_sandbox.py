@@ -978,6 +978,12 @@ async def test_run_from_args_serves_until_cancelled(capsys: pytest.CaptureFixtur
         await task
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default, as from a terminal. A test run started
+    in the background of a shell ignores SIGINT, and a child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_python_dash_m_sandbox(stop: signal.Signals) -> None:
     proc = await asyncio.create_subprocess_exec(
@@ -992,6 +998,7 @@ async def test_python_dash_m_sandbox(stop: signal.Signals) -> None:
         "2024",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )
     assert proc.stdout is not None
     try:
