@@ -15,13 +15,25 @@ unless they are shared:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Claim", "Coordinator", "new_token"]
+__all__ = ["Claim", "Coordinator", "cancel_requests", "new_token"]
+
+
+def cancel_requests() -> int:
+    """How many cancellations of the running task are pending (0 outside a task).
+
+    A client library that swallows a cancellation and returns its result anyway (redis-py
+    8.2 does now and then, for a task cancelled while it waited) still leaves the
+    request counted here, so a caller that compares the count before and after a call
+    can raise the cancellation itself."""
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
 
 
 def new_token() -> str:

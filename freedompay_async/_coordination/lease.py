@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import MappingProxyType
 
 from .._exceptions import CoordinationUnavailableError, LeaseLostError
-from .base import Claim, Coordinator, new_token
+from .base import Claim, Coordinator, cancel_requests, new_token
 
 __all__ = ["Lease", "hold_lease"]
 
@@ -94,17 +94,21 @@ class Lease:
     async def keep(self, sleep: Sleep) -> None:
         """Renew the lease every third of its life until cancelled or lost. A renewal
         that fails is tried again; once the lease's life has passed since the last
-        one that worked, it is lost."""
+        one that worked, it is lost. Run as a task of its own: any cancellation of it
+        ends it, even one a coordinator swallowed and answered anyway."""
         ttl = self._coordinator.lease_ttl
         while not self.lost:
             await sleep(ttl / 3)
             try:
                 held = await self._coordinator.renew(self.payment_id, self._token)
             except CoordinationUnavailableError:
+                held = None
+            if cancel_requests():
+                raise asyncio.CancelledError
+            if held is None:
                 if self._clock() - self._renewed >= ttl:
                     self.lost = True
-                continue
-            if held:
+            elif held:
                 self._renewed = self._clock()
             else:
                 self.lost = True
@@ -150,9 +154,23 @@ async def hold_lease(
     try:
         yield lease
     finally:
-        keeper.cancel()
-        await asyncio.wait((keeper,))
+        interrupted = await _stop(keeper)
         if not keeper.cancelled() and keeper.exception() is not None:
             logger.error("payment=%s: the lease keeper failed", payment_id,
                          exc_info=keeper.exception())  # fmt: skip
         await lease.release()
+        if interrupted:
+            raise asyncio.CancelledError
+
+
+async def _stop(keeper: asyncio.Task[None]) -> bool:
+    """Cancel ``keeper`` and wait until it has ended, even if this call is cancelled
+    meanwhile (no task outlives the block that started it); whether it was."""
+    keeper.cancel()
+    interrupted = False
+    while not keeper.done():
+        try:
+            await asyncio.wait((keeper,))
+        except asyncio.CancelledError:
+            interrupted = True
+    return interrupted

@@ -9,6 +9,7 @@ naming the server (never its password), never a fall-back to in-process state.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .._exceptions import ConfigurationError, CoordinationUnavailableError
 from . import redis_scripts
-from .base import Claim
+from .base import Claim, cancel_requests
 from .memory import DEFAULT_LEASE_TTL, DEFAULT_NOTE_TTL, check_ttl
 
 if TYPE_CHECKING:
@@ -180,20 +181,34 @@ class RedisCoordinator:
     async def _run(
         self, script: _Script, payment_id: int, keys: Sequence[str], args: Sequence[str | int]
     ) -> Any:
+        """Run ``script``; a cancellation that arrived meanwhile is raised, even where
+        redis-py swallowed it and answered (:func:`~.base.cancel_requests`)."""
+        before = cancel_requests()
+        try:
+            result = await self._eval(script, keys, args)
+        except (self._errors, OSError) as exc:
+            if cancel_requests() > before:
+                raise asyncio.CancelledError from exc
+            raise self._unavailable(exc, payment_id) from exc
+        if cancel_requests() > before:
+            raise asyncio.CancelledError
+        return result
+
+    async def _eval(self, script: _Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         client = self._client
         try:
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-            except self._no_script:
-                await client.script_load(script.text)
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-        except (self._errors, OSError) as exc:
-            raise CoordinationUnavailableError(
-                f"the payment coordinator (Redis at {self._where}) is unavailable "
-                f"({type(exc).__name__}: {exc}); the step that needed it did not happen, "
-                "and nothing falls back to in-process coordination",
-                payment_id=payment_id,
-            ) from exc
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except self._no_script:
+            await client.script_load(script.text)
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _unavailable(self, exc: BaseException, payment_id: int) -> CoordinationUnavailableError:
+        return CoordinationUnavailableError(
+            f"the payment coordinator (Redis at {self._where}) is unavailable "
+            f"({type(exc).__name__}: {exc}); the step that needed it did not happen, "
+            "and nothing falls back to in-process coordination",
+            payment_id=payment_id,
+        )
 
     async def start(self, payment_id: int, interval: float, token: str) -> float:
         """Claim an attempt's start now (0.0), or the seconds until one is free."""
