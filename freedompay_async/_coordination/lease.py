@@ -148,7 +148,15 @@ async def hold_lease(
 ) -> AsyncIterator[Lease]:
     """Hold ``payment_id``'s money lease while the block runs (see the module)."""
     token = new_token()
-    claim = await _claim(coordinator, payment_id, token, sleep)
+    try:
+        claim = await _claim(coordinator, payment_id, token, sleep)
+    except asyncio.CancelledError:
+        # The cancel may have come as the lease was taken (the coordinator did it, the
+        # answer never came back): give it back rather than block the payment until it
+        # expires. Only this token's lease is released, so this is harmless otherwise.
+        with contextlib.suppress(CoordinationUnavailableError):
+            await coordinator.release(payment_id, token)
+        raise
     lease = Lease(coordinator, payment_id, token, claim.notes, clock)
     keeper = asyncio.get_running_loop().create_task(lease.keep(sleep))
     try:

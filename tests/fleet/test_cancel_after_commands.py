@@ -26,6 +26,7 @@ import redis.asyncio
 
 import freedompay_async as fp
 from freedompay_async._coordination import redis_coordinator, redis_scripts
+from freedompay_async._coordination.lease import hold_lease
 from freedompay_async.sandbox import SandboxGateway
 
 from ..helpers import MERCHANT, SECRET
@@ -156,3 +157,29 @@ async def test_a_refund_cancelled_at_any_step_moves_money_once_when_redelivered(
     refunds = [amount for _, amount in gateway.ledger[50].refunds]
     assert refunds == [Decimal("10.00")], f"refunded twice; worker one got {first!r}"
 
+
+@pytest.mark.parametrize("swallow", [False, True], ids=["raised", "swallowed"])
+async def test_a_holder_cancelled_as_it_takes_the_lease_gives_it_back(
+    redis_url: str, prefix: str, swallow: bool
+) -> None:
+    """The cancel lands as ACQUIRE took the lease: the cancelled call must not leave the
+    payment's lease to block every other worker until it expires."""
+    real = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        for text in _SCRIPTS.values():
+            await real.script_load(text)
+        client = _CancelledAsItAnswers(real, "acquire", 1, swallow)
+        coordinator = fp.RedisCoordinator(client, prefix=prefix, lease_ttl=30.0)  # type: ignore[arg-type]
+
+        async def holder() -> None:
+            async with hold_lease(coordinator, 51):
+                raise AssertionError("the block must not run: the call was cancelled")
+
+        client.task = asyncio.create_task(holder())
+        with pytest.raises(asyncio.CancelledError):
+            await client.task
+        assert client.fired  # premise
+        assert await real.get(coordinator.key(51, "lease")) is None, "the lease was left behind"
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+    finally:
+        await real.aclose()
