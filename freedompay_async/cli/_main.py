@@ -30,7 +30,7 @@ from ._options import (
 )
 from ._run import run_batch
 from ._signals import Interrupt
-from ._stdio import Stdio
+from ._stdio import Stdio, open_standard_descriptors
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -330,6 +330,7 @@ def build_parser(stdio: Stdio | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``freedompay-async`` / ``python -m freedompay_async``; returns the
     exit status."""
+    open_standard_descriptors()
     return run_command(argv, Stdio.of_process())
 
 
