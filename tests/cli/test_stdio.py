@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import ast
 import io
+import logging
+import threading
 from pathlib import Path
+
+import pytest
 
 import freedompay_async.cli
 from freedompay_async.cli._main import build_parser, run_command
+from freedompay_async.cli._options import library_log
 from freedompay_async.cli._stdio import Stdio
 
 CLI = Path(freedompay_async.cli.__file__).parent
@@ -82,3 +87,51 @@ def test_a_command_reads_its_own_environment_not_the_process_s() -> None:
 def test_the_environment_is_kept_out_of_the_repr() -> None:
     stdio = Stdio(io.StringIO(), io.StringIO(), {"FREEDOMPAY_SECRET_KEY": "canary-key"})
     assert "canary-key" not in repr(stdio)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: --log-level sets the handler and level of the process's one library "
+    "logger, so of two commands run at once in one process (run_command 'on any thread') "
+    "the second's level hides the first's lines, each gets the other's lines, and the "
+    "level left after both is the one the first set",
+)
+def test_two_commands_at_once_each_show_only_their_own_log_lines() -> None:
+    """Two commands on two threads of one process, overlapping: A with --log-level
+    debug, B with --log-level error. A real process runs one command, so it never
+    shows this; in-process runs share the ``freedompay_async`` logger (A's debug line
+    is dropped at B's level, B's error line reaches A's stream too, and the level left
+    is A's debug)."""
+    library = logging.getLogger("freedompay_async")
+    log = logging.getLogger("freedompay_async.cli.test")
+    before = (library.level, list(library.handlers))
+    errs = {"a": io.StringIO(), "b": io.StringIO()}
+    steps = {name: threading.Event() for name in ("a_in", "b_in", "a_out")}
+
+    def command_a() -> None:
+        with library_log("debug", errs["a"]):
+            steps["a_in"].set()
+            steps["b_in"].wait(5)
+            log.debug("line of A")
+        steps["a_out"].set()
+
+    def command_b() -> None:
+        steps["a_in"].wait(5)
+        with library_log("error", errs["b"]):
+            steps["b_in"].set()
+            log.error("line of B")
+            steps["a_out"].wait(5)
+
+    threads = [threading.Thread(target=command_a), threading.Thread(target=command_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    after = (library.level, list(library.handlers))
+    library.setLevel(before[0])  # leave the process as the test found it
+    for handler in after[1]:
+        if handler not in before[1]:
+            library.removeHandler(handler)
+    assert "line of A" in errs["a"].getvalue() and "line of B" in errs["b"].getvalue()
+    assert "line of B" not in errs["a"].getvalue(), "B's log line went to A's stderr"
+    assert after == before, "the library logger was left changed"
